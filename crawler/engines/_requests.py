@@ -1,0 +1,261 @@
+"""What the two thread engines share: one blocking exchange with ``requests``,
+its error mapping, and the asyncio side that awaits a worker's answer.
+
+``threads`` and ``futures`` differ only in how a job reaches a thread
+(``_submit``); everything that touches HTTP lives here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import socket
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar
+
+from crawler.engines.base import EngineOptions
+from crawler.errors import ConnectError, FetchError, FetchTimeout, InvalidURL, ProtocolError
+from crawler.models import Request, Response, Timeouts, make_headers
+from crawler.urls import parse_http_url
+
+__all__ = ["Job", "ThreadedEngine", "new_session", "perform"]
+
+_CHUNK = 64 * 1024
+
+
+@dataclass(slots=True)
+class Job:
+    """One request handed to a worker thread; ``abandoned`` is set when the caller gave up."""
+
+    request: Request
+    timeouts: Timeouts
+    deadline: float
+    abandoned: threading.Event = field(default_factory=threading.Event)
+
+
+class Abandoned(Exception):
+    """The caller stopped waiting; the worker drops the job."""
+
+
+def new_session(options: EngineOptions, jar: RequestsCookieJar) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # same as aiohttp: proxies and netrc only when configured
+    session.verify = options.verify_tls
+    session.cookies = jar
+    if options.proxy:
+        session.proxies = {"http": options.proxy, "https": options.proxy}
+    adapter = HTTPAdapter(pool_connections=16, pool_maxsize=16, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def new_jar(options: EngineOptions) -> RequestsCookieJar:
+    """One cookie jar shared by every thread's session (http.cookiejar locks itself)."""
+    jar = RequestsCookieJar()
+    for name, value in options.cookies.items():
+        jar.set(name, value)
+    return jar
+
+
+def perform(session: requests.Session, job: Job) -> Response:
+    """Run one exchange in the calling (worker) thread and translate its errors."""
+    request, timeouts, deadline = job.request, job.timeouts, job.deadline
+    started = time.monotonic()
+    remaining = max(deadline - started, 0.001)
+    in_body = False
+    try:
+        raw = session.request(
+            request.method,
+            request.url,
+            headers=dict(request.headers),
+            data=request.body,
+            allow_redirects=False,
+            stream=True,
+            timeout=(min(timeouts.effective_connect, remaining),
+                     min(timeouts.effective_read, remaining)),
+        )
+        with raw:
+            in_body = True
+            body = b"" if request.method == "HEAD" else _read_body(raw, job)
+            return Response(
+                request=request,
+                status=raw.status_code,
+                reason=raw.reason or "",
+                headers=make_headers(raw.raw.headers.items()),
+                body=body,
+                url=request.url,
+                elapsed=time.monotonic() - started,
+            )
+    except (FetchError, Abandoned):
+        raise
+    except Exception as exc:
+        raise _translate(exc, job, in_body) from exc
+
+
+def _read_body(raw: requests.Response, job: Job) -> bytes:
+    """Stream the body with ``read1`` so no read waits for a full buffer, and
+    shrink the socket timeout to what is left of the total, so a dripping
+    server is cut off at the deadline, not one read timeout after it."""
+    limit = job.request.max_bytes
+    stream = raw.raw
+    declared = stream.headers.get("content-length", "")
+    if "content-encoding" not in stream.headers and declared.isdigit() and int(declared) > limit:
+        raise ProtocolError(f"body of {declared} bytes exceeds max_bytes={limit}",
+                            request=job.request)
+    sock = _socket_of(stream)
+    read_timeout = job.timeouts.effective_read
+    body = bytearray()
+    while True:
+        if job.abandoned.is_set():
+            raise Abandoned
+        remaining = job.deadline - time.monotonic()
+        if remaining <= 0:
+            raise _total_timeout(job)
+        if sock is not None:
+            sock.settimeout(min(read_timeout, remaining))
+        chunk = stream.read1(_CHUNK, decode_content=True)
+        if not chunk:
+            return bytes(body)
+        body += chunk
+        if len(body) > limit:
+            raise ProtocolError(f"body exceeds max_bytes={limit}", request=job.request)
+
+
+def _socket_of(stream: urllib3.response.BaseHTTPResponse) -> socket.socket | None:
+    connection = getattr(stream, "connection", None)
+    sock = getattr(connection, "sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _total_timeout(job: Job) -> FetchTimeout:
+    return FetchTimeout(f"total timeout after {job.timeouts.total:g}s", phase="total",
+                        request=job.request)
+
+
+def _translate(exc: Exception, job: Job, in_body: bool) -> FetchError:
+    request = job.request
+    detail = str(exc) or type(exc).__name__
+    timed_out = isinstance(
+        exc, requests.Timeout | urllib3.exceptions.TimeoutError | socket.timeout
+    )
+    if isinstance(exc, requests.ConnectTimeout):
+        return FetchTimeout(
+            f"connect timeout after {job.timeouts.effective_connect:g}s", phase="connect",
+            request=request,
+        )
+    if timed_out:
+        if time.monotonic() >= job.deadline - 0.01:
+            return _total_timeout(job)
+        return FetchTimeout(f"read timeout after {job.timeouts.effective_read:g}s",
+                            phase="read", request=request)
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema
+                  | requests.exceptions.MissingSchema | urllib3.exceptions.LocationParseError
+                  | UnicodeError):
+        return InvalidURL(f"invalid URL: {detail}", request=request)
+    if isinstance(exc, requests.exceptions.ContentDecodingError
+                  | requests.exceptions.ChunkedEncodingError
+                  | urllib3.exceptions.DecodeError | urllib3.exceptions.ProtocolError
+                  | http.client.HTTPException) and (in_body or _is_malformed(exc)):
+        return ProtocolError(f"malformed response: {detail}", request=request)
+    if in_body and isinstance(exc, OSError | requests.RequestException
+                              | urllib3.exceptions.HTTPError):
+        return ProtocolError(f"connection lost while reading the body: {detail}",
+                             request=request)
+    if _is_malformed(exc):
+        return ProtocolError(f"malformed response: {detail}", request=request)
+    if isinstance(exc, requests.ConnectionError | OSError | urllib3.exceptions.HTTPError):
+        return ConnectError(f"cannot connect: {detail}", request=request)
+    return FetchError(f"{type(exc).__name__}: {detail}", request=request)
+
+
+def _is_malformed(exc: BaseException) -> bool:
+    """A status line or headers that are not HTTP (requests wraps these in ConnectionError)."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, http.client.RemoteDisconnected):
+            return False
+        if isinstance(current, http.client.HTTPException):
+            return True
+        pending.extend(a for a in current.args if isinstance(a, BaseException))
+        if current.__cause__ is not None:
+            pending.append(current.__cause__)
+        if current.__context__ is not None:
+            pending.append(current.__context__)
+    return False
+
+
+class ThreadedEngine(ABC):
+    """The asyncio half of a thread engine: submit a job, await it with the
+    request's total deadline, and mark it abandoned when the caller gives up."""
+
+    def __init__(self, options: EngineOptions) -> None:
+        self._options = options
+        self._jar = new_jar(options)
+        self._open = False
+
+    async def __aenter__(self) -> Self:
+        if not self._open:
+            self._start()
+            self._open = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._open:
+            self._open = False
+            self._stop()
+
+    @abstractmethod
+    def _start(self) -> None:
+        """Get threads ready to take jobs."""
+
+    @abstractmethod
+    def _stop(self) -> None:
+        """Let the threads go; must not wait for exchanges still running."""
+
+    @abstractmethod
+    def _submit(self, job: Job) -> asyncio.Future[Response]:
+        """Hand ``job`` to a thread; the future settles on the event loop's thread."""
+
+    async def send(self, request: Request) -> Response:
+        if not self._open:
+            raise RuntimeError("engine is not open: use `async with engine:`")
+        try:
+            parse_http_url(request.url)
+        except ValueError as exc:
+            raise InvalidURL(str(exc), request=request) from None
+        timeouts = request.timeouts or Timeouts()
+        job = Job(request, timeouts, time.monotonic() + timeouts.total)
+        future = self._submit(job)
+        try:
+            async with asyncio.timeout(timeouts.total):
+                return await future
+        except TimeoutError as exc:
+            if isinstance(exc, FetchError):
+                raise
+            raise _total_timeout(job) from exc
+        finally:
+            job.abandoned.set()  # a no-op for the worker once it has answered
+            future.cancel()

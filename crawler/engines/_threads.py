@@ -1,0 +1,82 @@
+"""The ``threads`` engine: worker threads started here, fed by a queue,
+answering through ``loop.call_soon_threadsafe``; one ``requests.Session`` each."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+
+from crawler.engines._requests import Abandoned, Job, ThreadedEngine, new_session, perform
+from crawler.models import Response
+
+__all__ = ["ThreadsEngine"]
+
+_Item = tuple[Job, asyncio.AbstractEventLoop, "asyncio.Future[Response]"]
+
+
+class ThreadsEngine(ThreadedEngine):
+    """Threads are started on demand, up to ``concurrency``, and live until close."""
+
+    def _start(self) -> None:
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def _stop(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+
+    def _submit(self, job: Job) -> asyncio.Future[Response]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Response] = loop.create_future()
+        with self._lock:
+            if self._idle == 0 and len(self._threads) < self._options.concurrency:
+                thread = threading.Thread(
+                    target=self._work, name=f"crawler-threads-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+            else:
+                self._idle -= 1
+        self._queue.put((job, loop, future))
+        return future
+
+    def _work(self) -> None:
+        session = new_session(self._options, self._jar)
+        try:
+            while (item := self._queue.get()) is not None:
+                job, loop, future = item
+                if not job.abandoned.is_set():
+                    try:
+                        response = perform(session, job)
+                    except Abandoned:
+                        pass
+                    except BaseException as exc:  # every outcome goes back to the caller
+                        _settle(loop, future, None, exc)
+                    else:
+                        _settle(loop, future, response, None)
+                with self._lock:
+                    self._idle += 1
+        finally:
+            session.close()
+
+
+def _settle(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[Response],
+    response: Response | None,
+    exc: BaseException | None,
+) -> None:
+    def apply() -> None:
+        if future.done():
+            return
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(response)  # type: ignore[arg-type]
+
+    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+        loop.call_soon_threadsafe(apply)

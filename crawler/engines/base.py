@@ -1,0 +1,61 @@
+"""The engine seam: send one request, get one response.
+
+An engine performs exactly one HTTP exchange per ``send``: it follows no
+redirects, retries nothing and never waits for politeness. Those are middleware,
+so they behave the same whichever engine runs underneath.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
+
+from crawler.models import Request, Response
+
+__all__ = ["Engine", "EngineOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """Connection-level settings every engine honours."""
+
+    concurrency: int = 64
+    verify_tls: bool = True
+    proxy: str | None = None
+    cookies: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency!r}")
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Sends one request. Opened with ``async with``; closed with ``aclose()``."""
+
+    async def send(self, request: Request) -> Response:
+        """Perform one HTTP exchange and return the response, whatever its status.
+
+        Contract, identical for every engine:
+        - the request's ``timeouts`` are enforced here: ``connect``, ``read`` and a
+          wall-clock ``total`` that covers the body (``None`` means the defaults);
+        - the body is read in full, decompressed, and capped at ``max_bytes``
+          after decompression (over the cap: ``ProtocolError``);
+        - a 3xx is returned as it is, never followed;
+        - every failure is a ``FetchError`` subclass with the library's error as
+          ``__cause__``; cancellation propagates untouched.
+        """
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def aclose(self) -> None: ...

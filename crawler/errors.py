@@ -1,0 +1,127 @@
+"""The crawler's exceptions, one tree.
+
+```
+CrawlerError
+├── ConfigError(ValueError)        .key .value .expected
+├── FetchError                     .request; the library's error as __cause__
+│   ├── FetchTimeout(TimeoutError) .phase: connect | read | total
+│   ├── ConnectError(ConnectionError)
+│   ├── ProtocolError              malformed response, body over max_bytes, bad encoding
+│   ├── InvalidURL(ValueError)     not an absolute http(s) URL, or a redirect to one
+│   ├── TooManyRedirects
+│   ├── BlockedAddress             the address guard refused the target
+│   └── HTTPStatusError            .response
+├── RequestDropped                 .reason: robots | offsite | depth | trap | content-type
+└── RetryLater                     .not_before; the caller re-queues instead of sleeping
+```
+
+Foreign exceptions (aiohttp's, requests') are translated once, at the engine
+boundary, with the original kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from crawler.models import Request, Response
+
+__all__ = [
+    "BlockedAddress",
+    "ConfigError",
+    "ConnectError",
+    "CrawlerError",
+    "FetchError",
+    "FetchTimeout",
+    "HTTPStatusError",
+    "InvalidURL",
+    "ProtocolError",
+    "RequestDropped",
+    "RetryLater",
+    "TooManyRedirects",
+]
+
+
+class CrawlerError(Exception):
+    """Base of every exception the crawler raises on purpose."""
+
+
+class ConfigError(CrawlerError, ValueError):
+    """A setting has a value the crawler cannot use."""
+
+    def __init__(self, key: str, value: Any, expected: str) -> None:
+        self.key = key
+        self.value = value
+        self.expected = expected
+        super().__init__(f"{key}: expected {expected}, got {value!r}")
+
+
+class FetchError(CrawlerError):
+    """Fetching one request failed; ``request`` is the request that failed."""
+
+    def __init__(self, message: str, *, request: Request | None = None) -> None:
+        self.request = request
+        super().__init__(message)
+
+
+Phase = Literal["connect", "read", "total"]
+
+
+class FetchTimeout(FetchError, TimeoutError):
+    """A timeout expired: ``phase`` says which one."""
+
+    def __init__(self, message: str, *, phase: Phase, request: Request | None = None) -> None:
+        self.phase: Phase = phase
+        super().__init__(message, request=request)
+
+
+class ConnectError(FetchError, ConnectionError):
+    """No connection could be made or kept: DNS, refused, reset, TLS, proxy."""
+
+
+class ProtocolError(FetchError):
+    """The server's answer is unusable: malformed, truncated, too large, badly encoded."""
+
+
+class InvalidURL(FetchError, ValueError):
+    """The URL is not an absolute http or https URL (also for redirect targets)."""
+
+
+class TooManyRedirects(FetchError):
+    """More redirects than allowed, or a redirect loop."""
+
+
+class BlockedAddress(FetchError):
+    """The address guard refused to connect to the target's address."""
+
+
+class HTTPStatusError(FetchError):
+    """Raised by ``Response.raise_for_status()`` for 4xx and 5xx answers."""
+
+    def __init__(self, message: str, *, response: Response) -> None:
+        self.response = response
+        super().__init__(message, request=response.request)
+
+
+class RequestDropped(CrawlerError):
+    """Policy decided not to fetch a request (robots, scope, depth, trap, content type)."""
+
+    def __init__(self, reason: str, *, request: Request | None = None) -> None:
+        self.reason = reason
+        self.request = request
+        super().__init__(reason)
+
+
+class RetryLater(CrawlerError):
+    """The request should be tried again at ``not_before`` (a ``time.time()`` value).
+
+    Raised by the retry policy instead of sleeping when the caller asked for it,
+    so a crawler can put the request back in its frontier and free the worker.
+    """
+
+    def __init__(self, not_before: float, *, request: Request | None = None,
+                 response: Response | None = None, reason: str = "") -> None:
+        self.not_before = not_before
+        self.request = request
+        self.response = response
+        super().__init__(reason or f"retry at {not_before:.3f}")

@@ -1,0 +1,18 @@
+"""Policy as middleware: ``(request, call_next) -> response``, composed in list order."""
+
+from crawler.middleware.chain import Handler, Middleware, compose
+from crawler.middleware.ratelimit import RateLimit, parse_rate
+from crawler.middleware.redirects import FollowRedirects
+from crawler.middleware.retry import Retry
+from crawler.middleware.timeout import Timeout
+
+__all__ = [
+    "FollowRedirects",
+    "Handler",
+    "Middleware",
+    "RateLimit",
+    "Retry",
+    "Timeout",
+    "compose",
+    "parse_rate",
+]

@@ -1,0 +1,133 @@
+"""Retry failed attempts with tenacity: bounded, jittered, polite to ``Retry-After``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Collection
+from email.utils import parsedate_to_datetime
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential_jitter,
+)
+
+from crawler.errors import ConnectError, FetchTimeout, RetryLater
+from crawler.middleware.chain import Handler
+from crawler.models import Request, Response
+
+__all__ = ["DEFAULT_RETRY_STATUSES", "IDEMPOTENT_METHODS", "Retry", "parse_retry_after"]
+
+DEFAULT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Retry:
+    """Retry timeouts, connection errors and ``statuses``, at most ``retries`` times.
+
+    Waits grow exponentially from ``backoff`` with jitter, never beyond
+    ``max_backoff``; a ``Retry-After`` header replaces the computed wait (capped
+    the same). No retry starts once ``max_elapsed`` seconds have gone by. When
+    the retries run out on a retryable status, the last response is returned,
+    so the caller still sees what the server said (``raise_for_status()``).
+
+    ``defer_after``: a wait longer than this raises ``RetryLater`` instead of
+    sleeping, so a crawler can re-queue the request and free its worker.
+    Only idempotent methods are retried unless ``methods`` says otherwise.
+    """
+
+    def __init__(
+        self,
+        retries: int = 2,
+        *,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        max_elapsed: float = 120.0,
+        statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
+        exceptions: tuple[type[BaseException], ...] = (FetchTimeout, ConnectError),
+        methods: Collection[str] = IDEMPOTENT_METHODS,
+        defer_after: float | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if retries < 0:
+            raise ValueError(f"retries must be non-negative, got {retries!r}")
+        self.retries = retries
+        self.statuses = frozenset(statuses)
+        self.exceptions = exceptions
+        self.methods = frozenset(m.upper() for m in methods)
+        self.max_backoff = max_backoff
+        self.max_elapsed = max_elapsed
+        self.defer_after = defer_after
+        self._sleep = sleep
+        self._clock = clock
+        self._backoff = wait_exponential_jitter(initial=backoff, max=max_backoff, jitter=backoff)
+
+    async def __call__(self, request: Request, call_next: Handler) -> Response:
+        if self.retries == 0 or request.method not in self.methods:
+            return await call_next(request)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retries + 1) | stop_before_delay(self.max_elapsed),
+            wait=self._wait,
+            retry=retry_if_exception_type(self.exceptions) | retry_if_result(self._retryable),
+            sleep=self._sleep,
+            reraise=True,
+            retry_error_callback=_last_outcome,
+        )
+        response: Response = await retrying(call_next, request)
+        return response
+
+    def _retryable(self, response: Response) -> bool:
+        return response.status in self.statuses
+
+    def _wait(self, state: RetryCallState) -> float:
+        outcome = state.outcome
+        response = None if outcome is None or outcome.failed else outcome.result()
+        delay = self._backoff(state)
+        if isinstance(response, Response):
+            advised = parse_retry_after(response.headers.get("retry-after"), self._clock())
+            if advised is not None:
+                delay = advised
+        delay = min(delay, self.max_backoff)
+        if self.defer_after is not None and delay > self.defer_after:
+            request = state.args[0] if state.args else None
+            raise RetryLater(
+                self._clock() + delay,
+                request=request,
+                response=response,
+                reason=f"retry in {delay:.1f}s",
+            )
+        return delay
+
+
+def _last_outcome(state: RetryCallState) -> Response:
+    """Out of retries: return the last response, or raise the last error."""
+    assert state.outcome is not None
+    response: Response = state.outcome.result()
+    return response
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP-date).
+
+    Invalid values are ignored (``None``); dates in the past mean "now" (0).
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)
