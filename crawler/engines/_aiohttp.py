@@ -45,6 +45,8 @@ class AiohttpEngine:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 cookies=dict(self._options.cookies),
+                # unsafe=True: keep cookies of IP-address hosts too, as requests does.
+                cookie_jar=aiohttp.CookieJar(unsafe=True),
                 timeout=aiohttp.ClientTimeout(total=None),
                 trust_env=False,
                 auto_decompress=True,

@@ -12,6 +12,7 @@ import http.client
 import socket
 import threading
 import time
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -50,6 +51,8 @@ def new_session(options: EngineOptions, jar: RequestsCookieJar) -> requests.Sess
     session = requests.Session()
     session.trust_env = False  # same as aiohttp: proxies and netrc only when configured
     session.verify = options.verify_tls
+    if not options.verify_tls:  # the caller turned verification off on purpose
+        warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
     session.cookies = jar
     if options.proxy:
         session.proxies = {"http": options.proxy, "https": options.proxy}

@@ -1,0 +1,289 @@
+"""A loopback HTTP server with named failure modes, run on its own thread and loop.
+
+Its own thread lets blocking callers (SyncFetcher, the thread engines) and
+async tests share one server without either starving the other. Every
+misbehaviour is bounded in time (``HANG``) and size, and the server counts
+the hits on each path so tests can assert what really reached it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import socket
+import ssl
+import struct
+import threading
+import zlib
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+HANG = 60.0  # the longest any handler keeps a connection open on purpose
+BOMB_SIZE = 1 << 30  # decompressed size of the gzip bomb
+
+
+def make_gzip_bomb(size: int = BOMB_SIZE) -> bytes:
+    """``size`` zero bytes, gzip-compressed (about 1000:1)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(1 << 20)
+    parts = [compressor.compress(block) for _ in range(size >> 20)]
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+PAGE = b"<!doctype html><html><head><title>ok</title></head><body><p>ok</p></body></html>"
+
+# (body, content-type header): each page's text must decode to CHARSET_TEXT.
+CHARSET_TEXT = "caf\u00e9 \u00fcber na\u00efve \u20ac"
+CHARSET_PAGES: dict[str, tuple[bytes, str]] = {
+    "header-latin1": (
+        f"<html><body>{CHARSET_TEXT}</body></html>".replace("\u20ac", "").encode("latin-1"),
+        "text/html; charset=iso-8859-1",
+    ),
+    "header-cp1252": (
+        f"<html><body>{CHARSET_TEXT}</body></html>".encode("cp1252"),
+        "text/html; charset=windows-1252",
+    ),
+    "meta-only": (
+        f'<html><head><meta charset="windows-1252"></head><body>{CHARSET_TEXT}</body></html>'
+        .encode("cp1252"),
+        "text/html",
+    ),
+    "bom-utf8": (
+        b"\xef\xbb\xbf" + f"<html><body>{CHARSET_TEXT}</body></html>".encode(),
+        "text/html",
+    ),
+    "undeclared-utf8": (f"<html><body>{CHARSET_TEXT}</body></html>".encode(), "text/html"),
+    "shift-jis": (
+        '<html><head><meta http-equiv="Content-Type" content="text/html; charset=shift_jis">'
+        "</head><body>\u65e5\u672c\u8a9e</body></html>".encode("shift_jis"),
+        "text/html",
+    ),
+    "euc-kr": ("<html><body>\ud55c\uad6d\uc5b4</body></html>".encode("euc-kr"),
+               "text/html; charset=euc-kr"),
+}
+
+
+class LoopbackServer:
+    """``with LoopbackServer() as server: server.url("/ok")``."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1"):
+        self.host = host
+        self.ssl_context = ssl_context
+        self.hits: Counter[str] = Counter()
+        self.requests: list[dict[str, Any]] = []
+        self.gzip_bomb = b""
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+        self._stop = asyncio.Event()
+        self.port = 0
+
+    # lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> LoopbackServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=15)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    async def _start(self) -> None:
+        app = web.Application(middlewares=[self._count])
+        app.router.add_route("*", "/{path:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, 0, ssl_context=self.ssl_context)
+        await site.start()
+        sockets = site._server.sockets  # type: ignore[union-attr]
+        self.port = sockets[0].getsockname()[1]
+
+    async def _shutdown(self) -> None:
+        self._stop.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def url(self, path: str = "/", host: str | None = None) -> str:
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://{host or self.host}:{self.port}{path}"
+
+    def hits_for(self, path: str) -> int:
+        with self._lock:
+            return self.hits[path]
+
+    # plumbing ----------------------------------------------------------------------------
+
+    @web.middleware
+    async def _count(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        with self._lock:
+            self.hits[request.path] += 1
+        return await handler(request)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        first, _, rest = request.match_info["path"].partition("/")
+        handler = getattr(self, "mode_" + first.replace("-", "_"), None) if first else self.mode_ok
+        if handler is None:
+            raise web.HTTPNotFound()
+        response: web.StreamResponse = await handler(request, rest)
+        return response
+
+    async def _hang(self) -> None:
+        """Wait up to HANG seconds, less when the server shuts down."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), HANG)
+        except TimeoutError:
+            pass
+
+    # modes: GET /<mode>/<rest> ----------------------------------------------------------
+
+    async def mode_ok(self, request: web.Request, rest: str) -> web.StreamResponse:
+        return web.Response(body=PAGE, content_type="text/html", charset="utf-8")
+
+    async def mode_status(self, request: web.Request, rest: str) -> web.StreamResponse:
+        status = int(rest)
+        return web.Response(status=status, body=b"" if status in (204, 304) else f"{status}\n")
+
+    async def mode_echo(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """What the server received, as JSON."""
+        body = await request.read()
+        payload = {
+            "method": request.method,
+            "path": request.path,
+            "url": str(request.url),
+            "query": dict(request.query),
+            "headers": {k.lower(): v for k, v in request.headers.items()},
+            "cookies": dict(request.cookies),
+            "body": body.decode("latin-1"),
+        }
+        return web.json_response(payload)
+
+    async def mode_set_cookie(self, request: web.Request, rest: str) -> web.StreamResponse:
+        response = web.Response(text="cookie set")
+        for name, value in request.query.items():
+            response.set_cookie(name, value, path="/")
+        return response
+
+    async def mode_redirect(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """/redirect/N: a chain of N 302s ending at /ok."""
+        hops = int(rest or 1)
+        target = "/ok" if hops <= 1 else f"/redirect/{hops - 1}"
+        raise web.HTTPFound(target)
+
+    async def mode_redirect_to(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """/redirect-to?url=U&status=S: one redirect to anything, however odd."""
+        status = int(request.query.get("status", "302"))
+        return web.Response(status=status, headers={"Location": request.query["url"]})
+
+    async def mode_loop(self, request: web.Request, rest: str) -> web.StreamResponse:
+        raise web.HTTPFound("/loop/b" if rest == "a" else "/loop/a")
+
+    async def mode_drip(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """Headers at once, then one byte a second for up to HANG seconds."""
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await response.prepare(request)
+        for _ in range(int(HANG)):
+            await response.write(b".")
+            try:
+                await asyncio.wait_for(self._stop.wait(), 1.0)
+                break
+            except TimeoutError:
+                continue
+        return response
+
+    async def mode_hang_before_headers(self, request: web.Request, rest: str) -> web.StreamResponse:
+        await self._hang()
+        return web.Response(text="late")
+
+    async def mode_hang_after_headers(self, request: web.Request, rest: str) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Length": "100"})
+        await response.prepare(request)
+        await response.write(b"x")
+        await self._hang()
+        return response
+
+    async def mode_truncated(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """Content-Length 1000, 100 bytes, then a clean close."""
+        response = web.StreamResponse(headers={"Content-Length": "1000"})
+        await response.prepare(request)
+        await response.write(b"x" * 100)
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    async def mode_reset(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """Content-Length 1000, 100 bytes, then a TCP reset."""
+        response = web.StreamResponse(headers={"Content-Length": "1000"})
+        await response.prepare(request)
+        await response.write(b"x" * 100)
+        transport = request.transport
+        assert transport is not None
+        sock = transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+        return response
+
+    async def mode_gzip(self, request: web.Request, rest: str) -> web.StreamResponse:
+        return web.Response(
+            body=gzip.compress(PAGE * 100),
+            headers={"Content-Encoding": "gzip", "Content-Type": "text/html; charset=utf-8"},
+        )
+
+    async def mode_gzip_bomb(self, request: web.Request, rest: str) -> web.StreamResponse:
+        assert self.gzip_bomb, "the gzip_bomb fixture prepares the payload"
+        return web.Response(
+            body=self.gzip_bomb,
+            headers={"Content-Encoding": "gzip", "Content-Type": "text/html"},
+        )
+
+    async def mode_huge(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """/huge?mb=N&length=0|1: N MiB of zeros, with or without Content-Length."""
+        size = int(request.query.get("mb", "200")) << 20
+        headers = {"Content-Type": "application/octet-stream"}
+        if request.query.get("length", "1") == "1":
+            headers["Content-Length"] = str(size)
+        response = web.StreamResponse(headers=headers)
+        await response.prepare(request)
+        block = bytes(1 << 16)
+        try:
+            for _ in range(size // len(block)):
+                await response.write(block)
+        except (ConnectionError, RuntimeError):
+            pass  # the client hung up, as it should
+        return response
+
+    async def mode_retry_after(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """/retry-after?value=V&status=429"""
+        status = int(request.query.get("status", "429"))
+        return web.Response(status=status, headers={"Retry-After": request.query["value"]})
+
+    async def mode_flaky(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """/flaky/KEY?failures=N&status=S: S for the first N hits on KEY, then 200."""
+        failures = int(request.query.get("failures", "2"))
+        if self.hits_for(request.path) <= failures:
+            return web.Response(status=int(request.query.get("status", "503")), text="busy")
+        return web.Response(body=PAGE, content_type="text/html")
+
+    async def mode_slow(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """/slow?delay=S: answer after S seconds (at most HANG)."""
+        await asyncio.sleep(min(float(request.query.get("delay", "0.5")), HANG))
+        return web.Response(body=PAGE, content_type="text/html")
+
+    async def mode_charset(self, request: web.Request, rest: str) -> web.StreamResponse:
+        body, content_type = CHARSET_PAGES[rest]
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def mode_proxy(self, request: web.Request, rest: str) -> web.StreamResponse:
+        return web.Response(text="not a proxy")
+
+    async def mode_json(self, request: web.Request, rest: str) -> web.StreamResponse:
+        return web.Response(text=json.dumps({"status": "ok"}), content_type="application/json")

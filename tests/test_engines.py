@@ -1,0 +1,196 @@
+"""The engine conformance suite: every engine, the same real loopback server, the same answers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from crawler import (
+    ConnectError,
+    EngineOptions,
+    FetchTimeout,
+    HTTPStatusError,
+    InvalidURL,
+    ProtocolError,
+    Request,
+    Timeouts,
+    create_engine,
+)
+from tests.server import CHARSET_PAGES, CHARSET_TEXT, PAGE, LoopbackServer
+
+
+async def send(engine: str, request: Request, **options: object) -> object:
+    async with create_engine(engine, EngineOptions(**options)) as opened:  # type: ignore[arg-type]
+        return await opened.send(request)
+
+
+async def test_ok_page(engine: str, server: LoopbackServer) -> None:
+    response = await send(engine, Request(server.url("/ok")))
+    assert response.status == 200
+    assert response.reason == "OK"
+    assert response.body == PAGE
+    assert response.headers["CONTENT-TYPE"].startswith("text/html")
+    assert response.url == response.request_url == server.url("/ok")
+    assert "<p>ok</p>" in response.text
+    assert response.elapsed > 0
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 304, 400, 404, 418, 500, 503])
+async def test_every_status_is_a_response(engine: str, server: LoopbackServer, status: int) -> None:
+    response = await send(engine, Request(server.url(f"/status/{status}")))
+    assert response.status == status
+    if status >= 400:
+        with pytest.raises(HTTPStatusError) as caught:
+            response.raise_for_status()
+        assert caught.value.response is response
+    else:
+        assert response.raise_for_status() is response
+
+
+async def test_engine_sends_one_request_and_never_follows_redirects(
+    engine: str, server: LoopbackServer
+) -> None:
+    before = server.hits_for("/ok")
+    response = await send(engine, Request(server.url("/redirect/1")))
+    assert response.status == 302
+    assert response.headers["location"] == "/ok"
+    assert server.hits_for("/ok") == before
+
+
+async def test_engine_never_retries(engine: str, server: LoopbackServer) -> None:
+    path = f"/flaky/engine-{engine}"
+    response = await send(engine, Request(server.url(path)))
+    assert response.status == 503
+    assert server.hits_for(path) == 1
+
+
+async def test_multi_valued_headers_are_kept(engine: str, server: LoopbackServer) -> None:
+    response = await send(engine, Request(server.url("/set-cookie?a=1&b=2")))
+    cookies = response.headers.getall("Set-Cookie")
+    assert len(cookies) == 2
+    assert {c.split(";")[0] for c in cookies} == {"a=1", "b=2"}
+
+
+@pytest.mark.parametrize("path", ["/drip", "/hang-before-headers", "/hang-after-headers"])
+async def test_total_timeout_holds_against_slow_servers(
+    engine: str, server: LoopbackServer, path: str
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(FetchTimeout):
+        await send(engine, Request(server.url(path), timeouts=Timeouts(total=1.5)))
+    assert time.monotonic() - started < 2.5
+
+
+async def test_read_timeout_is_a_read_phase_timeout(engine: str, server: LoopbackServer) -> None:
+    request = Request(server.url("/hang-before-headers"), timeouts=Timeouts(read=0.5, total=10))
+    started = time.monotonic()
+    with pytest.raises(FetchTimeout) as caught:
+        await send(engine, request)
+    assert caught.value.phase == "read"
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("path", ["/reset", "/truncated"])
+async def test_body_cut_short_is_a_protocol_error(engine: str, server: LoopbackServer, path: str) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        await send(engine, Request(server.url(path)))
+    assert caught.value.request is not None
+    assert caught.value.__cause__ is not None
+
+
+async def test_gzip_is_decoded(engine: str, server: LoopbackServer) -> None:
+    response = await send(engine, Request(server.url("/gzip")))
+    assert response.body == PAGE * 100
+    assert response.headers["content-encoding"] == "gzip"
+
+
+async def test_gzip_bomb_is_stopped_after_decompression(engine: str, gzip_bomb: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(ProtocolError, match="max_bytes"):
+        await send(engine, Request(gzip_bomb, max_bytes=10_000_000))
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize("length", ["1", "0"])
+async def test_huge_body_is_cut_at_max_bytes(engine: str, server: LoopbackServer, length: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(ProtocolError, match="max_bytes"):
+        await send(engine, Request(server.url(f"/huge?mb=200&length={length}"), max_bytes=1_000_000))
+    assert time.monotonic() - started < 2.0
+
+
+async def test_body_exactly_at_max_bytes_is_accepted(engine: str, server: LoopbackServer) -> None:
+    response = await send(engine, Request(server.url("/huge?mb=1"), max_bytes=1 << 20))
+    assert len(response.body) == 1 << 20
+
+
+@pytest.mark.parametrize("name", sorted(CHARSET_PAGES))
+async def test_non_utf8_pages_decode(engine: str, server: LoopbackServer, name: str) -> None:
+    response = await send(engine, Request(server.url(f"/charset/{name}")))
+    expected = {"shift-jis": "\u65e5\u672c\u8a9e", "euc-kr": "\ud55c\uad6d\uc5b4",
+                "header-latin1": CHARSET_TEXT.replace("\u20ac", "")}.get(name, CHARSET_TEXT)
+    assert expected in response.text
+    assert "\ufffd" not in response.text
+
+
+async def test_head_has_no_body(engine: str, server: LoopbackServer) -> None:
+    response = await send(engine, Request(server.url("/ok"), method="HEAD"))
+    assert response.status == 200
+    assert response.body == b""
+
+
+async def test_post_sends_method_headers_and_body(engine: str, server: LoopbackServer) -> None:
+    request = Request(server.url("/echo"), method="POST", body=b"a=1&b=2",
+                      headers={"X-Test": "yes", "Content-Type": "application/x-www-form-urlencoded"})
+    echoed = (await send(engine, request)).json()
+    assert echoed["method"] == "POST"
+    assert echoed["body"] == "a=1&b=2"
+    assert echoed["headers"]["x-test"] == "yes"
+
+
+async def test_refused_connection_is_connect_error(engine: str) -> None:
+    with pytest.raises(ConnectError):
+        await send(engine, Request("http://127.0.0.1:9/"))
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "file:///etc/passwd", "not a url", "http://"])
+async def test_invalid_urls_are_refused_before_connecting(engine: str, url: str) -> None:
+    with pytest.raises(InvalidURL):
+        await send(engine, Request(url))
+
+
+async def test_proxy_carries_the_request(engine: str, server: LoopbackServer) -> None:
+    response = await send(engine, Request("http://example.invalid/echo"), proxy=server.url())
+    assert response.json()["url"] == "http://example.invalid/echo"
+
+
+async def test_tls_is_verified_unless_turned_off(engine: str, tls_server: LoopbackServer) -> None:
+    with pytest.raises(ConnectError):
+        await send(engine, Request(tls_server.url("/ok")))
+    response = await send(engine, Request(tls_server.url("/ok")), verify_tls=False)
+    assert response.status == 200
+
+
+async def test_cookies_are_sent_and_kept(engine: str, server: LoopbackServer) -> None:
+    async with create_engine(engine, EngineOptions(cookies={"session": "s1"})) as opened:
+        await opened.send(Request(server.url("/set-cookie?theme=dark")))
+        echoed = (await opened.send(Request(server.url("/echo")))).json()
+    assert echoed["cookies"] == {"session": "s1", "theme": "dark"}
+
+
+async def test_engine_can_reopen(engine: str, server: LoopbackServer) -> None:
+    opened = create_engine(engine)
+    for _ in range(2):
+        async with opened:
+            assert (await opened.send(Request(server.url("/ok")))).status == 200
+
+
+async def test_engine_must_be_open(engine: str, server: LoopbackServer) -> None:
+    with pytest.raises(RuntimeError, match="not open"):
+        await create_engine(engine).send(Request(server.url("/ok")))
+
+
+def test_unknown_engine_names_the_choices() -> None:
+    with pytest.raises(ValueError, match="aiohttp, futures, threads"):
+        create_engine("curl")
