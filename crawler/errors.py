@@ -119,8 +119,14 @@ class RetryLater(CrawlerError):
     so a crawler can put the request back in its frontier and free the worker.
     """
 
-    def __init__(self, not_before: float, *, request: Request | None = None,
-                 response: Response | None = None, reason: str = "") -> None:
+    def __init__(
+        self,
+        not_before: float,
+        *,
+        request: Request | None = None,
+        response: Response | None = None,
+        reason: str = "",
+    ) -> None:
         self.not_before = not_before
         self.request = request
         self.response = response

@@ -1,6 +1,6 @@
 """The embeddable Fetcher: an engine wrapped in the policy chain, nothing else.
 
-    FollowRedirects ▶ [your middleware] ▶ Retry ▶ RateLimit ▶ Timeout ▶ Engine.send
+FollowRedirects ▶ [your middleware] ▶ Retry ▶ RateLimit ▶ Timeout ▶ Engine.send
 """
 
 from __future__ import annotations
@@ -104,7 +104,9 @@ class Fetcher:
                 raise ConfigError("proxy", proxy, "an http:// or https:// URL") from None
         self._engine_spec = engine
         self._options = EngineOptions(
-            concurrency=concurrency, verify_tls=verify_tls, proxy=proxy or None,
+            concurrency=concurrency,
+            verify_tls=verify_tls,
+            proxy=proxy or None,
             cookies=dict(cookies or {}),
         )
         self.concurrency = concurrency
@@ -113,8 +115,18 @@ class Fetcher:
         self._policy: list[Middleware] = [
             *([FollowRedirects(max_redirects)] if follow_redirects else []),
             *middleware,
-            *([Retry(retries, backoff=backoff, max_backoff=max_backoff,
-                     statuses=frozenset(retry_statuses))] if retries else []),
+            *(
+                [
+                    Retry(
+                        retries,
+                        backoff=backoff,
+                        max_backoff=max_backoff,
+                        statuses=frozenset(retry_statuses),
+                    )
+                ]
+                if retries
+                else []
+            ),
         ]
         self._rate_limit = rate_limit
         self._per_host_concurrency = per_host_concurrency
@@ -127,8 +139,9 @@ class Fetcher:
             engine = create_engine(spec, self._options) if isinstance(spec, str) else spec
             await engine.__aenter__()
             # Per-host state is per opening: a reopened Fetcher starts polite and fresh.
-            rate_limit = RateLimit(self._rate_limit,
-                                   per_host_concurrency=self._per_host_concurrency)
+            rate_limit = RateLimit(
+                self._rate_limit, per_host_concurrency=self._per_host_concurrency
+            )
             chain: list[Middleware] = [*self._policy, rate_limit, Timeout(self.timeouts)]
             self._engine, self._handler = engine, compose(chain, engine.send)
         return self
@@ -147,18 +160,26 @@ class Fetcher:
             await engine.aclose()
 
     def request(
-        self, method: str, url: str, *, headers: HeadersLike | None = None,
-        body: bytes | str | None = None, timeout: float | Timeouts | None = None,
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: HeadersLike | None = None,
+        body: bytes | str | None = None,
+        timeout: float | Timeouts | None = None,
         meta: Mapping[str, Any] | None = None,
     ) -> Request:
         """Build a request with this Fetcher's default headers and limits."""
         own = {name.lower() for name, _ in _pairs(headers)}
         merged = [(k, v) for k, v in self.headers if k.lower() not in own] + _pairs(headers)
         return Request(
-            url=url, method=method, headers=make_headers(merged),
+            url=url,
+            method=method,
+            headers=make_headers(merged),
             body=body.encode() if isinstance(body, str) else body,
             timeouts=None if timeout is None else Timeouts.of(timeout),
-            max_bytes=self.max_bytes, meta=dict(meta or {}),
+            max_bytes=self.max_bytes,
+            meta=dict(meta or {}),
         )
 
     async def fetch(self, request: Request) -> Response:
@@ -171,17 +192,31 @@ class Fetcher:
             raise InvalidURL(str(exc), request=request) from None
         return await self._handler(request)
 
-    async def get(self, url: str, *, headers: HeadersLike | None = None,
-                  timeout: float | Timeouts | None = None) -> Response:
+    async def get(
+        self,
+        url: str,
+        *,
+        headers: HeadersLike | None = None,
+        timeout: float | Timeouts | None = None,
+    ) -> Response:
         return await self.fetch(self.request("GET", url, headers=headers, timeout=timeout))
 
-    async def head(self, url: str, *, headers: HeadersLike | None = None,
-                   timeout: float | Timeouts | None = None) -> Response:
+    async def head(
+        self,
+        url: str,
+        *,
+        headers: HeadersLike | None = None,
+        timeout: float | Timeouts | None = None,
+    ) -> Response:
         return await self.fetch(self.request("HEAD", url, headers=headers, timeout=timeout))
 
     async def post(
-        self, url: str, data: bytes | str | Mapping[str, str] | None = None, *,
-        json: Any = None, headers: HeadersLike | None = None,
+        self,
+        url: str,
+        data: bytes | str | Mapping[str, str] | None = None,
+        *,
+        json: Any = None,
+        headers: HeadersLike | None = None,
         timeout: float | Timeouts | None = None,
     ) -> Response:
         """POST raw bytes, a form (a mapping) or ``json``."""

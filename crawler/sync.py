@@ -99,19 +99,34 @@ class SyncFetcher:
     def fetch(self, request: Request) -> Response:
         return self._call(self.fetcher.fetch, request)
 
-    def get(self, url: str, *, headers: HeadersLike | None = None,
-            timeout: float | Timeouts | None = None) -> Response:
+    def get(
+        self,
+        url: str,
+        *,
+        headers: HeadersLike | None = None,
+        timeout: float | Timeouts | None = None,
+    ) -> Response:
         return self._call(self.fetcher.get, url, headers=headers, timeout=timeout)
 
-    def head(self, url: str, *, headers: HeadersLike | None = None,
-             timeout: float | Timeouts | None = None) -> Response:
+    def head(
+        self,
+        url: str,
+        *,
+        headers: HeadersLike | None = None,
+        timeout: float | Timeouts | None = None,
+    ) -> Response:
         return self._call(self.fetcher.head, url, headers=headers, timeout=timeout)
 
-    def post(self, url: str, data: bytes | str | Mapping[str, str] | None = None, *,
-             json: Any = None, headers: HeadersLike | None = None,
-             timeout: float | Timeouts | None = None) -> Response:
-        return self._call(self.fetcher.post, url, data, json=json, headers=headers,
-                          timeout=timeout)
+    def post(
+        self,
+        url: str,
+        data: bytes | str | Mapping[str, str] | None = None,
+        *,
+        json: Any = None,
+        headers: HeadersLike | None = None,
+        timeout: float | Timeouts | None = None,
+    ) -> Response:
+        return self._call(self.fetcher.post, url, data, json=json, headers=headers, timeout=timeout)
 
     def map(self, urls: Iterable[str | Request]) -> Iterator[Result]:
         """Results in completion order; ``urls`` is read on the loop thread, lazily."""

@@ -9,6 +9,7 @@ the hits on each path so tests can assert what really reached it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import socket
@@ -49,8 +50,9 @@ CHARSET_PAGES: dict[str, tuple[bytes, str]] = {
         "text/html; charset=windows-1252",
     ),
     "meta-only": (
-        f'<html><head><meta charset="windows-1252"></head><body>{CHARSET_TEXT}</body></html>'
-        .encode("cp1252"),
+        (
+            f'<html><head><meta charset="windows-1252"></head><body>{CHARSET_TEXT}</body></html>'
+        ).encode("cp1252"),
         "text/html",
     ),
     "bom-utf8": (
@@ -63,8 +65,10 @@ CHARSET_PAGES: dict[str, tuple[bytes, str]] = {
         "</head><body>\u65e5\u672c\u8a9e</body></html>".encode("shift_jis"),
         "text/html",
     ),
-    "euc-kr": ("<html><body>\ud55c\uad6d\uc5b4</body></html>".encode("euc-kr"),
-               "text/html; charset=euc-kr"),
+    "euc-kr": (
+        "<html><body>\ud55c\uad6d\uc5b4</body></html>".encode("euc-kr"),
+        "text/html; charset=euc-kr",
+    ),
 }
 
 
@@ -139,10 +143,8 @@ class LoopbackServer:
 
     async def _hang(self) -> None:
         """Wait up to HANG seconds, less when the server shuts down."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), HANG)
-        except TimeoutError:
-            pass
 
     # modes: GET /<mode>/<rest> ----------------------------------------------------------
 

@@ -92,7 +92,9 @@ async def test_read_timeout_is_a_read_phase_timeout(engine: str, server: Loopbac
 
 
 @pytest.mark.parametrize("path", ["/reset", "/truncated"])
-async def test_body_cut_short_is_a_protocol_error(engine: str, server: LoopbackServer, path: str) -> None:
+async def test_body_cut_short_is_a_protocol_error(
+    engine: str, server: LoopbackServer, path: str
+) -> None:
     with pytest.raises(ProtocolError) as caught:
         await send(engine, Request(server.url(path)))
     assert caught.value.request is not None
@@ -113,10 +115,14 @@ async def test_gzip_bomb_is_stopped_after_decompression(engine: str, gzip_bomb: 
 
 
 @pytest.mark.parametrize("length", ["1", "0"])
-async def test_huge_body_is_cut_at_max_bytes(engine: str, server: LoopbackServer, length: str) -> None:
+async def test_huge_body_is_cut_at_max_bytes(
+    engine: str, server: LoopbackServer, length: str
+) -> None:
     started = time.monotonic()
     with pytest.raises(ProtocolError, match="max_bytes"):
-        await send(engine, Request(server.url(f"/huge?mb=200&length={length}"), max_bytes=1_000_000))
+        await send(
+            engine, Request(server.url(f"/huge?mb=200&length={length}"), max_bytes=1_000_000)
+        )
     assert time.monotonic() - started < 2.0
 
 
@@ -128,8 +134,11 @@ async def test_body_exactly_at_max_bytes_is_accepted(engine: str, server: Loopba
 @pytest.mark.parametrize("name", sorted(CHARSET_PAGES))
 async def test_non_utf8_pages_decode(engine: str, server: LoopbackServer, name: str) -> None:
     response = await send(engine, Request(server.url(f"/charset/{name}")))
-    expected = {"shift-jis": "\u65e5\u672c\u8a9e", "euc-kr": "\ud55c\uad6d\uc5b4",
-                "header-latin1": CHARSET_TEXT.replace("\u20ac", "")}.get(name, CHARSET_TEXT)
+    expected = {
+        "shift-jis": "\u65e5\u672c\u8a9e",
+        "euc-kr": "\ud55c\uad6d\uc5b4",
+        "header-latin1": CHARSET_TEXT.replace("\u20ac", ""),
+    }.get(name, CHARSET_TEXT)
     assert expected in response.text
     assert "\ufffd" not in response.text
 
@@ -141,8 +150,12 @@ async def test_head_has_no_body(engine: str, server: LoopbackServer) -> None:
 
 
 async def test_post_sends_method_headers_and_body(engine: str, server: LoopbackServer) -> None:
-    request = Request(server.url("/echo"), method="POST", body=b"a=1&b=2",
-                      headers={"X-Test": "yes", "Content-Type": "application/x-www-form-urlencoded"})
+    request = Request(
+        server.url("/echo"),
+        method="POST",
+        body=b"a=1&b=2",
+        headers={"X-Test": "yes", "Content-Type": "application/x-www-form-urlencoded"},
+    )
     echoed = (await send(engine, request)).json()
     assert echoed["method"] == "POST"
     assert echoed["body"] == "a=1&b=2"

@@ -9,6 +9,8 @@ from typing import Self
 
 import aiohttp
 
+from crawler.engines._errors import connect_reason
+from crawler.engines._errors import where as _where
 from crawler.engines.base import EngineOptions
 from crawler.errors import (
     ConnectError,
@@ -81,17 +83,17 @@ class AiohttpEngine:
                 asyncio.timeout(timeouts.total),
                 self._semaphore,
                 self._session.request(
-                request.method,
-                request.url,
-                headers=request.headers,
-                data=request.body,
-                allow_redirects=False,
-                proxy=self._options.proxy or None,
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    sock_connect=timeouts.effective_connect,
-                    sock_read=timeouts.effective_read,
-                ),
+                    request.method,
+                    request.url,
+                    headers=request.headers,
+                    data=request.body,
+                    allow_redirects=False,
+                    proxy=self._options.proxy or None,
+                    timeout=aiohttp.ClientTimeout(
+                        total=None,
+                        sock_connect=timeouts.effective_connect,
+                        sock_read=timeouts.effective_read,
+                    ),
                 ) as raw,
             ):
                 in_body = True
@@ -130,7 +132,8 @@ def _translate(exc: Exception, request: Request, timeouts: Timeouts, in_body: bo
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return FetchTimeout(
-            f"connect timeout after {timeouts.effective_connect:g}s", phase="connect",
+            f"connect timeout after {timeouts.effective_connect:g}s",
+            phase="connect",
             request=request,
         )
     if isinstance(exc, aiohttp.ServerTimeoutError):
@@ -148,7 +151,9 @@ def _translate(exc: Exception, request: Request, timeouts: Timeouts, in_body: bo
     if in_body and isinstance(exc, aiohttp.ClientConnectionError | OSError):
         return ProtocolError(f"connection lost while reading the body: {detail}", request=request)
     if isinstance(exc, aiohttp.ClientConnectionError | OSError):
-        return ConnectError(f"cannot connect: {detail}", request=request)
+        return ConnectError(
+            f"cannot connect to {_where(request)}: {connect_reason(exc)}", request=request
+        )
     if isinstance(exc, aiohttp.ClientError | ValueError | LookupError):
         return ProtocolError(f"{type(exc).__name__}: {detail}", request=request)
     return FetchError(f"{type(exc).__name__}: {detail}", request=request)

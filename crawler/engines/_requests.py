@@ -23,6 +23,8 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar
 
+from crawler.engines._errors import connect_reason
+from crawler.engines._errors import where as _where
 from crawler.engines.base import EngineOptions
 from crawler.errors import ConnectError, FetchError, FetchTimeout, InvalidURL, ProtocolError
 from crawler.models import Request, Response, Timeouts, make_headers
@@ -84,8 +86,10 @@ def perform(session: requests.Session, job: Job) -> Response:
             data=request.body,
             allow_redirects=False,
             stream=True,
-            timeout=(min(timeouts.effective_connect, remaining),
-                     min(timeouts.effective_read, remaining)),
+            timeout=(
+                min(timeouts.effective_connect, remaining),
+                min(timeouts.effective_read, remaining),
+            ),
         )
         with raw:
             in_body = True
@@ -113,8 +117,9 @@ def _read_body(raw: requests.Response, job: Job) -> bytes:
     stream = raw.raw
     declared = stream.headers.get("content-length", "")
     if "content-encoding" not in stream.headers and declared.isdigit() and int(declared) > limit:
-        raise ProtocolError(f"body of {declared} bytes exceeds max_bytes={limit}",
-                            request=job.request)
+        raise ProtocolError(
+            f"body of {declared} bytes exceeds max_bytes={limit}", request=job.request
+        )
     sock = _socket_of(stream)
     read_timeout = job.timeouts.effective_read
     body = bytearray()
@@ -141,43 +146,55 @@ def _socket_of(stream: urllib3.response.BaseHTTPResponse) -> socket.socket | Non
 
 
 def _total_timeout(job: Job) -> FetchTimeout:
-    return FetchTimeout(f"total timeout after {job.timeouts.total:g}s", phase="total",
-                        request=job.request)
+    return FetchTimeout(
+        f"total timeout after {job.timeouts.total:g}s", phase="total", request=job.request
+    )
 
 
 def _translate(exc: Exception, job: Job, in_body: bool) -> FetchError:
     request = job.request
     detail = str(exc) or type(exc).__name__
-    timed_out = isinstance(
-        exc, requests.Timeout | urllib3.exceptions.TimeoutError | socket.timeout
-    )
+    timed_out = isinstance(exc, requests.Timeout | urllib3.exceptions.TimeoutError | socket.timeout)
     if isinstance(exc, requests.ConnectTimeout):
         return FetchTimeout(
-            f"connect timeout after {job.timeouts.effective_connect:g}s", phase="connect",
+            f"connect timeout after {job.timeouts.effective_connect:g}s",
+            phase="connect",
             request=request,
         )
     if timed_out:
         if time.monotonic() >= job.deadline - 0.01:
             return _total_timeout(job)
-        return FetchTimeout(f"read timeout after {job.timeouts.effective_read:g}s",
-                            phase="read", request=request)
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema
-                  | requests.exceptions.MissingSchema | urllib3.exceptions.LocationParseError
-                  | UnicodeError):
+        return FetchTimeout(
+            f"read timeout after {job.timeouts.effective_read:g}s", phase="read", request=request
+        )
+    if isinstance(
+        exc,
+        requests.exceptions.InvalidURL
+        | requests.exceptions.InvalidSchema
+        | requests.exceptions.MissingSchema
+        | urllib3.exceptions.LocationParseError
+        | UnicodeError,
+    ):
         return InvalidURL(f"invalid URL: {detail}", request=request)
-    if isinstance(exc, requests.exceptions.ContentDecodingError
-                  | requests.exceptions.ChunkedEncodingError
-                  | urllib3.exceptions.DecodeError | urllib3.exceptions.ProtocolError
-                  | http.client.HTTPException) and (in_body or _is_malformed(exc)):
+    if isinstance(
+        exc,
+        requests.exceptions.ContentDecodingError
+        | requests.exceptions.ChunkedEncodingError
+        | urllib3.exceptions.DecodeError
+        | urllib3.exceptions.ProtocolError
+        | http.client.HTTPException,
+    ) and (in_body or _is_malformed(exc)):
         return ProtocolError(f"malformed response: {detail}", request=request)
-    if in_body and isinstance(exc, OSError | requests.RequestException
-                              | urllib3.exceptions.HTTPError):
-        return ProtocolError(f"connection lost while reading the body: {detail}",
-                             request=request)
+    if in_body and isinstance(
+        exc, OSError | requests.RequestException | urllib3.exceptions.HTTPError
+    ):
+        return ProtocolError(f"connection lost while reading the body: {detail}", request=request)
     if _is_malformed(exc):
         return ProtocolError(f"malformed response: {detail}", request=request)
     if isinstance(exc, requests.ConnectionError | OSError | urllib3.exceptions.HTTPError):
-        return ConnectError(f"cannot connect: {detail}", request=request)
+        return ConnectError(
+            f"cannot connect to {_where(request)}: {connect_reason(exc)}", request=request
+        )
     return FetchError(f"{type(exc).__name__}: {detail}", request=request)
 
 

@@ -16,7 +16,9 @@ Responder = Callable[[Request], Response | Awaitable[Response]]
 
 
 def respond(
-    request: Request, status: int = 200, body: bytes | str = b"",
+    request: Request,
+    status: int = 200,
+    body: bytes | str = b"",
     headers: HeadersLike | None = None,
 ) -> Response:
     """A response to ``request`` (a shorthand for responders)."""

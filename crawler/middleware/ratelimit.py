@@ -16,8 +16,16 @@ from crawler.urls import host_key
 __all__ = ["RateLimit", "parse_rate"]
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
-_UNIT_SECONDS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
-                 "h": 3600, "hour": 3600}
+_UNIT_SECONDS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+}
 _SWEEP_AT = 1024
 
 
@@ -107,8 +115,11 @@ class RateLimit:
         """Forget hosts with nothing in flight and nothing to remember, so memory
         stays bounded however many hosts a crawl visits."""
         now = self._clock()
-        for key in [k for k, h in self._hosts.items()
-                    if h.active == 0 and h.next_at <= now and h.penalty == 0]:
+        for key in [
+            k
+            for k, h in self._hosts.items()
+            if h.active == 0 and h.next_at <= now and h.penalty == 0
+        ]:
             del self._hosts[key]
 
     async def _pace(self, host: _Host) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Collection
 from email.utils import parsedate_to_datetime
@@ -13,9 +14,10 @@ from tenacity import (
     retry_if_exception_type,
     retry_if_result,
     stop_after_attempt,
-    stop_before_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
+from tenacity.stop import stop_base
 
 from crawler.errors import ConnectError, FetchTimeout, RetryLater
 from crawler.middleware.chain import Handler
@@ -40,6 +42,7 @@ class Retry:
 
     ``defer_after``: a wait longer than this raises ``RetryLater`` instead of
     sleeping, so a crawler can re-queue the request and free its worker.
+    Time is read from ``clock`` and waited on with ``sleep``; tests inject both.
     Only idempotent methods are retried unless ``methods`` says otherwise.
     """
 
@@ -68,14 +71,17 @@ class Retry:
         self.defer_after = defer_after
         self._sleep = sleep
         self._clock = clock
-        self._backoff = wait_exponential_jitter(initial=backoff, max=max_backoff, jitter=backoff)
+        self._backoff = wait_exponential(multiplier=backoff, max=max_backoff) + wait_random(
+            0, backoff
+        )
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
         if self.retries == 0 or request.method not in self.methods:
             return await call_next(request)
+        started = self._clock()
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retries + 1) | stop_before_delay(self.max_elapsed),
-            wait=self._wait,
+            stop=stop_after_attempt(self.retries + 1) | _OutOfTime(self, started),
+            wait=functools.partial(self._wait, started),
             retry=retry_if_exception_type(self.exceptions) | retry_if_result(self._retryable),
             sleep=self._sleep,
             reraise=True,
@@ -87,7 +93,7 @@ class Retry:
     def _retryable(self, response: Response) -> bool:
         return response.status in self.statuses
 
-    def _wait(self, state: RetryCallState) -> float:
+    def _wait(self, started: float, state: RetryCallState) -> float:
         outcome = state.outcome
         response = None if outcome is None or outcome.failed else outcome.result()
         delay = self._backoff(state)
@@ -96,7 +102,11 @@ class Retry:
             if advised is not None:
                 delay = advised
         delay = min(delay, self.max_backoff)
-        if self.defer_after is not None and delay > self.defer_after:
+        will_retry = (
+            state.attempt_number <= self.retries
+            and self._clock() - started + delay <= self.max_elapsed
+        )
+        if will_retry and self.defer_after is not None and delay > self.defer_after:
             request = state.args[0] if state.args else None
             raise RetryLater(
                 self._clock() + delay,
@@ -105,6 +115,19 @@ class Retry:
                 reason=f"retry in {delay:.1f}s",
             )
         return delay
+
+
+class _OutOfTime(stop_base):
+    """Stop when the next wait would end past ``max_elapsed`` on the injected clock
+    (tenacity's own delay stops read the real clock, which tests cannot move)."""
+
+    def __init__(self, retry: Retry, started: float) -> None:
+        self.retry = retry
+        self.started = started
+
+    def __call__(self, state: RetryCallState) -> bool:
+        elapsed = self.retry._clock() - self.started
+        return elapsed + state.upcoming_sleep > self.retry.max_elapsed
 
 
 def _last_outcome(state: RetryCallState) -> Response:

@@ -1,0 +1,61 @@
+"""Short, human reasons for connection failures, whichever library raised them.
+
+aiohttp and requests wrap the operating system's error in two or three layers
+of their own; users want "Connection refused", not the layers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+
+from yarl import URL
+
+from crawler.models import Request
+
+__all__ = ["connect_reason", "where"]
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, its causes, contexts and exception arguments, outermost first."""
+    seen: list[BaseException] = []
+    pending = [exc]
+    while pending:
+        current = pending.pop(0)
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        pending.extend(a for a in current.args if isinstance(a, BaseException))
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                pending.append(linked)
+        os_error = getattr(current, "os_error", None)  # aiohttp's connector errors
+        if isinstance(os_error, BaseException):
+            pending.append(os_error)
+    return seen
+
+
+def where(request: Request) -> str:
+    """``host:port`` of the request, for messages."""
+    url = URL(request.url)
+    return f"{url.host}:{url.port}"
+
+
+def connect_reason(exc: BaseException) -> str:
+    """``"TLS: certificate verify failed ..."``, ``"DNS: ..."``, ``"Connection refused"``…"""
+    chain = _chain(exc)
+    for error in chain:
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return f"TLS: {error.verify_message or error.reason}"
+        if isinstance(error, ssl.SSLError):
+            return f"TLS: {error.reason or error}"
+    for error in chain:
+        if isinstance(error, socket.gaierror):
+            return f"DNS: {error.strerror or error}"
+    for error in chain:
+        if isinstance(error, OSError) and isinstance(error.errno, int) and error.errno > 0:
+            return os.strerror(error.errno)
+        if isinstance(error, OSError) and error.strerror:
+            return error.strerror
+    return str(exc) or type(exc).__name__

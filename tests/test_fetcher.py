@@ -1,0 +1,345 @@
+"""The embeddable Fetcher on every engine, end to end against the loopback server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from crawler import (
+    ConfigError,
+    Fetcher,
+    FetchError,
+    FetchTimeout,
+    InvalidURL,
+    ProtocolError,
+    Result,
+    SyncFetcher,
+    TooManyRedirects,
+)
+from tests.server import LoopbackServer
+
+
+async def test_documented_usage(engine: str, server: LoopbackServer) -> None:
+    urls = [
+        server.url("/ok"),
+        server.url("/status/404"),
+        "http://127.0.0.1:9/",
+        server.url("/gzip"),
+    ]
+    async with Fetcher(
+        engine=engine,
+        concurrency=64,
+        per_host_concurrency=8,
+        timeout=10,
+        retries=3,
+        rate_limit="10/s",
+        user_agent="my-app/1.0",
+    ) as fetcher:
+        response = await fetcher.get(server.url("/echo"))
+        assert response.status == 200
+        assert response.url == server.url("/echo")
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.json()["headers"]["user-agent"] == "my-app/1.0"
+        results = {result.url: result async for result in fetcher.map(urls)}
+    assert set(results) == set(urls)
+    assert results[urls[0]].ok
+    assert results[urls[0]].response.status == 200
+    assert results[urls[1]].ok
+    assert results[urls[1]].response.status == 404
+    assert not results[urls[2]].ok
+    assert isinstance(results[urls[2]].error, FetchError)
+    assert results[urls[2]].response is None
+
+
+def test_documented_sync_usage(engine: str, server: LoopbackServer) -> None:
+    with SyncFetcher(engine=engine, timeout=10) as fetcher:
+        response = fetcher.get(server.url("/ok"))
+        assert response.status == 200
+        results = list(fetcher.map([server.url("/ok"), "nope"]))
+    assert sorted(r.ok for r in results) == [False, True]
+
+
+def test_sync_fetcher_serves_many_threads_at_once(server: LoopbackServer) -> None:
+    statuses: list[int] = []
+    with SyncFetcher(engine="aiohttp") as fetcher:
+
+        def work() -> None:
+            statuses.append(fetcher.get(server.url("/ok")).status)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert statuses == [200] * 8
+
+
+def test_sync_fetcher_must_be_open(server: LoopbackServer) -> None:
+    with pytest.raises(RuntimeError, match="not open"):
+        SyncFetcher().get(server.url("/ok"))
+
+
+def test_sync_fetcher_raises_fetch_errors(server: LoopbackServer) -> None:
+    with SyncFetcher(engine="threads", timeout=1) as fetcher, pytest.raises(FetchTimeout):
+        fetcher.get(server.url("/hang-before-headers"))
+
+
+@pytest.mark.parametrize("path", ["/drip", "/hang-before-headers"])
+async def test_slow_server_times_out_within_budget(
+    engine: str, server: LoopbackServer, path: str
+) -> None:
+    started = time.monotonic()
+    async with Fetcher(engine=engine, timeout=2, retries=0) as fetcher:
+        with pytest.raises(FetchTimeout):
+            await fetcher.get(server.url(path))
+    assert time.monotonic() - started < 3.0
+
+
+async def test_flaky_endpoint_succeeds_on_the_third_attempt(
+    engine: str, server: LoopbackServer
+) -> None:
+    path = f"/flaky/fetcher-{engine}"
+    async with Fetcher(engine=engine, retries=3, backoff=0) as fetcher:
+        response = await fetcher.get(server.url(path + "?failures=2&status=503"))
+    assert response.status == 200
+    assert server.hits_for(path) == 3
+
+
+async def test_out_of_retries_returns_the_last_response(
+    engine: str, server: LoopbackServer
+) -> None:
+    path = f"/flaky/exhausted-{engine}"
+    async with Fetcher(engine=engine, retries=2, backoff=0) as fetcher:
+        response = await fetcher.get(server.url(path + "?failures=10&status=500"))
+    assert response.status == 500
+    assert server.hits_for(path) == 3
+
+
+async def test_retry_after_zero_is_retried(engine: str, server: LoopbackServer) -> None:
+    async with Fetcher(engine=engine, retries=1, backoff=0) as fetcher:
+        response = await fetcher.get(server.url(f"/retry-after?value=0&e={engine}"))
+    assert response.status == 429
+    assert server.hits_for("/retry-after") >= 2
+
+
+async def test_timeouts_are_retried(engine: str, server: LoopbackServer) -> None:
+    path = "/hang-before-headers"
+    before = server.hits_for(path)
+    async with Fetcher(engine=engine, timeout=0.5, retries=1, backoff=0) as fetcher:
+        with pytest.raises(FetchTimeout):
+            await fetcher.get(server.url(path))
+    assert server.hits_for(path) - before == 2
+
+
+async def test_redirect_chain_is_followed_with_history(engine: str, server: LoopbackServer) -> None:
+    async with Fetcher(engine=engine) as fetcher:
+        response = await fetcher.get(server.url("/redirect/3"))
+    assert response.status == 200
+    assert response.url == server.url("/ok")
+    assert response.request_url == server.url("/redirect/3")
+    assert [r.status for r in response.history] == [302, 302, 302]
+    assert [r.url for r in response.history] == [
+        server.url("/redirect/3"),
+        server.url("/redirect/2"),
+        server.url("/redirect/1"),
+    ]
+
+
+async def test_redirect_limits(engine: str, server: LoopbackServer) -> None:
+    async with Fetcher(engine=engine, max_redirects=5) as fetcher:
+        with pytest.raises(TooManyRedirects, match="loop"):
+            await fetcher.get(server.url("/loop/a"))
+        with pytest.raises(TooManyRedirects, match="more than 5"):
+            await fetcher.get(server.url("/redirect/30"))
+        assert (await fetcher.get(server.url("/redirect/5"))).status == 200
+
+
+async def test_redirects_can_be_left_alone(engine: str, server: LoopbackServer) -> None:
+    async with Fetcher(engine=engine, follow_redirects=False) as fetcher:
+        response = await fetcher.get(server.url("/redirect/2"))
+    assert response.status == 302
+    assert response.history == ()
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["file:///etc/passwd", "ftp://127.0.0.1/x", "data:text/html,hi", "gopher://127.0.0.1:70/"],
+)
+async def test_redirects_to_other_schemes_are_refused(
+    engine: str, server: LoopbackServer, target: str
+) -> None:
+    async with Fetcher(engine=engine) as fetcher:
+        with pytest.raises(InvalidURL, match="redirect"):
+            await fetcher.get(server.url(f"/redirect-to?url={target}"))
+
+
+async def test_credentials_stay_with_their_origin(engine: str, server: LoopbackServer) -> None:
+    secret = {"Authorization": "Bearer secret", "Cookie": "sid=1"}
+    same = server.url("/echo")
+    other = server.url("/echo", host="localhost")
+    async with Fetcher(engine=engine) as fetcher:
+        kept = await fetcher.get(server.url(f"/redirect-to?url={same}"), headers=secret)
+        dropped = await fetcher.get(server.url(f"/redirect-to?url={other}"), headers=secret)
+    assert kept.json()["headers"]["authorization"] == "Bearer secret"
+    assert "authorization" not in dropped.json()["headers"]
+    assert "sid" not in dropped.json()["cookies"]
+
+
+async def test_post_then_303_becomes_get(engine: str, server: LoopbackServer) -> None:
+    target = server.url("/echo")
+    async with Fetcher(engine=engine) as fetcher:
+        response = await fetcher.post(
+            server.url(f"/redirect-to?url={target}&status=303"), json={"a": 1}
+        )
+        kept = await fetcher.post(
+            server.url(f"/redirect-to?url={target}&status=307"), json={"a": 1}
+        )
+    assert response.json()["method"] == "GET"
+    assert response.json()["body"] == ""
+    assert kept.json()["method"] == "POST"
+    assert json.loads(kept.json()["body"]) == {"a": 1}
+
+
+async def test_head_and_form_post(engine: str, server: LoopbackServer) -> None:
+    async with Fetcher(engine=engine, headers={"X-App": "1"}, cookies={"k": "v"}) as fetcher:
+        head = await fetcher.head(server.url("/ok"))
+        form = (await fetcher.post(server.url("/echo"), {"q": "a b"})).json()
+    assert (head.status, head.body) == (200, b"")
+    assert form["body"] == "q=a+b"
+    assert form["headers"]["content-type"] == "application/x-www-form-urlencoded"
+    assert form["headers"]["x-app"] == "1"
+    assert form["cookies"] == {"k": "v"}
+
+
+async def test_rate_limit_paces_one_host(engine: str, server: LoopbackServer) -> None:
+    urls = [server.url(f"/ok?one={i}") for i in range(20)]
+    async with Fetcher(engine=engine, rate_limit="10/s") as fetcher:
+        started = time.monotonic()
+        results = [r async for r in fetcher.map(urls)]
+        elapsed = time.monotonic() - started
+    assert all(r.ok for r in results)
+    assert elapsed >= 1.8
+
+
+async def test_rate_limit_is_per_host(engine: str, server: LoopbackServer) -> None:
+    urls = [server.url(f"/ok?two={i}", host=("127.0.0.1", "localhost")[i % 2]) for i in range(20)]
+    async with Fetcher(engine=engine, rate_limit="10/s") as fetcher:
+        started = time.monotonic()
+        results = [r async for r in fetcher.map(urls)]
+        elapsed = time.monotonic() - started
+    assert all(r.ok for r in results)
+    assert 0.8 <= elapsed < 1.5
+
+
+async def test_per_host_concurrency_bounds_one_host(server: LoopbackServer) -> None:
+    urls = [server.url(f"/slow?delay=0.3&c={i}") for i in range(6)]
+    async with Fetcher(per_host_concurrency=2) as fetcher:
+        started = time.monotonic()
+        results = [r async for r in fetcher.map(urls)]
+        elapsed = time.monotonic() - started
+    assert all(r.ok for r in results)
+    assert elapsed >= 0.85  # three waves of two
+
+
+async def test_map_yields_in_completion_order(server: LoopbackServer) -> None:
+    slow, fast = server.url("/slow?delay=0.5"), server.url("/ok?fast")
+    async with Fetcher() as fetcher:
+        order = [r.url async for r in fetcher.map([slow, fast])]
+    assert order == [fast, slow]
+
+
+async def test_map_pulls_urls_lazily(server: LoopbackServer) -> None:
+    pulled = 0
+
+    def urls() -> Iterator[str]:
+        nonlocal pulled
+        for i in range(1_000_000):
+            pulled += 1
+            yield server.url(f"/ok?lazy={i}")
+
+    async with Fetcher(concurrency=8) as fetcher:
+        results = fetcher.map(urls())
+        first: Result = await anext(results)
+        await results.aclose()
+    assert first.ok
+    assert pulled <= 9
+
+
+async def test_map_accepts_async_iterables(server: LoopbackServer) -> None:
+    async def urls() -> object:
+        for i in range(3):
+            yield server.url(f"/ok?async={i}")
+
+    async with Fetcher() as fetcher:
+        results = [r async for r in fetcher.map(urls())]  # type: ignore[arg-type]
+    assert len(results) == 3
+    assert all(r.ok for r in results)
+
+
+async def test_fetcher_reopens_and_runs_side_by_side(engine: str, server: LoopbackServer) -> None:
+    fetcher = Fetcher(engine=engine)
+    async with fetcher:
+        assert (await fetcher.get(server.url("/ok"))).status == 200
+    async with fetcher, Fetcher(engine="aiohttp") as other:
+        pair = await asyncio.gather(fetcher.get(server.url("/ok")), other.get(server.url("/ok")))
+    assert [r.status for r in pair] == [200, 200]
+    with pytest.raises(RuntimeError, match="not open"):
+        await fetcher.get(server.url("/ok"))
+
+
+async def test_huge_body_fails_cleanly(engine: str, server: LoopbackServer) -> None:
+    async with Fetcher(engine=engine, max_bytes=100_000) as fetcher:
+        with pytest.raises(ProtocolError):
+            await fetcher.get(server.url("/huge?mb=200&length=0"))
+
+
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        ({"engine": "curl"}, "engine"),
+        ({"concurrency": 0}, "concurrency"),
+        ({"timeout": -1}, "timeout"),
+        ({"retries": "3"}, "retries"),
+        ({"rate_limit": "fast"}, "rate_limit"),
+        ({"proxy": "socks5://x"}, "proxy"),
+    ],
+)
+def test_bad_options_name_the_key(options: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Fetcher(**options)  # type: ignore[arg-type]
+    assert caught.value.key == key
+    assert str(caught.value).startswith(f"{key}: expected ")
+
+
+def test_gzip_bomb_in_a_fresh_process_stays_small(engine: str, gzip_bomb: str) -> None:
+    """Peak RSS is a high-water mark, so it is measured in a process that does only this."""
+    script = textwrap.dedent(f"""
+        import asyncio, json, resource, time
+        from crawler import Fetcher, ProtocolError
+        async def main():
+            async with Fetcher(engine={engine!r}, max_bytes=10_000_000) as fetcher:
+                started = time.monotonic()
+                try:
+                    await fetcher.get({gzip_bomb!r})
+                except ProtocolError as exc:
+                    return time.monotonic() - started, str(exc)
+            return None, "no error"
+        elapsed, error = asyncio.run(main())
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print(json.dumps({{"elapsed": elapsed, "error": error, "peak": peak}}))
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    report = json.loads(out.stdout)
+    assert "max_bytes" in report["error"]
+    assert report["elapsed"] < 1.0
+    assert report["peak"] < 150 * 2**20
