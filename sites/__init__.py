@@ -1,0 +1,1 @@
+"""Per-site parsers: one ``Site`` per module, named in a crawl config."""
