@@ -48,7 +48,9 @@ async def product(request: web.Request) -> web.Response:
         f"<span class='price'>{9.99 + number:.2f}</span></div>"
         f"<a href='/{name}/'>Back to {name}</a>"
     )
-    return web.Response(text=layout(f"{name.title()} item {number}", body), content_type="text/html")
+    return web.Response(
+        text=layout(f"{name.title()} item {number}", body), content_type="text/html"
+    )
 
 
 async def robots(request: web.Request) -> web.Response:

@@ -46,10 +46,11 @@ def connect_reason(exc: BaseException) -> str:
     """``"TLS: certificate verify failed ..."``, ``"DNS: ..."``, ``"Connection refused"``…"""
     chain = _chain(exc)
     for error in chain:
-        if isinstance(error, ssl.SSLCertVerificationError):
-            return f"TLS: {error.verify_message or error.reason}"
-        if isinstance(error, ssl.SSLError):
-            return f"TLS: {error.reason or error}"
+        # aiohttp's certificate error subclasses ssl's without its attributes.
+        if isinstance(error, ssl.SSLError | ssl.CertificateError) and (
+            detail := getattr(error, "verify_message", None) or getattr(error, "reason", None)
+        ):
+            return f"TLS: {detail}"
     for error in chain:
         if isinstance(error, socket.gaierror):
             return f"DNS: {error.strerror or error}"
