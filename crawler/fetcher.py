@@ -16,8 +16,7 @@ from collections.abc import (
     Sequence,
 )
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from crawler.engines import ENGINES, Engine, EngineOptions, create_engine
 from crawler.errors import ConfigError, FetchError, InvalidURL
@@ -33,6 +32,7 @@ from crawler.models import (
     Timeouts,
     make_headers,
 )
+from crawler.resources import AsyncResource
 from crawler.urls import parse_http_url
 
 __all__ = ["DEFAULT_USER_AGENT", "Fetcher", "Result"]
@@ -53,7 +53,7 @@ class Result:
         return self.error is None
 
 
-class Fetcher:
+class Fetcher(AsyncResource):
     """Fetch URLs with every policy applied; an async context manager.
 
     Any HTTP status is a response; only failures to get one raise (``FetchError``
@@ -133,7 +133,7 @@ class Fetcher:
         self._engine: Engine | None = None
         self._handler: Handler | None = None
 
-    async def __aenter__(self) -> Self:
+    async def open(self) -> None:
         if self._engine is None:
             spec = self._engine_spec
             engine = create_engine(spec, self._options) if isinstance(spec, str) else spec
@@ -144,15 +144,6 @@ class Fetcher:
             )
             chain: list[Middleware] = [*self._policy, rate_limit, Timeout(self.timeouts)]
             self._engine, self._handler = engine, compose(chain, engine.send)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         engine, self._engine, self._handler = self._engine, None, None

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from types import TracebackType
-from typing import Self
 
 import aiohttp
 
@@ -20,6 +18,7 @@ from crawler.errors import (
     ProtocolError,
 )
 from crawler.models import Request, Response, Timeouts
+from crawler.resources import AsyncResource
 from crawler.urls import parse_http_url
 
 __all__ = ["AiohttpEngine"]
@@ -27,7 +26,7 @@ __all__ = ["AiohttpEngine"]
 _CHUNK = 64 * 1024
 
 
-class AiohttpEngine:
+class AiohttpEngine(AsyncResource):
     """Concurrency is bounded twice on purpose: the semaphore queues callers
     fairly (FIFO), the connector's limit caps sockets."""
 
@@ -36,7 +35,7 @@ class AiohttpEngine:
         self._session: aiohttp.ClientSession | None = None
         self._semaphore = asyncio.Semaphore(options.concurrency)
 
-    async def __aenter__(self) -> Self:
+    async def open(self) -> None:
         if self._session is None:
             connector = aiohttp.TCPConnector(
                 limit=self._options.concurrency,
@@ -53,15 +52,6 @@ class AiohttpEngine:
                 trust_env=False,
                 auto_decompress=True,
             )
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         session, self._session = self._session, None

@@ -13,10 +13,8 @@ import socket
 import threading
 import time
 import warnings
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
 
 import requests
 import urllib3.exceptions
@@ -28,6 +26,7 @@ from crawler.engines._errors import where as _where
 from crawler.engines.base import EngineOptions
 from crawler.errors import ConnectError, FetchError, FetchTimeout, InvalidURL, ProtocolError
 from crawler.models import Request, Response, Timeouts, make_headers
+from crawler.resources import AsyncResource
 from crawler.urls import parse_http_url
 
 __all__ = ["Job", "ThreadedEngine", "new_session", "perform"]
@@ -219,7 +218,7 @@ def _is_malformed(exc: BaseException) -> bool:
     return False
 
 
-class ThreadedEngine(ABC):
+class ThreadedEngine(AsyncResource):
     """The asyncio half of a thread engine: submit a job, await it with the
     request's total deadline, and mark it abandoned when the caller gives up."""
 
@@ -228,19 +227,10 @@ class ThreadedEngine(ABC):
         self._jar = new_jar(options)
         self._open = False
 
-    async def __aenter__(self) -> Self:
+    async def open(self) -> None:
         if not self._open:
             self._start()
             self._open = True
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         if self._open:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Self
 
 from crawler.models import HeadersLike, Request, Response, make_headers
+from crawler.resources import AsyncResource
 
 __all__ = ["MockEngine", "respond"]
 
@@ -26,7 +25,7 @@ def respond(
     return Response(request=request, status=status, headers=make_headers(headers), body=data)
 
 
-class MockEngine:
+class MockEngine(AsyncResource):
     """Calls ``responder`` for each request and records every request it was sent."""
 
     def __init__(self, responder: Responder) -> None:
@@ -39,17 +38,6 @@ class MockEngine:
         if inspect.isawaitable(result):
             return await result
         return result
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         return None
