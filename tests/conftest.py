@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
 from collections.abc import Iterator
 
@@ -38,3 +40,23 @@ def gzip_bomb(server: LoopbackServer) -> str:
 def engine(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name
+
+
+@pytest.fixture(scope="session")
+def unanswered_port() -> Iterator[int]:
+    """A loopback port whose accept queue is full, so new connections hang in
+    the TCP handshake: the only way to see a connect timeout without leaving 127.0.0.1."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port: int = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    yield port
+    for sock in [*fillers, listener]:
+        sock.close()

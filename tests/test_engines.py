@@ -82,6 +82,19 @@ async def test_total_timeout_holds_against_slow_servers(
     assert time.monotonic() - started < 2.5
 
 
+async def test_connect_timeout_is_a_connect_phase_timeout(
+    engine: str, unanswered_port: int
+) -> None:
+    request = Request(
+        f"http://127.0.0.1:{unanswered_port}/", timeouts=Timeouts(connect=0.5, total=10)
+    )
+    started = time.monotonic()
+    with pytest.raises(FetchTimeout) as caught:
+        await send(engine, request)
+    assert caught.value.phase == "connect"
+    assert time.monotonic() - started < 2
+
+
 async def test_read_timeout_is_a_read_phase_timeout(engine: str, server: LoopbackServer) -> None:
     request = Request(server.url("/hang-before-headers"), timeouts=Timeouts(read=0.5, total=10))
     started = time.monotonic()
