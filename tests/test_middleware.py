@@ -386,3 +386,12 @@ async def test_timeout_cuts_an_engine_that_never_answers() -> None:
     with pytest.raises(FetchTimeout) as caught:
         await Timeout(0.05)(Request("http://a.test/"), never)
     assert caught.value.phase == "total"
+
+
+async def test_crawl_delay_slows_only_its_host() -> None:
+    fake = FakeTime()
+    limit, engine = limiter(fake, "10/s"), MockEngine(statuses(200))
+    limit.set_min_interval("http://a.test/", 2.0)
+    for url in ["http://a.test/1", "http://a.test/2", "http://b.test/1", "http://b.test/2"]:
+        await limit(Request(url), engine.send)
+    assert fake.sleeps == pytest.approx([2.0, 0.1])

@@ -50,6 +50,7 @@ class _Host:
     active: int = 0
     next_at: float = 0.0  # the earliest time the next request may start
     penalty: float = 0.0  # the current back-off after 429/503; 0 when the host is happy
+    min_interval: float = 0.0  # a host's own floor, e.g. robots Crawl-delay
 
 
 class RateLimit:
@@ -98,6 +99,12 @@ class RateLimit:
         finally:
             host.active -= 1
 
+    def set_min_interval(self, url: str, seconds: float) -> None:
+        """Space request starts to ``url``'s host at least ``seconds`` apart (robots
+        ``Crawl-delay``); never makes the host faster than the configured rate."""
+        host = self._host(host_key(url))
+        host.min_interval = max(host.min_interval, seconds)
+
     def delay(self, url: str) -> float:
         """Seconds until a request to ``url``'s host may start (0 when it may now)."""
         host = self._hosts.get(host_key(url))
@@ -125,7 +132,7 @@ class RateLimit:
     async def _pace(self, host: _Host) -> None:
         now = self._clock()
         start = max(now, host.next_at)
-        host.next_at = start + self.interval
+        host.next_at = start + max(self.interval, host.min_interval)
         if start > now:
             await self._sleep(start - now)
 
