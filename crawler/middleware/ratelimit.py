@@ -125,7 +125,7 @@ class RateLimit:
         for key in [
             k
             for k, h in self._hosts.items()
-            if h.active == 0 and h.next_at <= now and h.penalty == 0
+            if h.active == 0 and h.next_at <= now and h.penalty == 0 and h.min_interval == 0
         ]:
             del self._hosts[key]
 
