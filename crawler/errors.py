@@ -12,7 +12,10 @@ CrawlerError
 │   ├── BlockedAddress             the address guard refused the target
 │   └── HTTPStatusError            .response
 ├── RequestDropped                 .reason: robots | offsite | depth | trap | content-type
-└── RetryLater                     .not_before; the caller re-queues instead of sleeping
+├── RetryLater                     .not_before; the caller re-queues instead of sleeping
+├── ParseError                     .url .site
+├── SinkError(OSError)             .path; writing the crawl's output failed
+└── FrontierError                  the frontier's store failed
 ```
 
 Foreign exceptions (aiohttp's, requests') are translated once, at the engine
@@ -21,9 +24,12 @@ boundary, with the original kept as ``__cause__``.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from crawler.models import Request, Response
 
 __all__ = [
@@ -33,11 +39,14 @@ __all__ = [
     "CrawlerError",
     "FetchError",
     "FetchTimeout",
+    "FrontierError",
     "HTTPStatusError",
     "InvalidURL",
+    "ParseError",
     "ProtocolError",
     "RequestDropped",
     "RetryLater",
+    "SinkError",
     "TooManyRedirects",
 ]
 
@@ -53,7 +62,15 @@ class ConfigError(CrawlerError, ValueError):
         self.key = key
         self.value = value
         self.expected = expected
-        super().__init__(f"{key}: expected {expected}, got {value!r}")
+        super().__init__(f"{key}: expected {expected}, got {_show(value)}")
+
+
+def _show(value: Any) -> str:
+    """Values as the user wrote them in TOML: strings in double quotes."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 class FetchError(CrawlerError):
@@ -101,6 +118,35 @@ class HTTPStatusError(FetchError):
     def __init__(self, message: str, *, response: Response) -> None:
         self.response = response
         super().__init__(message, request=response.request)
+
+
+class ParseError(CrawlerError):
+    """A site's parser failed on a page; the crawl records it and goes on."""
+
+    def __init__(self, message: str, *, url: str, site: str) -> None:
+        self.url = url
+        self.site = site
+        super().__init__(message)
+
+
+class SinkError(CrawlerError, OSError):
+    """Writing the crawl's output failed (disk full, permission, a file in the way),
+    or an output file is not in the state a resume expects; ``path`` is the file.
+
+    An ``OSError`` so that code which already handles I/O failures keeps working;
+    the original error, when there is one, is the ``__cause__`` and its ``errno``
+    is copied.
+    """
+
+    def __init__(self, message: str, *, path: Path | str, errno: int | None = None) -> None:
+        self.path = path
+        super().__init__(message)
+        if errno is not None:
+            self.errno = errno
+
+
+class FrontierError(CrawlerError):
+    """The frontier's store failed (disk full, unreachable server): fatal to a crawl."""
 
 
 class RequestDropped(CrawlerError):

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+from functools import lru_cache
+from urllib.parse import urlsplit, urlunsplit
+
+from w3lib.url import canonicalize_url
 from yarl import URL
 
-__all__ = ["host_key", "parse_http_url"]
+__all__ = ["canonicalize", "fingerprint", "host_key", "origin", "parse_http_url"]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _SCHEMES = frozenset({"http", "https"})
 
@@ -30,3 +37,35 @@ def host_key(url: str | URL) -> str:
     """
     parsed = url if isinstance(url, URL) else URL(url)
     return f"{parsed.host or ''}:{parsed.port or ''}"
+
+
+@lru_cache(maxsize=65536)
+def canonicalize(url: str) -> str:
+    """The form two URLs share when they name the same page: query sorted, fragment
+    dropped, scheme and host lower-cased, default port dropped, percent-encoding
+    normalised. Path case is kept: servers may treat it as significant."""
+    canonical = canonicalize_url(url)
+    parts = urlsplit(canonical)
+    try:
+        port = parts.port
+    except ValueError:
+        return canonical
+    if port is not None and _DEFAULT_PORTS.get(parts.scheme) == port:
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        if parts.username is not None:
+            credentials = parts.username + (f":{parts.password}" if parts.password else "")
+            netloc = f"{credentials}@{netloc}"
+        canonical = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    return canonical
+
+
+def fingerprint(url: str) -> bytes:
+    """16 bytes identifying the canonical URL: the frontier's dedup key."""
+    return hashlib.blake2b(canonicalize(url).encode(), digest_size=16).digest()
+
+
+def origin(url: str) -> str:
+    """``scheme://host:port``, the unit of robots.txt and of politeness."""
+    parsed = URL(url)
+    return f"{parsed.scheme}://{parsed.host_subcomponent or ''}:{parsed.port or ''}"

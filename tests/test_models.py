@@ -46,7 +46,7 @@ def test_exception_tree(name: str, bases: tuple[type, ...]) -> None:
 
 def test_config_error_names_key_value_and_expectation() -> None:
     error = ConfigError("crawl.max_depth", "ten", "a non-negative integer")
-    assert str(error) == "crawl.max_depth: expected a non-negative integer, got 'ten'"
+    assert str(error) == 'crawl.max_depth: expected a non-negative integer, got "ten"'
     assert (error.key, error.value, error.expected) == (
         "crawl.max_depth",
         "ten",

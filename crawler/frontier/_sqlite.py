@@ -1,0 +1,238 @@
+"""The embedded default: a SQLite file in WAL mode, one writer thread.
+
+Every URL ever seen lives in one table keyed by its fingerprint, so the
+seen-set and the queue cost disk, not memory, however large the crawl. All
+statements run on one dedicated thread: SQLite calls never block the event
+loop, and there is exactly one writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from crawler.errors import FrontierError
+from crawler.frontier.base import BaseFrontier, Batch, FrontierStats, Lease, depth_of
+from crawler.models import Request
+from crawler.urls import fingerprint
+
+__all__ = ["SqliteFrontier"]
+
+PENDING, LEASED, DONE = 0, 1, 2
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    fp BLOB PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    depth INTEGER NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL DEFAULT 0,
+    lease_until REAL NOT NULL DEFAULT 0,
+    meta TEXT NOT NULL DEFAULT '{}'
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS requests_ready ON requests (state, depth, seq);
+CREATE TABLE IF NOT EXISTS checkpoint (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class SqliteFrontier(BaseFrontier):
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._db: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._counts = {PENDING: 0, LEASED: 0, DONE: 0}
+        self._seq = 0
+
+    async def _run(self, func: Callable[..., T], *args: Any) -> T:
+        if self._thread is None:
+            raise RuntimeError("frontier is not open: use `async with frontier:`")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, func, *args)
+        except sqlite3.Error as exc:
+            raise FrontierError(f"frontier store {self.path}: {exc}") from exc
+
+    async def open(self) -> None:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frontier")
+            await self._run(self._open)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        # Whoever held these leases is gone: this store has one process at a time.
+        db.execute("UPDATE requests SET state = ? WHERE state = ?", (PENDING, LEASED))
+        self._db = db
+        self._recount()
+
+    def _recount(self) -> None:
+        db = self._conn()
+        self._counts = {PENDING: 0, LEASED: 0, DONE: 0}
+        for state, count in db.execute("SELECT state, COUNT(*) FROM requests GROUP BY state"):
+            self._counts[state] = count
+        self._seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM requests").fetchone()[0]
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise FrontierError(f"frontier store {self.path} is closed")
+        return self._db
+
+    async def aclose(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            db, self._db = self._db, None
+            if db is not None:
+                await asyncio.get_running_loop().run_in_executor(thread, db.close)
+            thread.shutdown(wait=True)
+
+    async def clear(self) -> None:
+        await self._run(self._clear)
+
+    def _clear(self) -> None:
+        db = self._conn()
+        with _transaction(db):
+            db.execute("DELETE FROM requests")
+            db.execute("DELETE FROM checkpoint")
+        self._recount()
+
+    async def commit(self, batch: Batch) -> list[bool]:
+        return await self._run(self._commit, batch)
+
+    def _commit(self, batch: Batch) -> list[bool]:
+        db = self._conn()
+        added: list[bool] = []
+        try:
+            self._apply(db, batch, added)
+        except sqlite3.Error:
+            self._recount()  # the transaction rolled back; so must the counters
+            raise
+        return added
+
+    def _apply(self, db: sqlite3.Connection, batch: Batch, added: list[bool]) -> None:
+        with _transaction(db):
+            for request in batch.done:
+                cursor = db.execute(
+                    "UPDATE requests SET state = ? WHERE fp = ? AND state = ?",
+                    (DONE, fingerprint(request.url), LEASED),
+                )
+                self._move(LEASED, DONE, cursor.rowcount)
+            for request, not_before in batch.released:
+                cursor = db.execute(
+                    "UPDATE requests SET state = ?, not_before = ?, meta = ? "
+                    "WHERE fp = ? AND state = ?",
+                    (
+                        PENDING,
+                        max(not_before, 0.0),
+                        _meta(request),
+                        fingerprint(request.url),
+                        LEASED,
+                    ),
+                )
+                self._move(LEASED, PENDING, cursor.rowcount)
+            for request in batch.links:
+                self._seq += 1
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO requests (fp, seq, url, depth, meta) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        fingerprint(request.url),
+                        self._seq,
+                        request.url,
+                        depth_of(request),
+                        _meta(request),
+                    ),
+                )
+                added.append(cursor.rowcount == 1)
+                self._counts[PENDING] += cursor.rowcount
+            db.executemany(
+                "INSERT INTO checkpoint (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                list(batch.checkpoint.items()),
+            )
+
+    def _move(self, source: int, target: int, count: int) -> None:
+        self._counts[source] -= count
+        self._counts[target] += count
+
+    async def lease(self, limit: int, *, seconds: float = 600.0) -> Lease:
+        return await self._run(self._lease, limit, seconds)
+
+    def _lease(self, limit: int, seconds: float) -> Lease:
+        db = self._conn()
+        now = self._clock()
+        with _transaction(db):
+            expired = db.execute(
+                "UPDATE requests SET state = ? WHERE state = ? AND lease_until <= ?",
+                (PENDING, LEASED, now),
+            ).rowcount
+            self._move(LEASED, PENDING, expired)
+            rows = db.execute(
+                "SELECT fp, url, meta FROM requests WHERE state = ? AND not_before <= ? "
+                "ORDER BY depth, seq LIMIT ?",
+                (PENDING, now, limit),
+            ).fetchall()
+            db.executemany(
+                "UPDATE requests SET state = ?, lease_until = ? WHERE fp = ?",
+                [(LEASED, now + seconds, fp) for fp, _, _ in rows],
+            )
+        self._move(PENDING, LEASED, len(rows))
+        requests = [Request(url, meta=json.loads(meta)) for _, url, meta in rows]
+        next_at = None
+        if not requests and self._counts[PENDING]:
+            next_at = db.execute(
+                "SELECT MIN(not_before) FROM requests WHERE state = ?", (PENDING,)
+            ).fetchone()[0]
+        finished = not requests and not self._counts[PENDING] and not self._counts[LEASED]
+        return Lease(requests, finished=finished, next_at=next_at)
+
+    async def extend(self, requests: Sequence[Request], seconds: float) -> None:
+        await self._run(self._extend, requests, seconds)
+
+    def _extend(self, requests: Sequence[Request], seconds: float) -> None:
+        db = self._conn()
+        until = self._clock() + seconds
+        with _transaction(db):
+            db.executemany(
+                "UPDATE requests SET lease_until = ? WHERE fp = ? AND state = ?",
+                [(until, fingerprint(r.url), LEASED) for r in requests],
+            )
+
+    async def checkpoint(self) -> Mapping[str, int]:
+        return await self._run(self._checkpoint)
+
+    def _checkpoint(self) -> dict[str, int]:
+        return dict(self._conn().execute("SELECT key, value FROM checkpoint").fetchall())
+
+    async def stats(self) -> FrontierStats:
+        pending, leased, done = self._counts[PENDING], self._counts[LEASED], self._counts[DONE]
+        return FrontierStats(
+            seen=pending + leased + done, pending=pending, leased=leased, done=done
+        )
+
+
+def _meta(request: Request) -> str:
+    return json.dumps(dict(request.meta), separators=(",", ":"))
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")

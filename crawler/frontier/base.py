@@ -1,0 +1,122 @@
+"""The frontier seam: what to fetch next, what was seen, what is done.
+
+A frontier owns deduplication (by the fingerprint of the canonical URL), order
+(breadth-first: lowest depth first, then first pushed), leases and persistence.
+The crawler talks to it in batches: one ``commit`` marks fetched requests done,
+pushes the links they produced, releases deferred requests, and records the
+byte offsets of the output files that hold their items, all atomically. That
+last part is what makes resume exact: after a crash the outputs are cut back to
+the recorded offsets and every request not committed is leased again, so each
+item is written exactly once.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, Self, runtime_checkable
+
+from crawler.models import Request
+from crawler.resources import AsyncResource
+
+__all__ = ["BaseFrontier", "Batch", "Frontier", "FrontierStats", "Lease", "depth_of"]
+
+
+def depth_of(request: Request) -> int:
+    depth = request.meta.get("depth", 0)
+    return depth if isinstance(depth, int) else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """What ``lease`` handed out. ``requests`` empty and ``finished`` false means
+    "nothing ready yet": others are in flight, or deferred until ``next_at``."""
+
+    requests: list[Request]
+    finished: bool = False
+    next_at: float | None = None  # time.time() when a deferred request becomes ready
+
+
+@dataclass(frozen=True, slots=True)
+class FrontierStats:
+    seen: int = 0  # every URL ever accepted
+    pending: int = 0  # waiting to be leased (deferred ones included)
+    leased: int = 0  # handed out, not yet completed
+    done: int = 0
+
+
+@dataclass(slots=True)
+class Batch:
+    """One atomic step of a crawl; see the module docstring."""
+
+    done: list[Request] = field(default_factory=list)
+    links: list[Request] = field(default_factory=list)
+    released: list[tuple[Request, float]] = field(default_factory=list)
+    checkpoint: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.done) + len(self.links) + len(self.released)
+
+
+@runtime_checkable
+class Frontier(Protocol):
+    async def open(self) -> None:
+        """Open the store. A store used by one process releases every lease it
+        finds, since the process that held them is gone."""
+
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def commit(self, batch: Batch) -> list[bool]:
+        """Apply ``batch`` atomically; return, per link, whether it was new."""
+        ...
+
+    async def lease(self, limit: int, *, seconds: float = 600.0) -> Lease:
+        """Hand out up to ``limit`` ready requests, each for ``seconds``; a lease
+        not completed in time is handed out again."""
+        ...
+
+    async def push(self, requests: Sequence[Request]) -> list[bool]:
+        """Add requests not seen before; per request, whether it was new."""
+        ...
+
+    async def complete(self, requests: Sequence[Request]) -> None: ...
+
+    async def release(self, request: Request, not_before: float = 0.0) -> None:
+        """Give a leased request back, ready again at ``not_before`` (time.time())."""
+        ...
+
+    async def extend(self, requests: Sequence[Request], seconds: float) -> None:
+        """Keep leases alive for ``seconds`` more (a long download or parse)."""
+        ...
+
+    async def checkpoint(self) -> Mapping[str, int]:
+        """The values recorded with the last commit (output offsets, counters)."""
+        ...
+
+    async def stats(self) -> FrontierStats: ...
+
+    async def clear(self) -> None:
+        """Forget everything: a fresh start."""
+        ...
+
+
+class BaseFrontier(AsyncResource):
+    """The single-request operations, expressed as one-item batches, so a
+    backend implements the batch once and gets the rest right for free."""
+
+    @abstractmethod
+    async def commit(self, batch: Batch) -> list[bool]: ...
+
+    async def push(self, requests: Sequence[Request]) -> list[bool]:
+        return await self.commit(Batch(links=list(requests)))
+
+    async def complete(self, requests: Sequence[Request]) -> None:
+        await self.commit(Batch(done=list(requests)))
+
+    async def release(self, request: Request, not_before: float = 0.0) -> None:
+        await self.commit(Batch(released=[(request, not_before)]))
