@@ -4,6 +4,7 @@ from crawler.engines import Engine, EngineOptions, create_engine
 from crawler.engines.mock import MockEngine
 from crawler.errors import (
     BlockedAddress,
+    BodyTooLarge,
     ConfigError,
     ConnectError,
     CrawlerError,
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BlockedAddress",
+    "BodyTooLarge",
     "ConfigError",
     "ConnectError",
     "CrawlerError",

@@ -5,8 +5,9 @@ CrawlerError
 ├── ConfigError(ValueError)        .key .value .expected
 ├── FetchError                     .request; the library's error as __cause__
 │   ├── FetchTimeout(TimeoutError) .phase: connect | read | total
-│   ├── ConnectError(ConnectionError)
-│   ├── ProtocolError              malformed response, body over max_bytes, bad encoding
+│   ├── ConnectError(ConnectionError) .kind: connect | dns | tls
+│   ├── ProtocolError              malformed response, bad encoding
+│   │   └── BodyTooLarge           body over max_bytes, counted after decompression
 │   ├── InvalidURL(ValueError)     not an absolute http(s) URL, or a redirect to one
 │   ├── TooManyRedirects
 │   ├── BlockedAddress             the address guard refused the target
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BlockedAddress",
+    "BodyTooLarge",
     "ConfigError",
     "ConnectError",
     "CrawlerError",
@@ -92,12 +94,26 @@ class FetchTimeout(FetchError, TimeoutError):
         super().__init__(message, request=request)
 
 
+ConnectKind = Literal["connect", "dns", "tls"]
+
+
 class ConnectError(FetchError, ConnectionError):
-    """No connection could be made or kept: DNS, refused, reset, TLS, proxy."""
+    """No connection could be made or kept; ``kind`` tells DNS and TLS failures
+    from the rest (refused, reset, unreachable, proxy)."""
+
+    def __init__(
+        self, message: str, *, request: Request | None = None, kind: ConnectKind = "connect"
+    ) -> None:
+        self.kind: ConnectKind = kind
+        super().__init__(message, request=request)
 
 
 class ProtocolError(FetchError):
     """The server's answer is unusable: malformed, truncated, too large, badly encoded."""
+
+
+class BodyTooLarge(ProtocolError):
+    """The body, decompressed, is larger than the request's ``max_bytes``."""
 
 
 class InvalidURL(FetchError, ValueError):

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from crawler import (
+    BodyTooLarge,
     ConnectError,
     EngineOptions,
     FetchTimeout,
@@ -122,7 +123,7 @@ async def test_gzip_is_decoded(engine: str, server: LoopbackServer) -> None:
 
 async def test_gzip_bomb_is_stopped_after_decompression(engine: str, gzip_bomb: str) -> None:
     started = time.monotonic()
-    with pytest.raises(ProtocolError, match="max_bytes"):
+    with pytest.raises(BodyTooLarge, match="max_bytes"):
         await send(engine, Request(gzip_bomb, max_bytes=10_000_000))
     assert time.monotonic() - started < 1.0
 
@@ -176,8 +177,9 @@ async def test_post_sends_method_headers_and_body(engine: str, server: LoopbackS
 
 
 async def test_refused_connection_is_connect_error(engine: str) -> None:
-    with pytest.raises(ConnectError):
+    with pytest.raises(ConnectError, match="Connection refused") as caught:
         await send(engine, Request("http://127.0.0.1:9/"))
+    assert caught.value.kind == "connect"
 
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "file:///etc/passwd", "not a url", "http://"])
@@ -192,8 +194,9 @@ async def test_proxy_carries_the_request(engine: str, server: LoopbackServer) ->
 
 
 async def test_tls_is_verified_unless_turned_off(engine: str, tls_server: LoopbackServer) -> None:
-    with pytest.raises(ConnectError):
+    with pytest.raises(ConnectError, match="TLS: ") as caught:
         await send(engine, Request(tls_server.url("/ok")))
+    assert caught.value.kind == "tls"
     response = await send(engine, Request(tls_server.url("/ok")), verify_tls=False)
     assert response.status == 200
 

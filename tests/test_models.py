@@ -14,7 +14,7 @@ from crawler.errors import ConfigError, CrawlerError, FetchError
 def test_public_names_are_pinned() -> None:
     assert crawler.__all__ == sorted(crawler.__all__)
     assert crawler.__all__ == [
-        "BlockedAddress", "ConfigError", "ConnectError", "CrawlerError", "Engine",
+        "BlockedAddress", "BodyTooLarge", "ConfigError", "ConnectError", "CrawlerError", "Engine",
         "EngineOptions", "FetchError", "FetchTimeout", "Fetcher", "FollowRedirects",
         "HTTPStatusError", "InvalidURL", "Middleware", "MockEngine", "ProtocolError",
         "RateLimit", "Request", "RequestDropped", "Response", "Result", "Retry", "RetryLater",
@@ -30,6 +30,7 @@ def test_public_names_are_pinned() -> None:
         ("FetchTimeout", (crawler.FetchError, TimeoutError)),
         ("ConnectError", (crawler.FetchError, ConnectionError)),
         ("ProtocolError", (crawler.FetchError,)),
+        ("BodyTooLarge", (crawler.ProtocolError,)),
         ("TooManyRedirects", (crawler.FetchError,)),
         ("HTTPStatusError", (crawler.FetchError,)),
         ("BlockedAddress", (crawler.FetchError,)),

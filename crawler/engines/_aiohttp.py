@@ -7,11 +7,10 @@ import time
 
 import aiohttp
 
-from crawler.engines._errors import connect_reason
-from crawler.engines._errors import where as _where
+from crawler.engines._errors import connect_error
 from crawler.engines.base import EngineOptions
 from crawler.errors import (
-    ConnectError,
+    BodyTooLarge,
     FetchError,
     FetchTimeout,
     InvalidURL,
@@ -106,14 +105,14 @@ class AiohttpEngine(AsyncResource):
 async def _read_body(raw: aiohttp.ClientResponse, request: Request) -> bytes:
     limit = request.max_bytes
     if "content-encoding" not in raw.headers and (raw.content_length or 0) > limit:
-        raise ProtocolError(
+        raise BodyTooLarge(
             f"body of {raw.content_length} bytes exceeds max_bytes={limit}", request=request
         )
     body = bytearray()
     while chunk := await raw.content.readany():
         body += chunk
         if len(body) > limit:
-            raise ProtocolError(f"body exceeds max_bytes={limit}", request=request)
+            raise BodyTooLarge(f"body exceeds max_bytes={limit}", request=request)
     return bytes(body)
 
 
@@ -141,9 +140,7 @@ def _translate(exc: Exception, request: Request, timeouts: Timeouts, in_body: bo
     if in_body and isinstance(exc, aiohttp.ClientConnectionError | OSError):
         return ProtocolError(f"connection lost while reading the body: {detail}", request=request)
     if isinstance(exc, aiohttp.ClientConnectionError | OSError):
-        return ConnectError(
-            f"cannot connect to {_where(request)}: {connect_reason(exc)}", request=request
-        )
+        return connect_error(exc, request)
     if isinstance(exc, aiohttp.ClientError | ValueError | LookupError):
         return ProtocolError(f"{type(exc).__name__}: {detail}", request=request)
     return FetchError(f"{type(exc).__name__}: {detail}", request=request)

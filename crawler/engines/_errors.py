@@ -12,9 +12,10 @@ import ssl
 
 from yarl import URL
 
+from crawler.errors import ConnectError, ConnectKind
 from crawler.models import Request
 
-__all__ = ["connect_reason", "where"]
+__all__ = ["connect_error", "where"]
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -42,21 +43,27 @@ def where(request: Request) -> str:
     return f"{url.host}:{url.port}"
 
 
-def connect_reason(exc: BaseException) -> str:
-    """``"TLS: certificate verify failed ..."``, ``"DNS: ..."``, ``"Connection refused"``…"""
+def connect_error(exc: BaseException, request: Request) -> ConnectError:
+    """A ``ConnectError`` saying what went wrong: ``TLS: certificate verify failed``,
+    ``DNS: Name or service not known``, ``Connection refused``…"""
+    kind, reason = _reason(exc)
+    return ConnectError(f"cannot connect to {where(request)}: {reason}", request=request, kind=kind)
+
+
+def _reason(exc: BaseException) -> tuple[ConnectKind, str]:
     chain = _chain(exc)
     for error in chain:
         # aiohttp's certificate error subclasses ssl's without its attributes.
         if isinstance(error, ssl.SSLError | ssl.CertificateError) and (
             detail := getattr(error, "verify_message", None) or getattr(error, "reason", None)
         ):
-            return f"TLS: {detail}"
+            return "tls", f"TLS: {detail}"
     for error in chain:
         if isinstance(error, socket.gaierror):
-            return f"DNS: {error.strerror or error}"
+            return "dns", f"DNS: {error.strerror or error}"
     for error in chain:
         if isinstance(error, OSError) and isinstance(error.errno, int) and error.errno > 0:
-            return os.strerror(error.errno)
+            return "connect", os.strerror(error.errno)
         if isinstance(error, OSError) and error.strerror:
-            return error.strerror
-    return str(exc) or type(exc).__name__
+            return "connect", error.strerror
+    return "connect", str(exc) or type(exc).__name__

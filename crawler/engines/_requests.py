@@ -21,10 +21,15 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar
 
-from crawler.engines._errors import connect_reason
-from crawler.engines._errors import where as _where
+from crawler.engines._errors import connect_error
 from crawler.engines.base import EngineOptions
-from crawler.errors import ConnectError, FetchError, FetchTimeout, InvalidURL, ProtocolError
+from crawler.errors import (
+    BodyTooLarge,
+    FetchError,
+    FetchTimeout,
+    InvalidURL,
+    ProtocolError,
+)
 from crawler.models import Request, Response, Timeouts, make_headers
 from crawler.resources import AsyncResource
 from crawler.urls import parse_http_url
@@ -116,7 +121,7 @@ def _read_body(raw: requests.Response, job: Job) -> bytes:
     stream = raw.raw
     declared = stream.headers.get("content-length", "")
     if "content-encoding" not in stream.headers and declared.isdigit() and int(declared) > limit:
-        raise ProtocolError(
+        raise BodyTooLarge(
             f"body of {declared} bytes exceeds max_bytes={limit}", request=job.request
         )
     sock = _socket_of(stream)
@@ -135,7 +140,7 @@ def _read_body(raw: requests.Response, job: Job) -> bytes:
             return bytes(body)
         body += chunk
         if len(body) > limit:
-            raise ProtocolError(f"body exceeds max_bytes={limit}", request=job.request)
+            raise BodyTooLarge(f"body exceeds max_bytes={limit}", request=job.request)
 
 
 def _socket_of(stream: urllib3.response.BaseHTTPResponse) -> socket.socket | None:
@@ -191,9 +196,7 @@ def _translate(exc: Exception, job: Job, in_body: bool) -> FetchError:
     if _is_malformed(exc):
         return ProtocolError(f"malformed response: {detail}", request=request)
     if isinstance(exc, requests.ConnectionError | OSError | urllib3.exceptions.HTTPError):
-        return ConnectError(
-            f"cannot connect to {_where(request)}: {connect_reason(exc)}", request=request
-        )
+        return connect_error(exc, request)
     return FetchError(f"{type(exc).__name__}: {detail}", request=request)
 
 
