@@ -4,6 +4,7 @@ from crawler.middleware.chain import Handler, Middleware, compose
 from crawler.middleware.ratelimit import RateLimit, parse_rate
 from crawler.middleware.redirects import FollowRedirects
 from crawler.middleware.retry import Retry
+from crawler.middleware.robots import Robots
 from crawler.middleware.timeout import Timeout
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "Middleware",
     "RateLimit",
     "Retry",
+    "Robots",
     "Timeout",
     "compose",
     "parse_rate",

@@ -1,0 +1,79 @@
+"""Raw page bodies, one file per URL, under a root folder they can never leave."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+from aiofile import AIOFile
+
+from crawler.errors import SinkError
+from crawler.resources import AsyncResource
+from crawler.sinks._paths import resolve_inside, safe_relative_path
+from crawler.sinks.base import sink_error
+
+__all__ = ["PagesSink"]
+
+TEMP_SUFFIX = ".part"  # leftovers after a kill -9 end in this; safe to delete
+
+
+def _prepare(root: Path, url: str) -> tuple[Path, Path, Path]:
+    """Runs in a thread: the relative path, the checked target, a fresh temp name."""
+    relative = safe_relative_path(url)
+    try:
+        target = resolve_inside(root, relative)
+    except ValueError as exc:
+        raise SinkError(f"refusing to write {url!r} outside {root}: {exc}", path=root) from exc
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{secrets.token_hex(8)}{TEMP_SUFFIX}")
+    return Path(*relative.parts), target, temp
+
+
+def _discard(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+class PagesSink(AsyncResource):
+    """Writes each body to ``root / safe_relative_path(url)``.
+
+    Each write goes to a temp file in the target's folder and is moved into place
+    with ``os.replace``, so a reader (or a crawl resumed after ``kill -9``) sees the
+    old file or the new one, never half of one. Writing the same URL again replaces
+    the file, which is what makes a resumed crawl that refetches a page harmless.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    async def open(self) -> None:
+        try:
+            await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise sink_error(exc, self.root, "cannot create") from exc
+
+    async def aclose(self) -> None:
+        """Nothing stays open between writes."""
+
+    async def write_page(self, url: str, body: bytes) -> Path:
+        """Store ``body`` for ``url``; returns the file's path relative to ``root``."""
+        target = temp = self.root
+        try:
+            relative, target, temp = await asyncio.to_thread(_prepare, self.root, url)
+            file = AIOFile(temp, "xb")
+            await file.open()
+            try:
+                await file.write_bytes(body, 0)
+            finally:
+                await file.close()  # aiofile syncs the data before closing
+            await asyncio.to_thread(os.replace, temp, target)
+        except BaseException as exc:
+            if temp != self.root:
+                await asyncio.shield(asyncio.to_thread(_discard, temp))
+            if isinstance(exc, OSError) and not isinstance(exc, SinkError):
+                raise sink_error(exc, target, "cannot write") from exc
+            raise
+        return relative

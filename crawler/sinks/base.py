@@ -1,0 +1,219 @@
+"""The sink seam: append records to one file, commit to a durable byte offset.
+
+Resume works by offsets, not by records. ``commit()`` makes everything written so
+far durable and returns the file's length; the crawler stores that number next to
+its frontier state. After a crash it reopens the sink with ``resume_at`` set to the
+last stored offset, and ``open()`` truncates the file to exactly that length, so
+an uncommitted or torn tail is thrown away and no record is written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from abc import abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, ClassVar, Protocol, Self, runtime_checkable
+
+from aiofile import AIOFile
+
+from crawler.errors import SinkError
+from crawler.resources import AsyncResource
+
+__all__ = ["BufferedFileSink", "Sink", "sink_error"]
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where items go. ``write`` is cheap; ``commit`` is the checkpoint."""
+
+    path: Path
+
+    async def open(self) -> None:
+        """Create the file if missing, then truncate it to the ``resume_at`` offset."""
+
+    async def write(self, record: Mapping[str, Any]) -> None:
+        """Buffer one record; spills to the file (without fsync) when the buffer is big."""
+
+    async def commit(self) -> int:
+        """Write everything buffered, fsync, and return the file's byte length."""
+
+    async def aclose(self) -> None:
+        """Commit, then close. Idempotent."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+def sink_error(exc: OSError, path: Path, doing: str) -> SinkError:
+    """Our error for a failed OS call, keeping its errno (ENOSPC, EACCES...)."""
+    return SinkError(f"{doing} {path}: {exc.strerror or exc}", path=path, errno=exc.errno)
+
+
+def _open_truncated(path: Path, resume_at: int) -> BinaryIO:
+    """Runs in a thread: create ``path`` if needed and cut it to ``resume_at`` bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existed = path.exists()
+    fp = open(path, "r+b", opener=lambda p, flags: os.open(p, flags | os.O_CREAT, 0o666))  # noqa: SIM115 - closed by aclose()
+    try:
+        size = os.fstat(fp.fileno()).st_size
+        if size < resume_at:
+            raise SinkError(
+                f"{path} has {size} bytes, fewer than the committed offset {resume_at}",
+                path=path,
+            )
+        os.ftruncate(fp.fileno(), resume_at)
+        if not existed:  # make the new directory entry durable too, once
+            directory = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+    except BaseException:
+        fp.close()
+        raise
+    return fp
+
+
+class BufferedFileSink(AsyncResource):
+    """One append-only file written through aiofile at explicit offsets.
+
+    Subclasses turn a record into bytes (``_encode``) and may read the committed
+    part of the file when it opens (``_opened``). Writes are serialised by a lock so
+    the offset always equals the bytes really written. After any failed or cancelled
+    write the sink refuses further work: the file may hold a partial chunk, and only
+    a reopen at a committed offset makes it consistent again.
+    """
+
+    buffer_limit: ClassVar[int] = 1 << 20  # spill to the file past this many bytes
+
+    def __init__(self, path: Path | str, *, resume_at: int = 0) -> None:
+        if resume_at < 0:
+            raise ValueError(f"resume_at must be >= 0, got {resume_at!r}")
+        self.path = Path(path)
+        self._resume_at = resume_at  # updated by each commit, so a reopen keeps the data
+        self._fp: BinaryIO | None = None
+        self._file: AIOFile | None = None
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._offset = 0  # bytes in the file, written but not necessarily synced
+        self._lock = asyncio.Lock()
+        self._failure: BaseException | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held in memory, not yet handed to the file."""
+        return self._buffered
+
+    @property
+    def closed(self) -> bool:
+        return self._file is None
+
+    async def open(self) -> None:
+        if self._file is not None:
+            return
+        try:
+            fp = await asyncio.to_thread(_open_truncated, self.path, self._resume_at)
+        except OSError as exc:
+            if isinstance(exc, SinkError):
+                raise
+            raise sink_error(exc, self.path, "cannot open") from exc
+        self._fp, self._file = fp, AIOFile.from_fp(fp)
+        self._offset, self._chunks, self._buffered, self._failure = self._resume_at, [], 0, None
+        try:
+            await self._opened(self._offset)
+        except BaseException:
+            await self._close_file()
+            raise
+
+    async def write(self, record: Mapping[str, Any]) -> None:
+        self._usable()
+        data = self._encode(record)
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered >= self.buffer_limit:
+            async with self._lock:
+                await self._spill()
+
+    async def commit(self) -> int:
+        file = self._usable()
+        async with self._lock:
+            await self._spill()
+            try:
+                await file.fsync()
+            except OSError as exc:
+                raise self._fail(sink_error(exc, self.path, "cannot fsync")) from exc
+            self._resume_at = self._offset
+            return self._offset
+
+    async def aclose(self) -> None:
+        if self._file is None:
+            return
+        try:
+            if self._failure is None:
+                await self.commit()
+        finally:
+            await self._close_file()
+
+    def _buffer(self, data: bytes) -> None:
+        """Queue bytes that are not a record (a CSV header) ahead of the next ones."""
+        self._chunks.append(data)
+        self._buffered += len(data)
+
+    async def _read(self, size: int, offset: int) -> bytes:
+        """Read back committed bytes (subclasses use it in ``_opened``)."""
+        try:
+            return await self._usable().read_bytes(size, offset)
+        except OSError as exc:
+            raise sink_error(exc, self.path, "cannot read") from exc
+
+    async def _opened(self, size: int) -> None:
+        """Called once the file is open and truncated to ``size`` bytes."""
+
+    @abstractmethod
+    def _encode(self, record: Mapping[str, Any]) -> bytes:
+        """One record as the bytes to append (including its line terminator)."""
+
+    async def _spill(self) -> None:
+        """Hand the buffer to the file; the caller holds the lock."""
+        if not self._chunks:
+            return
+        file = self._usable()
+        data = b"".join(self._chunks)
+        self._chunks, self._buffered = [], 0
+        try:
+            await file.write_bytes(data, self._offset)
+        except OSError as exc:
+            raise self._fail(sink_error(exc, self.path, "cannot write")) from exc
+        except BaseException as exc:  # cancelled mid-write: the tail is unknown now
+            self._fail(exc)
+            raise
+        self._offset += len(data)
+
+    def _fail(self, exc: BaseException) -> BaseException:
+        self._failure = exc
+        return exc
+
+    def _usable(self) -> AIOFile:
+        if self._file is None:
+            raise RuntimeError(f"{type(self).__name__} for {self.path} is not open")
+        if self._failure is not None:
+            raise SinkError(
+                f"{self.path}: an earlier write failed; reopen at the committed offset",
+                path=self.path,
+            ) from self._failure
+        return self._file
+
+    async def _close_file(self) -> None:
+        fp, self._fp, self._file = self._fp, None, None
+        self._chunks, self._buffered = [], 0
+        if fp is not None:
+            await asyncio.to_thread(fp.close)
