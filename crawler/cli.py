@@ -76,6 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-follow", action="store_true", help="print a redirect instead of following it"
     )
     fetch.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+
+    run = commands.add_parser(
+        "run", help="crawl the sites a TOML config describes (also: crawl CONFIG)",
+        description="Crawl the sites CONFIG describes; a rerun resumes where the last stopped.",
+    )  # fmt: skip
+    run.add_argument("config", help="the crawl's TOML file")
+    run.add_argument("--engine", choices=["aiohttp", "threads", "futures"], help="fetch engine")
+    run.add_argument("--max-pages", type=_non_negative_int, help="stop after this many pages")
+    run.add_argument("--output", metavar="DIR", help="output folder (overrides output.dir)")
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard the saved state and outputs of the folder and start over",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress and no summary")
     return parser
 
 
@@ -105,13 +120,27 @@ def _fetch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run(args: argparse.Namespace) -> int:
+    from crawler.run import run_crawl
+
+    return run_crawl(
+        args.config, engine=args.engine, max_pages=args.max_pages, output=args.output,
+        fresh=args.fresh, quiet=args.quiet,
+    )  # fmt: skip
+
+
+_COMMANDS = {"fetch": _fetch, "run": _run}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-") and argv[0] not in _COMMANDS:
+        argv.insert(0, "run")  # `crawl config.toml` is `crawl run config.toml`
+    args = build_parser().parse_args(argv)
     from crawler.errors import ConfigError
 
     try:
-        return _fetch(args)
+        return _COMMANDS[args.command](args)
     except ConfigError as exc:
         print(f"crawl: {exc}", file=sys.stderr)
         return EXIT_USAGE

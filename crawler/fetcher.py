@@ -129,6 +129,7 @@ class Fetcher(AsyncResource):
             ),
         ]
         self._rate_limit = rate_limit
+        self._max_backoff = max_backoff
         self._per_host_concurrency = per_host_concurrency
         self._engine: Engine | None = None
         self._handler: Handler | None = None
@@ -140,7 +141,9 @@ class Fetcher(AsyncResource):
             await engine.__aenter__()
             # Per-host state is per opening: a reopened Fetcher starts polite and fresh.
             rate_limit = RateLimit(
-                self._rate_limit, per_host_concurrency=self._per_host_concurrency
+                self._rate_limit,
+                per_host_concurrency=self._per_host_concurrency,
+                max_backoff=self._max_backoff,
             )
             chain: list[Middleware] = [*self._policy, rate_limit, Timeout(self.timeouts)]
             self._engine, self._handler = engine, compose(chain, engine.send)
@@ -238,27 +241,32 @@ class Fetcher(AsyncResource):
         Leaving the loop early cancels what is still in flight.
         """
         source = _aiter(urls)
-        pending: set[asyncio.Task[Result]] = set()
+        fetches: set[asyncio.Task[Result]] = set()
+        pull: asyncio.Task[str | Request] | None = None  # the next URL, awaited alongside
         exhausted = False
         try:
             while True:
-                while not exhausted and len(pending) < self.concurrency:
+                if pull is None and not exhausted and len(fetches) < self.concurrency:
+                    pull = asyncio.create_task(_next(source))
+                waiting: set[asyncio.Task[Any]] = {*fetches, *([pull] if pull else [])}
+                if not waiting:
+                    return
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if pull is not None and pull in done:
                     try:
-                        item = await anext(source)
+                        fetches.add(asyncio.create_task(self._result(pull.result())))
                     except StopAsyncIteration:
                         exhausted = True
-                        break
-                    pending.add(asyncio.create_task(self._result(item)))
-                if not pending:
-                    return
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
+                    pull = None
+                for task in done & fetches:
+                    fetches.discard(task)
                     yield task.result()
         finally:
-            for task in pending:
+            leftovers = [*fetches, *([pull] if pull else [])]
+            for task in leftovers:
                 task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+            if leftovers:
+                await asyncio.gather(*leftovers, return_exceptions=True)
 
     async def _result(self, item: str | Request) -> Result:
         request = item if isinstance(item, Request) else self.request("GET", item)
@@ -270,6 +278,10 @@ class Fetcher(AsyncResource):
             error = FetchError(f"unexpected {type(exc).__name__}: {exc}", request=request)
             error.__cause__ = exc
             return Result(request.url, error=error)
+
+
+async def _next(source: AsyncIterator[str | Request]) -> str | Request:
+    return await anext(source)
 
 
 async def _aiter(

@@ -131,6 +131,7 @@ class LoopbackServer:
     ) -> web.StreamResponse:
         with self._lock:
             self.hits[request.path] += 1
+            self.requests.append({"host": request.host, "path": request.path_qs})
         return await handler(request)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
@@ -163,7 +164,7 @@ class LoopbackServer:
             "path": request.path,
             "url": str(request.url),
             "query": dict(request.query),
-            "headers": {k.lower(): v for k, v in request.headers.items()},
+            "headers": {k.lower(): ", ".join(request.headers.getall(k)) for k in request.headers},
             "cookies": dict(request.cookies),
             "body": body.decode("latin-1"),
         }
@@ -253,7 +254,11 @@ class LoopbackServer:
         headers = {"Content-Type": "application/octet-stream"}
         if request.query.get("length", "1") == "1":
             headers["Content-Length"] = str(size)
-        response = web.StreamResponse(headers=headers)
+        if "location" in request.query:
+            headers["Location"] = request.query["location"]
+        response = web.StreamResponse(
+            status=int(request.query.get("status", "200")), headers=headers
+        )
         await response.prepare(request)
         block = bytes(1 << 16)
         try:
@@ -289,3 +294,18 @@ class LoopbackServer:
 
     async def mode_json(self, request: web.Request, rest: str) -> web.StreamResponse:
         return web.Response(text=json.dumps({"status": "ok"}), content_type="application/json")
+
+    async def mode_redirect_with_body(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """A 302 with a body of its own, as many servers send."""
+        return web.Response(status=302, text="moved to /ok", headers={"Location": "/ok"})
+
+    async def mode_gate(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """/gate sends you to /gate-consent until the consent cookie is set."""
+        if request.cookies.get("consent") == "yes":
+            return web.Response(text="welcome")
+        raise web.HTTPFound("/gate-consent")
+
+    async def mode_gate_consent(self, request: web.Request, rest: str) -> web.StreamResponse:
+        response = web.Response(status=302, headers={"Location": "/gate"})
+        response.set_cookie("consent", "yes", path="/")
+        return response

@@ -71,9 +71,9 @@ def test_bad_values_name_key_value_and_expectation(
 
 
 def test_unknown_section_and_missing_start_urls() -> None:
-    with pytest.raises(ConfigError, match="^crawler: expected a section named crawl"):
+    with pytest.raises(ConfigError, match=r"^crawler: expected a section named crawl"):
         parse_config({"crawler": {}})
-    with pytest.raises(ConfigError, match="^crawl.start_urls: expected at least one"):
+    with pytest.raises(ConfigError, match=r"^crawl.start_urls: expected at least one"):
         parse_config({"crawl": {}})
 
 

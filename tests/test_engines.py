@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -10,11 +11,13 @@ from crawler import (
     BodyTooLarge,
     ConnectError,
     EngineOptions,
+    FetchError,
     FetchTimeout,
     HTTPStatusError,
     InvalidURL,
     ProtocolError,
     Request,
+    Response,
     Timeouts,
     create_engine,
 )
@@ -223,3 +226,38 @@ async def test_engine_must_be_open(engine: str, server: LoopbackServer) -> None:
 def test_unknown_engine_names_the_choices() -> None:
     with pytest.raises(ValueError, match="aiohttp, futures, threads"):
         create_engine("curl")
+
+
+async def test_redirect_body_is_read_like_any_other(engine: str, server: LoopbackServer) -> None:
+    response = await send(engine, Request(server.url("/redirect-with-body")))
+    assert (response.status, response.body) == (302, b"moved to /ok")
+
+
+async def test_huge_redirect_body_is_capped_too(engine: str, server: LoopbackServer) -> None:
+    started = time.monotonic()
+    url = server.url("/huge?mb=200&length=0&status=302&location=/ok")
+    with pytest.raises(BodyTooLarge):
+        await send(engine, Request(url, max_bytes=100_000))
+    assert time.monotonic() - started < 2
+
+
+async def test_repeated_request_headers_all_arrive(engine: str, server: LoopbackServer) -> None:
+    request = Request(server.url("/echo"), headers=[("X-Multi", "a"), ("X-Multi", "b")])
+    echoed = (await send(engine, request)).json()
+    assert echoed["headers"]["x-multi"] == "a, b"
+
+
+async def test_utf8_headers_read_the_same_everywhere(engine: str, server: LoopbackServer) -> None:
+    response = await send(engine, Request(server.url("/redirect-to?url=/echo/%C3%BC-%E2%82%AC")))
+    assert response.headers["location"] == "/echo/ü-€"
+
+
+async def test_closing_fails_queued_requests_cleanly(engine: str, server: LoopbackServer) -> None:
+    opened = create_engine(engine, EngineOptions(concurrency=1))
+    await opened.open()
+    first = asyncio.create_task(opened.send(Request(server.url("/slow?delay=0.3&q=1"))))
+    second = asyncio.create_task(opened.send(Request(server.url("/slow?delay=0.3&q=2"))))
+    await asyncio.sleep(0)  # both tasks run up to their first wait inside the engine
+    await opened.aclose()
+    outcomes = await asyncio.gather(first, second, return_exceptions=True)
+    assert all(isinstance(o, Response | FetchError) for o in outcomes), outcomes

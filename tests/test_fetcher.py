@@ -9,7 +9,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -343,3 +343,26 @@ def test_gzip_bomb_in_a_fresh_process_stays_small(engine: str, gzip_bomb: str) -
     assert "max_bytes" in report["error"]
     assert report["elapsed"] < 1.0
     assert report["peak"] < 150 * 2**20
+
+
+async def test_cookie_gated_redirect_is_not_a_loop(engine: str, server: LoopbackServer) -> None:
+    async with Fetcher(engine=engine) as fetcher:
+        response = await fetcher.get(server.url("/gate"))
+    assert (response.status, response.body) == (200, b"welcome")
+    assert [r.url for r in response.history] == [server.url("/gate"), server.url("/gate-consent")]
+
+
+async def test_map_never_waits_on_a_slow_source(server: LoopbackServer) -> None:
+    first_result = asyncio.Event()
+
+    async def urls() -> AsyncIterator[str]:
+        yield server.url("/ok?src=1")
+        await first_result.wait()  # the next URL exists only once a result came back
+        yield server.url("/ok?src=2")
+
+    results = []
+    async with Fetcher() as fetcher:
+        async for result in fetcher.map(urls()):
+            results.append(result)
+            first_result.set()
+    assert [r.ok for r in results] == [True, True]

@@ -333,7 +333,7 @@ async def test_redirect_loop_is_detected_early() -> None:
     engine = redirector({"http://a.test/1": (302, "/2"), "http://a.test/2": (302, "/1")})
     with pytest.raises(TooManyRedirects, match="loop"):
         await FollowRedirects(10)(Request("http://a.test/1"), engine.send)
-    assert len(engine.requests) == 2
+    assert len(engine.requests) == 4  # each URL twice at most (a consent page may loop once)
 
 
 async def test_each_hop_passes_the_inner_chain() -> None:
@@ -395,3 +395,43 @@ async def test_crawl_delay_slows_only_its_host() -> None:
     for url in ["http://a.test/1", "http://a.test/2", "http://b.test/1", "http://b.test/2"]:
         await limit(Request(url), engine.send)
     assert fake.sleeps == pytest.approx([2.0, 0.1])
+
+
+async def test_cancelled_waiter_gives_its_slot_back() -> None:
+    fake = FakeTime()
+    gate = asyncio.Event()
+
+    async def blocked_sleep(seconds: float) -> None:
+        await gate.wait()
+
+    limit = RateLimit("1/s", clock=fake.clock, wall_clock=fake.clock, sleep=blocked_sleep)
+    engine = MockEngine(statuses(200))
+    await limit(Request("http://a.test/0"), engine.send)  # takes the slot at t=0
+    waiters = [asyncio.create_task(limit(Request(f"http://a.test/{i}"), engine.send))
+               for i in range(1, 8)]  # fmt: skip
+    await asyncio.sleep(0)
+    for waiter in reversed(waiters):
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    assert limit.delay("http://a.test/") == pytest.approx(1.0)  # not 8 s
+
+
+async def test_a_burst_of_503s_backs_off_once() -> None:
+    fake = FakeTime()
+    limit = limiter(fake, None, max_backoff=60)
+    release = asyncio.Event()
+
+    async def busy(request: Request) -> Response:
+        await release.wait()
+        return respond(request, 503)
+
+    tasks = [asyncio.create_task(limit(Request("http://a.test/"), busy)) for _ in range(8)]
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(*tasks)
+    assert limit.delay("http://a.test/") == pytest.approx(1.0)
+
+
+def test_retry_after_ignores_non_ascii_digits() -> None:
+    assert parse_retry_after("²", now=0.0) is None
+    assert parse_retry_after("٣", now=0.0) is None

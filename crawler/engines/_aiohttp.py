@@ -36,6 +36,7 @@ class AiohttpEngine(AsyncResource):
 
     async def open(self) -> None:
         if self._session is None:
+            self._semaphore = asyncio.Semaphore(self._options.concurrency)
             connector = aiohttp.TCPConnector(
                 limit=self._options.concurrency,
                 limit_per_host=0,

@@ -30,7 +30,7 @@ from crawler.errors import (
     InvalidURL,
     ProtocolError,
 )
-from crawler.models import Request, Response, Timeouts, make_headers
+from crawler.models import Headers, Request, Response, Timeouts, make_headers
 from crawler.resources import AsyncResource
 from crawler.urls import parse_http_url
 
@@ -53,8 +53,17 @@ class Abandoned(Exception):
     """The caller stopped waiting; the worker drops the job."""
 
 
+class _OneExchangeSession(requests.Session):
+    """A session that never looks at a redirect target. Even with
+    ``allow_redirects=False`` requests reads a 3xx body in full (no cap, no
+    deadline) to prepare the next hop; redirects are the middleware's job."""
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
+
+
 def new_session(options: EngineOptions, jar: RequestsCookieJar) -> requests.Session:
-    session = requests.Session()
+    session = _OneExchangeSession()
     session.trust_env = False  # same as aiohttp: proxies and netrc only when configured
     session.verify = options.verify_tls
     if not options.verify_tls:  # the caller turned verification off on purpose
@@ -86,7 +95,7 @@ def perform(session: requests.Session, job: Job) -> Response:
         raw = session.request(
             request.method,
             request.url,
-            headers=dict(request.headers),
+            headers=_joined(request.headers),
             data=request.body,
             allow_redirects=False,
             stream=True,
@@ -102,7 +111,7 @@ def perform(session: requests.Session, job: Job) -> Response:
                 request=request,
                 status=raw.status_code,
                 reason=raw.reason or "",
-                headers=make_headers(raw.raw.headers.items()),
+                headers=make_headers((k, _as_utf8(v)) for k, v in raw.raw.headers.items()),
                 body=body,
                 url=request.url,
                 elapsed=time.monotonic() - started,
@@ -111,6 +120,23 @@ def perform(session: requests.Session, job: Job) -> Response:
         raise
     except Exception as exc:
         raise _translate(exc, job, in_body) from exc
+
+
+def _joined(headers: Headers) -> dict[str, str]:
+    """requests takes one value per name: repeated headers are joined, as RFC 9110 allows."""
+    joined: dict[str, str] = {}
+    for name in headers:
+        if name not in joined:
+            joined[name] = ", ".join(headers.getall(name))
+    return joined
+
+
+def _as_utf8(value: str) -> str:
+    """http.client decodes headers as Latin-1; servers send UTF-8 (aiohttp reads them so)."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
 
 
 def _read_body(raw: requests.Response, job: Job) -> bytes:
@@ -171,6 +197,8 @@ def _translate(exc: Exception, job: Job, in_body: bool) -> FetchError:
         return FetchTimeout(
             f"read timeout after {job.timeouts.effective_read:g}s", phase="read", request=request
         )
+    if isinstance(exc, requests.exceptions.InvalidHeader | UnicodeEncodeError):
+        return ProtocolError(f"unusable request header: {detail}", request=request)
     if isinstance(
         exc,
         requests.exceptions.InvalidURL
@@ -265,6 +293,12 @@ class ThreadedEngine(AsyncResource):
         try:
             async with asyncio.timeout(timeouts.total):
                 return await future
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            # Nobody cancelled the caller: the engine closed under a queued request.
+            raise FetchError("engine closed before the request was sent", request=request) from None
         except TimeoutError as exc:
             if isinstance(exc, FetchError):
                 raise

@@ -35,7 +35,10 @@ class ThreadsEngine(ThreadedEngine):
         with self._lock:
             if self._idle == 0 and len(self._threads) < self._options.concurrency:
                 thread = threading.Thread(
-                    target=self._work, name=f"crawler-threads-{len(self._threads)}", daemon=True
+                    target=self._work,
+                    args=(self._queue,),
+                    name=f"crawler-threads-{len(self._threads)}",
+                    daemon=True,
                 )
                 self._threads.append(thread)
                 thread.start()
@@ -44,10 +47,12 @@ class ThreadsEngine(ThreadedEngine):
         self._queue.put((job, loop, future))
         return future
 
-    def _work(self) -> None:
+    def _work(self, jobs: queue.SimpleQueue[_Item | None]) -> None:
+        """Serve ``jobs`` until told to stop; bound to the queue of the opening that
+        started it, so a reopened engine never inherits its threads."""
         session = new_session(self._options, self._jar)
         try:
-            while (item := self._queue.get()) is not None:
+            while (item := jobs.get()) is not None:
                 job, loop, future = item
                 if not job.abandoned.is_set():
                     try:

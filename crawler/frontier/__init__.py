@@ -9,6 +9,7 @@ from crawler.frontier._sqlite import SqliteFrontier
 from crawler.frontier.base import BaseFrontier, Batch, Frontier, FrontierStats, Lease
 
 __all__ = [
+    "SQLITE_FILE",
     "BaseFrontier",
     "Batch",
     "Frontier",

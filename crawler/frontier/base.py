@@ -112,6 +112,21 @@ class BaseFrontier(AsyncResource):
     @abstractmethod
     async def commit(self, batch: Batch) -> list[bool]: ...
 
+    @abstractmethod
+    async def lease(self, limit: int, *, seconds: float = 600.0) -> Lease: ...
+
+    @abstractmethod
+    async def extend(self, requests: Sequence[Request], seconds: float) -> None: ...
+
+    @abstractmethod
+    async def checkpoint(self) -> Mapping[str, int]: ...
+
+    @abstractmethod
+    async def stats(self) -> FrontierStats: ...
+
+    @abstractmethod
+    async def clear(self) -> None: ...
+
     async def push(self, requests: Sequence[Request]) -> list[bool]:
         return await self.commit(Batch(links=list(requests)))
 

@@ -51,6 +51,7 @@ class _Host:
     next_at: float = 0.0  # the earliest time the next request may start
     penalty: float = 0.0  # the current back-off after 429/503; 0 when the host is happy
     min_interval: float = 0.0  # a host's own floor, e.g. robots Crawl-delay
+    penalty_since: float = float("-inf")  # when the current penalty was set
 
 
 class RateLimit:
@@ -92,9 +93,9 @@ class RateLimit:
         host.active += 1
         try:
             async with host.semaphore:
-                await self._pace(host)
+                started = await self._pace(host)
                 response = await call_next(request)
-                self._observe(host, response)
+                self._observe(host, response, started)
                 return response
         finally:
             host.active -= 1
@@ -129,17 +130,27 @@ class RateLimit:
         ]:
             del self._hosts[key]
 
-    async def _pace(self, host: _Host) -> None:
+    async def _pace(self, host: _Host) -> float:
+        """Reserve the host's next start slot and wait for it; return the start time."""
         now = self._clock()
         start = max(now, host.next_at)
-        host.next_at = start + max(self.interval, host.min_interval)
+        reserved = host.next_at = start + max(self.interval, host.min_interval)
         if start > now:
-            await self._sleep(start - now)
+            try:
+                await self._sleep(start - now)
+            except asyncio.CancelledError:
+                if host.next_at == reserved:  # nobody queued behind us: give the slot back
+                    host.next_at = start
+                raise
+        return start
 
-    def _observe(self, host: _Host, response: Response) -> None:
+    def _observe(self, host: _Host, response: Response, started: float) -> None:
         if response.status not in self.backoff_statuses:
             host.penalty = 0.0
             return
+        if started <= host.penalty_since:
+            return  # sent before the host last pushed back: that push-back is counted already
+        host.penalty_since = self._clock()
         advised = parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
         host.penalty = min(
             advised if advised is not None else max(2 * host.penalty, self.interval, 1.0),

@@ -7,6 +7,8 @@ request had to pass.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from yarl import URL
 
 from crawler.errors import InvalidURL, TooManyRedirects
@@ -28,7 +30,7 @@ class FollowRedirects:
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
         history: list[Response] = []
-        seen = {_loop_key(request)}
+        seen = Counter([_loop_key(request)])
         while True:
             response = await call_next(request)
             if not response.is_redirect:
@@ -41,12 +43,14 @@ class FollowRedirects:
                 )
             request = next_request(response)
             key = _loop_key(request)
-            if key in seen:
+            seen[key] += 1
+            # A second visit is legitimate (a consent page that sets a cookie and
+            # sends you back); a third is a loop.
+            if seen[key] > 2:
                 raise TooManyRedirects(
                     f"redirect loop: {response.url} leads back to {request.url}",
                     request=request,
                 )
-            seen.add(key)
 
 
 def next_request(response: Response) -> Request:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import time
 from collections.abc import Awaitable, Callable, Collection
 from email.utils import parsedate_to_datetime
@@ -29,6 +30,7 @@ DEFAULT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 Sleep = Callable[[float], Awaitable[None]]
+_DELTA_SECONDS = re.compile(r"[0-9]{1,10}")  # ASCII only: str.isdigit() accepts "²"
 
 
 class Retry:
@@ -145,7 +147,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _DELTA_SECONDS.fullmatch(value):
         return float(value)
     try:
         when = parsedate_to_datetime(value)

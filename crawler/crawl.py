@@ -1,0 +1,514 @@
+"""The crawler: workers lease requests from the frontier, fetch them through the
+policy chain, parse pages off the event loop, and hand the results to one
+committer that writes them and tells the frontier, atomically, what is done.
+
+    frontier ─lease─▶ worker x N ─▶ Robots ▶ [middleware] ▶ Retry ▶ RateLimit ▶ Timeout ▶ engine
+        ▲                 │ parse (thread) → items, links
+        └──── commit ◀────┘ (items and errors fsynced first, then one frontier transaction
+                              with the files' new lengths: resume cuts the files back to them)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from crawler.config import Config, load_config
+from crawler.engines import EngineOptions, create_engine
+from crawler.errors import (
+    BlockedAddress,
+    BodyTooLarge,
+    ConfigError,
+    ConnectError,
+    FetchError,
+    FetchTimeout,
+    InvalidURL,
+    ParseError,
+    RequestDropped,
+    RetryLater,
+    TooManyRedirects,
+)
+from crawler.frontier import Batch, open_frontier
+from crawler.frontier.base import BaseFrontier, depth_of
+from crawler.middleware import Middleware, RateLimit, Retry, Robots, Timeout, compose
+from crawler.middleware.chain import Handler
+from crawler.models import Request, Response, make_headers
+from crawler.progress import Progress, Snapshot
+from crawler.scope import Scope
+from crawler.sinks import JsonlSink, PagesSink, Sink, open_items_sink
+from crawler.site import Item, Link, Page, Site, load_site
+from crawler.sitemaps import parse_sitemap
+from crawler.stats import CrawlStats
+
+__all__ = ["Crawler"]
+
+DEFER_AFTER = 5.0  # a retry that must wait longer goes back to the frontier
+COMMIT_EVERY = 256  # outcomes per commit, at most
+COMMIT_INTERVAL = 1.0  # seconds between commits, at most
+LEASE_SECONDS = 600.0
+ERRORS_FILE = "errors.jsonl"
+STATS_FILE = "stats.json"
+FINISHED = "finished"
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What one request produced, held until the next commit."""
+
+    request: Request
+    status: int | None = None
+    size: int = 0
+    items: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    links: list[Request] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    release_at: float | None = None  # deferred: back to the frontier, ready at this time
+    sent: bool = True  # False when policy dropped it before any request was made
+
+
+class Crawler:
+    """Run one crawl: ``stats = await Crawler(config).run()``.
+
+    ``config`` is a ``Config`` or a path to a TOML file; ``site`` replaces the
+    configured site; ``middleware`` runs inside robots and outside retries.
+    A crawler can run again, in the same process, and resumes where the last
+    run stopped when its state is on disk (the ``sqlite`` frontier).
+    """
+
+    def __init__(
+        self,
+        config: Config | str | Path,
+        *,
+        site: Site | None = None,
+        middleware: Sequence[Middleware] = (),
+        progress: Progress | None = None,
+    ) -> None:
+        self.config = config if isinstance(config, Config) else load_config(config)
+        if site is None:
+            try:
+                site = load_site(self.config.crawl.site)
+            except ValueError as exc:
+                raise ConfigError("crawl.site", self.config.crawl.site, str(exc)) from None
+        self.site = site
+        self.middleware = tuple(middleware)
+        self.progress = progress or Progress()
+        self.scope = Scope(self.config.crawl)
+        self.stats = CrawlStats()
+        self.already_finished = False  # the last run had finished: this one did nothing
+        self.finished = False  # everything reachable was crawled
+        self.stopped = False  # stop() ended this run early
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Finish what is in flight, commit it, and return from ``run()``."""
+        self._stopping = True
+        self._wake()
+
+    # the run -----------------------------------------------------------------------------
+
+    async def run(self) -> CrawlStats:
+        config = self.config
+        out = config.output.dir
+        await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+        self._stopping = self.stopped = self.finished = self.already_finished = False
+        async with open_frontier(config.state.frontier, out) as frontier:
+            checkpoint = await frontier.checkpoint()
+            self.stats = CrawlStats.from_checkpoint(checkpoint)
+            if checkpoint.get(FINISHED):
+                self.already_finished = self.finished = True
+                return self.stats
+            items = open_items_sink(
+                out / config.output.items, resume_at=checkpoint.get("offset.items", 0)
+            )
+            errors = JsonlSink(out / ERRORS_FILE, resume_at=checkpoint.get("offset.errors", 0))
+            pages = PagesSink(out / "pages") if config.output.pages else None
+            parse_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="parse")
+            try:
+                async with items, errors:
+                    if pages is not None:
+                        await pages.open()
+                    await self._crawl(frontier, items, errors, pages, parse_pool)
+            finally:
+                parse_pool.shutdown(wait=False, cancel_futures=True)
+        await self._write_stats(out / STATS_FILE)
+        return self.stats
+
+    async def _crawl(
+        self,
+        frontier: BaseFrontier,
+        items: Sink,
+        errors: Sink,
+        pages: PagesSink | None,
+        parse_pool: ThreadPoolExecutor,
+    ) -> None:
+        fetch = self.config.fetch
+        self._frontier, self._items, self._errors, self._pages = frontier, items, errors, pages
+        self._parse_pool = parse_pool
+        self._outcomes: list[_Outcome] = []
+        self._extra_links: list[Request] = []
+        self._local: deque[Request] = deque()
+        self._lease_lock = asyncio.Lock()
+        self._commit_lock = asyncio.Lock()
+        self._changed = asyncio.Event()
+        self._commit_now = asyncio.Event()
+        self._in_flight = 0
+        self._fatal: Exception | None = None
+        self._budget = self.config.crawl.max_pages - self.stats.pages
+        self._base_duration = self.stats.duration
+        self._started_at = time.monotonic()
+        self._headers = make_headers([("User-Agent", fetch.user_agent), *fetch.headers])
+
+        engine = create_engine(fetch.engine, EngineOptions(
+            concurrency=fetch.concurrency, verify_tls=fetch.verify_tls,
+            proxy=fetch.proxy or None,
+        ))  # fmt: skip
+        async with engine:
+            self._handler = self._chain(engine.send)
+            await frontier.push(self._seeds())
+            committer = asyncio.create_task(self._committer())
+            reporter = asyncio.create_task(self._report())
+            try:
+                async with asyncio.TaskGroup() as workers:
+                    for _ in range(fetch.concurrency):
+                        workers.create_task(self._worker())
+            except BaseExceptionGroup as group:  # a bug or a dead store, not a bad page
+                raise group.exceptions[0] from None
+            finally:
+                reporter.cancel()
+                committer.cancel()
+                await asyncio.gather(committer, reporter, return_exceptions=True)
+            if self._fatal is not None:
+                raise self._fatal
+            self.stopped = self._stopping
+            leftovers = list(self._local)
+            self._local.clear()
+            await self._commit(released=leftovers, final=True)
+        self.progress.finish(self.stats)
+
+    def _chain(self, send: Handler) -> Handler:
+        config = self.config
+        rate_limit = RateLimit(
+            config.rate_limit.per_host or None,
+            per_host_concurrency=config.fetch.per_host_concurrency,
+        )
+        retry = Retry(config.retry.retries, backoff=config.retry.backoff,
+                      max_backoff=config.retry.max_backoff, statuses=config.retry.statuses,
+                      defer_after=DEFER_AFTER)  # fmt: skip
+        chain: list[Middleware] = []
+        if config.crawl.obey_robots:
+            chain.append(Robots(config.fetch.user_agent, rate_limit=rate_limit,
+                                on_sitemaps=self._on_sitemaps))  # fmt: skip
+        chain += [*self.middleware, retry, rate_limit, Timeout(config.fetch.timeout)]
+        return compose(chain, send)
+
+    def _seeds(self) -> list[Request]:
+        seeds = [Request(url, meta={"depth": 0}) for url in self.config.crawl.start_urls]
+        if self.config.crawl.sitemaps:
+            origins = {_origin_of(url) for url in self.config.crawl.start_urls}
+            seeds += [_sitemap(origin + "/sitemap.xml") for origin in sorted(origins)]
+        return seeds
+
+    def _on_sitemaps(self, origin: str, urls: list[str]) -> None:
+        if self.config.crawl.sitemaps:
+            self._extra_links += [_sitemap(url) for url in urls if self._in_scope(url, 0)]
+
+    # leasing -----------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        """Wake every worker waiting for work (a commit may have made some ready)."""
+        changed = getattr(self, "_changed", None)
+        if changed is not None:
+            self._changed = asyncio.Event()
+            changed.set()
+
+    async def _next_request(self) -> Request | None:
+        while not self._stopping:
+            if self._local:
+                return self._local.popleft()
+            if self._budget <= 0:
+                return None
+            changed = self._changed
+            async with self._lease_lock:
+                if self._local or self._stopping:
+                    continue
+                size = min(max(self.config.fetch.concurrency, 1), self._budget)
+                lease = await self._frontier.lease(size, seconds=LEASE_SECONDS)
+                if lease.requests:
+                    self._budget -= sum(r.meta.get("kind") != "sitemap" for r in lease.requests)
+                    self._local.extend(lease.requests)
+                    continue
+                if lease.finished:
+                    self.finished = True
+                    return None
+            # Nothing ready: results waiting for a commit, or retries waiting for their time.
+            if self._outcomes:
+                self._commit_now.set()
+            wait = COMMIT_INTERVAL
+            if lease.next_at is not None:
+                wait = min(wait, max(lease.next_at - time.time(), 0.01))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), wait)
+        return None
+
+    async def _worker(self) -> None:
+        while (request := await self._next_request()) is not None:
+            self._in_flight += 1
+            try:
+                outcome = await self._handle(request)
+            finally:
+                self._in_flight -= 1
+            self._outcomes.append(outcome)
+            if len(self._outcomes) >= COMMIT_EVERY:
+                self._commit_now.set()
+
+    # one request -------------------------------------------------------------------------
+
+    async def _handle(self, leased: Request) -> _Outcome:
+        config = self.config
+        outcome = _Outcome(leased)
+        request = Request(leased.url, headers=self._headers, timeouts=config.fetch.timeout,
+                          max_bytes=config.fetch.max_bytes, meta=leased.meta)  # fmt: skip
+        try:
+            response = await self._handler(request)
+        except RequestDropped as exc:
+            outcome.dropped.append(exc.reason)
+            outcome.sent = False
+            return outcome
+        except RetryLater as exc:
+            tries = int(leased.meta.get("tries", 0)) + 1
+            if tries <= config.retry.retries or exc.response is None:
+                outcome.request = leased.replace(meta={**leased.meta, "tries": tries})
+                outcome.release_at = exc.not_before
+                return outcome
+            response = exc.response
+        except FetchError as exc:
+            outcome.error = self._error(leased, _error_kind(exc), str(exc))
+            return outcome
+        outcome.status, outcome.size = response.status, len(response.body)
+        await self._on_response(outcome, response)
+        return outcome
+
+    async def _on_response(self, outcome: _Outcome, response: Response) -> None:
+        request = outcome.request
+        meta = request.meta
+        kind = meta.get("kind", "page")
+        if response.is_redirect:
+            self._follow_redirect(outcome, response)
+        elif kind == "sitemap":
+            if response.ok:
+                sitemap = await asyncio.to_thread(parse_sitemap, response.body)
+                self._add_links(outcome, [_sitemap(url) for url in sitemap.sitemaps], depth=0)
+                pages = [Request(url, meta={"depth": 1, "referrer": response.url})
+                         for url in sitemap.pages]  # fmt: skip
+                self._add_links(outcome, pages, depth=1)
+        elif response.status >= 400:
+            outcome.error = self._error(request, "http_status", f"HTTP {response.status}",
+                                        status=response.status)  # fmt: skip
+        elif response.content_type not in self.config.crawl.content_types:
+            outcome.dropped.append("content-type")
+        else:
+            await self._parse(outcome, response)
+        if self._pages is not None and response.body:
+            await self._pages.write_page(response.url, response.body)
+
+    def _follow_redirect(self, outcome: _Outcome, response: Response) -> None:
+        """In a crawl a redirect target is a link: scoped, deduplicated, robots-checked."""
+        request = outcome.request
+        hops = int(request.meta.get("hops", 0)) + 1
+        if hops > self.config.fetch.max_redirects:
+            outcome.error = self._error(request, "too_many_redirects",
+                                        f"more than {self.config.fetch.max_redirects} redirects",
+                                        status=response.status)  # fmt: skip
+            return
+        target = _absolute(response.url, response.headers["location"])
+        if target is None:
+            outcome.error = self._error(request, "invalid_url", "redirect to an unusable URL",
+                                        status=response.status)  # fmt: skip
+            return
+        depth = depth_of(request)
+        meta = {**request.meta, "hops": hops, "referrer": request.url}
+        meta.pop("tries", None)
+        self._add_links(outcome, [Request(target, meta=meta)], depth=depth)
+
+    async def _parse(self, outcome: _Outcome, response: Response) -> None:
+        request = outcome.request
+        depth = depth_of(request)
+        referrer = request.meta.get("referrer")
+        page = Page.from_response(response, depth=depth, referrer=referrer)
+        loop = asyncio.get_running_loop()
+        try:
+            results = await loop.run_in_executor(self._parse_pool, _run_site, self.site, page)
+        except ParseError as exc:
+            outcome.error = self._error(request, "parse", str(exc), status=response.status)
+            return
+        fetched_at = datetime.now(UTC).isoformat(timespec="seconds")
+        links: list[Request] = []
+        for result in results:
+            if isinstance(result, Link):
+                if result.nofollow and not self.config.crawl.follow_nofollow:
+                    outcome.dropped.append("nofollow")
+                    continue
+                links.append(
+                    Request(result.url, meta={"depth": depth + 1, "referrer": response.url})
+                )
+            else:
+                item = dict(result)
+                if item.get("fetched_at", "") is None:
+                    item["fetched_at"] = fetched_at
+                outcome.items.append(item)
+        self._add_links(outcome, links, depth=depth + 1)
+
+    def _add_links(self, outcome: _Outcome, links: list[Request], *, depth: int) -> None:
+        for link in links:
+            reason = self.scope.drop_reason(link.url, depth)
+            if reason is None:
+                outcome.links.append(link)
+            else:
+                outcome.dropped.append(reason)
+
+    def _in_scope(self, url: str, depth: int) -> bool:
+        return self.scope.drop_reason(url, depth) is None
+
+    def _error(
+        self, request: Request, kind: str, message: str, *, status: int | None = None
+    ) -> dict[str, Any]:
+        return {"url": request.url, "kind": kind, "status": status, "message": message,
+                "referrer": request.meta.get("referrer")}  # fmt: skip
+
+    # committing --------------------------------------------------------------------------
+
+    async def _committer(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._commit_now.wait(), COMMIT_INTERVAL)
+            self._commit_now.clear()
+            try:
+                await self._commit()
+            except Exception as exc:  # disk full, store gone: fatal, stop the workers
+                self._fatal = exc
+                self.stop()
+                return
+
+    async def _commit(self, *, released: Sequence[Request] = (), final: bool = False) -> None:
+        """Write the outcomes, fsync, then record them and the files' lengths in one
+        frontier transaction. Everything after those lengths is cut off on resume."""
+        async with self._commit_lock:
+            outcomes, self._outcomes = self._outcomes, []
+            extra, self._extra_links = self._extra_links, []
+            if not (outcomes or extra or released or final):
+                return
+            batch = Batch(links=extra, released=[(r, 0.0) for r in released])
+            stats = self.stats
+            for outcome in outcomes:
+                for item in outcome.items:
+                    await self._items.write(item)
+                if outcome.error is not None:
+                    await self._errors.write(outcome.error)
+                    stats.errors[outcome.error["kind"]] += 1
+                stats.items += len(outcome.items)
+                stats.dropped.update(outcome.dropped)
+                batch.links += outcome.links
+                if outcome.release_at is not None:
+                    batch.released.append((outcome.request, outcome.release_at))
+                    stats.deferred += 1
+                    continue
+                batch.done.append(outcome.request)
+                if outcome.status is not None:
+                    stats.pages += 1
+                    stats.bytes += outcome.size
+                    stats.statuses[outcome.status] += 1
+            stats.duration = self._base_duration + time.monotonic() - self._started_at
+            batch.checkpoint = {
+                "offset.items": await self._items.commit(),
+                "offset.errors": await self._errors.commit(),
+                **stats.to_checkpoint(),
+            }
+            if final and self.finished and not self._stopping:
+                batch.checkpoint[FINISHED] = 1
+            await self._frontier.commit(batch)
+            # Deferred or dropped before sending: not a page, so give its budget back.
+            unsent = [o.request for o in outcomes if o.release_at is not None or not o.sent]
+            self._budget += sum(1 for r in unsent if r.meta.get("kind") != "sitemap")
+        self._wake()
+
+    # reporting ---------------------------------------------------------------------------
+
+    async def _report(self) -> None:
+        while True:
+            frontier = await self._frontier.stats()
+            self.progress.update(Snapshot(
+                pages=self.stats.pages + len(self._outcomes),
+                queued=frontier.pending,
+                in_flight=self._in_flight,
+                errors=self.stats.error_count,
+                elapsed=self._base_duration + time.monotonic() - self._started_at,
+            ))  # fmt: skip
+            await asyncio.sleep(0.5)
+
+    async def _write_stats(self, path: Path) -> None:
+        payload = {**self.stats.to_json(), "finished": self.finished}
+        temporary = path.with_suffix(".tmp")
+
+        def write() -> None:
+            temporary.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+            os.replace(temporary, path)
+
+        await asyncio.to_thread(write)
+
+
+def _run_site(site: Site, page: Page) -> list[Item | Link]:
+    """Run the site's parser in a worker thread; its failure is the page's, not the crawl's."""
+    try:
+        return list(site.parse(page))
+    except Exception as exc:
+        raise ParseError(
+            f"{type(exc).__name__}: {exc}", url=page.url, site=type(site).__name__
+        ) from exc
+
+
+_KINDS: list[tuple[type[FetchError], Callable[[FetchError], str]]] = [
+    (FetchTimeout, lambda exc: "timeout"),
+    (ConnectError, lambda exc: getattr(exc, "kind", "connect")),
+    (BodyTooLarge, lambda exc: "too_large"),
+    (TooManyRedirects, lambda exc: "too_many_redirects"),
+    (BlockedAddress, lambda exc: "blocked"),
+    (InvalidURL, lambda exc: "invalid_url"),
+]
+
+
+def _error_kind(exc: FetchError) -> str:
+    for error_type, kind in _KINDS:
+        if isinstance(exc, error_type):
+            return kind(exc)
+    return "protocol"
+
+
+def _sitemap(url: str) -> Request:
+    return Request(url, meta={"depth": 0, "kind": "sitemap"})
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+
+
+def _absolute(base: str, location: str) -> str | None:
+    try:
+        target = urljoin(base, location.strip())
+    except ValueError:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return urlunsplit(parts._replace(fragment=""))

@@ -1,0 +1,47 @@
+"""Which discovered URLs a crawl may visit, and why the others are dropped."""
+
+from __future__ import annotations
+
+from collections import Counter
+from urllib.parse import urlsplit
+
+from crawler.config import CrawlSettings
+
+__all__ = ["Scope"]
+
+
+class Scope:
+    """Decides per URL: ``None`` to visit it, or the reason to drop it
+    (``offsite``, ``depth``, ``trap``, ``excluded``)."""
+
+    def __init__(self, settings: CrawlSettings) -> None:
+        self.settings = settings
+        domains = settings.allowed_domains or tuple(
+            (urlsplit(url).hostname or "").lower() for url in settings.start_urls
+        )
+        self.domains = frozenset(d for d in domains if d)
+
+    def allows_host(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        if host in self.domains:
+            return True
+        # A name also allows its subdomains: shop.example.org under example.org.
+        return any(host.endswith("." + domain) for domain in self.domains)
+
+    def drop_reason(self, url: str, depth: int) -> str | None:
+        settings = self.settings
+        if len(url) > settings.max_url_length:
+            return "trap"
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not self.allows_host(parts.hostname or ""):
+            return "offsite"
+        if depth > settings.max_depth:
+            return "depth"
+        segments = [s for s in parts.path.split("/") if s]
+        if segments and Counter(segments).most_common(1)[0][1] > settings.max_path_repeats:
+            return "trap"
+        if settings.include and not any(p.search(url) for p in settings.include):
+            return "excluded"
+        if any(p.search(url) for p in settings.exclude):
+            return "excluded"
+        return None

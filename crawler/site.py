@@ -1,0 +1,308 @@
+"""What a site parser sees and returns: ``Page`` in, ``Item`` and ``Link`` out.
+
+A ``Site`` turns one fetched page into records and links to follow. Sites live
+in the ``sites/`` package (or any importable module) and are named in the
+config, so nothing in ``crawler/`` imports them: ``load_site`` does, from the
+config string.
+
+``Page`` does no work until asked: the text is decoded on first use, the lxml
+tree built on first use of ``tree`` or ``links()``, the BeautifulSoup only when
+a site touches ``soup``. A crawl that only follows links never pays for a soup.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import lxml.html
+from yarl import URL
+
+from crawler.encoding import decode_html
+from crawler.links import Link, extract_links, links_from_tree, parse_html, resolve_url
+from crawler.models import Headers, HeadersLike, Response, make_headers
+
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup
+
+__all__ = ["Item", "Link", "Page", "Site", "load_site"]
+
+
+class Item(dict[str, Any]):
+    """One record a site yields: ``yield Item(title=..., price=...)``.
+
+    A plain dict underneath, so sinks serialize it as one; the type only tells
+    items from links in what ``Site.parse`` yields.
+    """
+
+    __slots__ = ()
+
+
+_EMPTY_DOCUMENT = "<html><head></head><body></body></html>"
+
+
+class Page:
+    """A fetched page as a site parser sees it.
+
+    ``url`` is the final URL (after redirects); ``depth`` counts links followed
+    from a seed (0 for a seed); ``referrer`` is the URL of the page that linked
+    here. Everything derived from the body is computed on first access and
+    cached; a ``Page`` is meant for one thread at a time.
+    """
+
+    __slots__ = (
+        "_encoding",
+        "_links",
+        "_soup",
+        "_text",
+        "_tree",
+        "_tree_complete",
+        "body",
+        "depth",
+        "headers",
+        "referrer",
+        "status",
+        "url",
+    )
+
+    def __init__(
+        self,
+        url: str,
+        status: int,
+        headers: HeadersLike | None,
+        body: bytes,
+        *,
+        depth: int = 0,
+        referrer: str | None = None,
+    ) -> None:
+        self.url = url
+        self.status = status
+        self.headers: Headers = make_headers(headers)
+        self.body = body
+        self.depth = depth
+        self.referrer = referrer
+        self._encoding: str | None = None
+        self._text: str | None = None
+        self._tree: Any = None
+        self._tree_complete = True
+        self._soup: BeautifulSoup | None = None
+        self._links: list[Link] | None = None
+
+    @classmethod
+    def from_response(
+        cls, response: Response, *, depth: int = 0, referrer: str | None = None
+    ) -> Page:
+        """The page of a response; ``url`` is the response's final URL."""
+        return cls(
+            response.url,
+            response.status,
+            response.headers,
+            response.body,
+            depth=depth,
+            referrer=referrer,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Page {self.status} {self.url}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Only the inputs travel to another process: caches (an lxml tree, a
+        # soup) do not pickle, and are cheaper rebuilt than shipped.
+        headers = tuple(self.headers.items())
+        return (
+            _restore_page,
+            (self.url, self.status, headers, self.body, self.depth, self.referrer),
+        )
+
+    def _decode(self) -> str:
+        if self._text is None:
+            self._encoding, self._text = decode_html(self.body, self.headers.get("content-type"))
+        return self._text
+
+    @property
+    def text(self) -> str:
+        """The body decoded: BOM, then header charset, then ``<meta charset>``, then detection."""
+        return self._decode()
+
+    @property
+    def encoding(self) -> str:
+        """The encoding ``text`` was decoded with."""
+        self._decode()
+        assert self._encoding is not None
+        return self._encoding
+
+    @property
+    def tree(self) -> Any:
+        """The document as an ``lxml.html`` element, for fast XPath.
+
+        Never ``None``: an empty or unparsable body gives an empty
+        ``<html><head/><body/></html>``. A document nested deeper than libxml2
+        allows (2048 levels) is cut there; ``links()`` still sees all of it.
+        """
+        if self._tree is None:
+            root, self._tree_complete = parse_html(self._decode())
+            self._tree = (
+                root if root is not None else lxml.html.document_fromstring(_EMPTY_DOCUMENT)
+            )
+        return self._tree
+
+    @property
+    def soup(self) -> BeautifulSoup:
+        """A BeautifulSoup of ``text`` with the lxml parser, built on first access.
+
+        Convenient and slow (milliseconds per page); prefer ``tree`` in sites
+        that run on every page of a large crawl.
+        """
+        if self._soup is None:
+            # Imported here so processes that never build a soup never load bs4.
+            from bs4 import BeautifulSoup
+
+            self._soup = BeautifulSoup(self._decode(), "lxml")
+        return self._soup
+
+    @property
+    def base_url(self) -> str:
+        """The URL relative links resolve against: ``<base href>`` or the page URL."""
+        base = self.tree.find(".//base[@href]")
+        if base is not None:
+            resolved = resolve_url(base.get("href"), _page_base(self.url))
+            if resolved is not None:
+                return resolved
+        return self.url
+
+    def urljoin(self, href: str | None) -> str | None:
+        """``href`` resolved as ``links()`` resolves links; ``None`` if it is not an http(s) URL."""
+        return resolve_url(href, _page_base(self.base_url))
+
+    def links(self) -> list[Link]:
+        """Every link of the page, in document order (rules: ``crawler.links``). Cached.
+
+        Shares the lxml tree with ``tree``, so a site using both parses once.
+        """
+        if self._links is None:
+            tree = self.tree
+            if self._tree_complete:
+                self._links = links_from_tree(tree, self.url)
+            else:
+                self._links = extract_links(self._decode(), self.url)
+        return self._links
+
+
+def _page_base(url: str) -> URL | None:
+    try:
+        return URL(url).with_fragment(None)
+    except (ValueError, TypeError):
+        return None
+
+
+def _restore_page(
+    url: str,
+    status: int,
+    headers: tuple[tuple[str, str], ...],
+    body: bytes,
+    depth: int,
+    referrer: str | None,
+) -> Page:
+    return Page(url, status, headers, body, depth=depth, referrer=referrer)
+
+
+class Site:
+    """A parser for one kind of site: subclass it and override ``parse``.
+
+    Subclasses set ``name`` and keep no mutable state: the crawl may run
+    ``parse`` in worker threads or, pickling the site, in other processes.
+    """
+
+    name: ClassVar[str] = "base"
+
+    def parse(self, page: Page) -> Iterable[Item | Link]:
+        """Yield the records (``Item``) and the links to follow (``Link``) of one page.
+
+        The contract: pure. No I/O (no fetching, no files, no sleeping), no
+        state carried from one page to the next; everything comes from ``page``.
+        The crawl schedules each ``Link`` through scope, dedup and robots, and
+        writes each ``Item`` to the sinks. Exceptions become a ``ParseError``
+        for that page; the crawl goes on.
+
+        This default follows every link and yields no items.
+        """
+        yield from page.links()
+
+
+def _instantiate(cls: Any, where: str) -> Site:
+    if not (isinstance(cls, type) and issubclass(cls, Site)):
+        raise ValueError(f"{where} is {cls!r}, expected a subclass of crawler.site.Site")
+    try:
+        return cls()
+    except Exception as exc:
+        raise ValueError(f"{where}: could not create {cls.__name__}(): {exc!r}") from exc
+
+
+def _import(module_name: str, spec: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if module_name == missing or module_name.startswith(missing + "."):
+            raise ValueError(f"unknown site {spec!r}: no module {module_name}") from exc
+        raise ValueError(f"site {spec!r}: importing {module_name} failed: {exc}") from exc
+    except Exception as exc:
+        raise ValueError(f"site {spec!r}: importing {module_name} failed: {exc!r}") from exc
+
+
+def _site_class_of(module: Any, spec: str) -> Any:
+    if hasattr(module, "SITE"):
+        return module.SITE
+    defined = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, Site)
+        and value.__module__ == module.__name__
+    ]
+    if len(defined) == 1:
+        return defined[0]
+    raise ValueError(
+        f"site {spec!r}: module {module.__name__} has no SITE attribute naming its Site "
+        f"class, and defines {len(defined)} Site subclasses"
+    )
+
+
+def load_site(spec: str) -> Site:
+    """Create the site a config names; ``ValueError`` saying what was expected otherwise.
+
+    - ``"generic"``, ``"shop"``, any bare name: the module ``sites.<name>``,
+      whose ``SITE`` attribute is the ``Site`` subclass to use (by convention,
+      ``SITE = ShopSite`` at the end of the module; a module without ``SITE``
+      that defines exactly one ``Site`` subclass works too);
+    - ``"package.module:Class"``: that class, from any importable module.
+
+    The class is instantiated without arguments.
+    """
+    spec = spec.strip() if isinstance(spec, str) else spec
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(
+            f"site must be a name like 'generic' or 'package.module:Class', got {spec!r}"
+        )
+    if ":" in spec:
+        module_name, _, attr = spec.partition(":")
+        if not (_is_dotted_name(module_name) and attr.isidentifier()):
+            raise ValueError(f"invalid site {spec!r}: expected 'package.module:Class'")
+        module = _import(module_name, spec)
+        try:
+            cls = getattr(module, attr)
+        except AttributeError:
+            raise ValueError(f"unknown site {spec!r}: module {module_name} has no {attr}") from None
+        return _instantiate(cls, spec)
+    if not spec.isidentifier():
+        raise ValueError(
+            f"invalid site {spec!r}: expected a name from sites/ like 'generic', "
+            "or 'package.module:Class'"
+        )
+    module = _import(f"sites.{spec}", spec)
+    return _instantiate(_site_class_of(module, spec), f"sites.{spec}.SITE")
+
+
+def _is_dotted_name(name: str) -> bool:
+    return all(part.isidentifier() for part in name.split("."))

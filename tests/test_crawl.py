@@ -1,0 +1,248 @@
+"""Whole crawls against generated loopback sites: the right pages, once each,
+through every engine, across crashes, with failures recorded and not fatal."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crawler import Request, Response
+from crawler.config import Config, parse_config
+from crawler.crawl import Crawler
+from crawler.middleware.chain import Handler
+from crawler.site import Item, Page, Site
+from crawler.urls import canonicalize
+from tests.gensite import GeneratedSite
+from tests.server import LoopbackServer
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[GeneratedSite]:
+    with GeneratedSite(pages=2000) as running:
+        yield running
+
+
+def make_config(start: list[str], out: Path, **sections: dict[str, Any]) -> Config:
+    data: dict[str, dict[str, Any]] = {
+        "crawl": {"start_urls": start},
+        "fetch": {"concurrency": 32},
+        "rate_limit": {"per_host": ""},
+        "retry": {"backoff": 0},
+        "output": {"dir": str(out)},
+    }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return parse_config(data)
+
+
+def read_items(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def item_urls(path: Path) -> list[str]:
+    return [canonicalize(item["url"]) for item in read_items(path)]
+
+
+async def test_crawl_fetches_exactly_the_reachable_allowed_pages(
+    engine: str, site: GeneratedSite, tmp_path: Path
+) -> None:
+    before = len(site.fetched())
+    config = make_config([site.url("/")], tmp_path, fetch={"engine": engine})
+    stats = await Crawler(config).run()
+
+    urls = item_urls(tmp_path / "items.jsonl")
+    assert len(urls) == len(set(urls)), "an item was written twice"
+    assert set(urls) == site.expected_urls()
+    fetched = site.fetched()[before:]
+    assert all(host == f"127.0.0.1:{site.port}" for host, _ in fetched), "went offsite"
+    assert not [path for _, path in fetched if path.startswith("/private/")]
+    assert [path for _, path in fetched].count("/robots.txt") == 1
+    pages = [path for _, path in fetched if path not in ("/robots.txt", "/sitemap.xml")]
+    assert len(pages) == len(set(pages)) == len(site.expected_urls())
+    assert stats.pages == len(pages) + 1  # the missing sitemap counts as a page fetched
+    assert stats.items == len(urls)
+    assert stats.dropped["robots"] > 0
+    assert stats.dropped["offsite"] > 0
+    saved = json.loads((tmp_path / "stats.json").read_text())
+    assert saved["items"] == len(urls)
+    assert saved["finished"] is True
+
+
+async def test_generic_items_have_every_field(site: GeneratedSite, tmp_path: Path) -> None:
+    config = make_config([site.url("/p/1999.html")], tmp_path, crawl={"max_depth": 0})
+    await Crawler(config).run()
+    (item,) = read_items(tmp_path / "items.jsonl")
+    assert set(item) == {"url", "status", "depth", "referrer", "fetched_at", "title",
+                         "description", "canonical", "lang", "h1", "text_length", "links",
+                         "structured"}  # fmt: skip
+    assert (item["title"], item["status"], item["depth"], item["lang"]) == (
+        "Page 1999",
+        200,
+        0,
+        "en",
+    )
+    assert item["fetched_at"] is not None
+
+
+async def test_max_pages_and_rerun_continues(site: GeneratedSite, tmp_path: Path) -> None:
+    config = make_config([site.url("/")], tmp_path, crawl={"max_pages": 50, "sitemaps": False})
+    first = await Crawler(config).run()
+    assert first.pages == 50
+    assert len(read_items(tmp_path / "items.jsonl")) == 50
+    again = Crawler(config)
+    assert (await again.run()).pages == 50  # budget spent: nothing more to do
+    bigger = config.replace(crawl=dataclasses.replace(config.crawl, max_pages=120))
+    assert (await Crawler(bigger).run()).pages == 120
+    urls = item_urls(tmp_path / "items.jsonl")
+    assert len(urls) == len(set(urls)) == 120
+
+
+async def test_finished_crawl_does_nothing_on_rerun(site: GeneratedSite, tmp_path: Path) -> None:
+    config = make_config([site.url("/p/1000.html")], tmp_path, crawl={"max_depth": 2})
+    first = await Crawler(config).run()
+    before = len(site.fetched())
+    rerun = Crawler(config)
+    stats = await rerun.run()
+    assert rerun.already_finished
+    assert stats.pages == first.pages
+    assert len(site.fetched()) == before
+
+
+class TitleSite(Site):
+    name = "titles"
+
+    def parse(self, page: Page) -> list[Item | Any]:
+        return [Item(url=page.url, title=page.tree.findtext(".//title")), *page.links()[:2]]
+
+
+async def test_programmatic_crawl_with_own_site_and_middleware(
+    site: GeneratedSite, tmp_path: Path
+) -> None:
+    seen: list[str] = []
+
+    async def spy(request: Request, call_next: Handler) -> Response:
+        seen.append(request.url)
+        return await call_next(request)
+
+    for run in range(2):  # twice in one process, each from scratch
+        out = tmp_path / str(run)
+        config = make_config([site.url("/p/5.html")], out, crawl={"max_depth": 3},
+                             state={"frontier": "memory"})  # fmt: skip
+        stats = await Crawler(config, site=TitleSite(), middleware=[spy]).run()
+        items = read_items(out / "items.jsonl")
+        assert stats.items == len(items) > 3
+        assert all(set(item) == {"url", "title"} for item in items)
+    assert len(seen) >= 2 * len(items)
+
+
+async def test_failures_are_recorded_not_fatal(server: LoopbackServer, tmp_path: Path) -> None:
+    start = [server.url(p) for p in ("/ok", "/status/404", "/status/500", "/hang-before-headers",
+                                     "/reset", "/truncated", "/loop/a", "/redirect/5")]  # fmt: skip
+    start += ["http://127.0.0.1:9/", server.url("/huge?mb=50")]
+    config = make_config(start, tmp_path, crawl={"obey_robots": False, "sitemaps": False},
+                         fetch={"timeout": 1, "max_bytes": 1_000_000, "max_redirects": 3},
+                         retry={"retries": 0})  # fmt: skip
+    stats = await Crawler(config).run()
+    errors = {e["url"]: e for e in read_items(tmp_path / "errors.jsonl")}
+    kinds = {url.split(str(server.port))[-1]: e["kind"] for url, e in errors.items()}
+    assert kinds == {
+        "/status/404": "http_status", "/status/500": "http_status",
+        "/hang-before-headers": "timeout", "/reset": "protocol", "/truncated": "protocol",
+        "/redirect/2": "too_many_redirects", "http://127.0.0.1:9/": "connect",
+        "/huge?mb=50": "too_large",
+    }  # fmt: skip
+    assert errors[server.url("/status/404")]["status"] == 404
+    # A loop ends by itself in a crawl: the second /loop/a is a URL already seen.
+    assert server.url("/loop/a") not in errors
+    assert stats.items == 1
+    assert sum(stats.errors.values()) == len(errors)
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "crawler", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False)  # fmt: skip
+
+
+def write_config(path: Path, start: str, out: Path, extra: str = "") -> Path:
+    path.write_text(
+        f'[crawl]\nstart_urls = ["{start}"]\n{extra}\n'
+        '[fetch]\nconcurrency = 16\n[rate_limit]\nper_host = ""\n'
+        f'[output]\ndir = "{out}"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_kill_9_at_random_moments_then_resume_is_exact(site: GeneratedSite, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    config = write_config(tmp_path / "c.toml", site.url("/"), out)
+    items = out / "items.jsonl"
+    for kill_after in (150, 700, 1300):
+        process = subprocess.Popen([sys.executable, "-m", "crawler", str(config), "--quiet"])
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            if items.exists() and items.stat().st_size > kill_after * 300:
+                break
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    done = run_cli(str(config), "--quiet")
+    assert done.returncode == 0, done.stderr
+    urls = item_urls(items)
+    assert len(urls) == len(set(urls)), "an item was written twice"
+    assert set(urls) == site.expected_urls()
+
+
+def test_interrupt_saves_and_resumes(site: GeneratedSite, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    config = write_config(tmp_path / "c.toml", site.url("/"), out)
+    process = subprocess.Popen([sys.executable, "-m", "crawler", str(config), "--quiet"],
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    items = out / "items.jsonl"
+    while process.poll() is None and not (items.exists() and items.stat().st_size > 100_000):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "resume" in stderr
+    partial = item_urls(items)
+    assert 0 < len(partial) < len(site.expected_urls())
+    done = run_cli(str(config))
+    assert done.returncode == 0, done.stderr
+    urls = item_urls(items)
+    assert len(urls) == len(set(urls))
+    assert set(urls) == site.expected_urls()
+    again = run_cli(str(config))
+    assert (again.returncode, "already finished" in again.stderr) == (0, True)
+    fresh = run_cli(str(config), "--fresh", "--quiet", "--max-pages", "10")
+    assert fresh.returncode == 0
+    assert len(read_items(items)) == 10
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[crawl]\nstart_urls = []", "crawl.start_urls: expected at least one"),
+        ('[crawl]\nstart_urls = ["http://a.test/"]\nmax_depth = "ten"', 'crawl.max_depth: expected a non-negative integer, got "ten"'),
+        ('[crawl]\nstart_urls = ["http://a.test/"]\nsite = "nosuchsite"', "crawl.site: expected"),
+        ('[crawl]\nstart_urls = ["http://a.test/"]\n[fetch]\nengine = "curl"', "fetch.engine: expected one of"),
+        ("[crawl\n", "config: expected valid TOML"),
+    ],
+)  # fmt: skip
+def test_bad_config_exits_2_naming_the_key(tmp_path: Path, body: str, message: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(body, encoding="utf-8")
+    done = run_cli(str(config))
+    assert done.returncode == 2
+    assert done.stderr.startswith("crawl: " + message)
+    assert done.stderr.count("\n") == 1
