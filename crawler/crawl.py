@@ -15,7 +15,7 @@ import contextlib
 import json
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -50,6 +50,7 @@ from crawler.sinks import JsonlSink, PagesSink, Sink, open_items_sink
 from crawler.site import Item, Link, Page, Site, load_site
 from crawler.sitemaps import parse_sitemap
 from crawler.stats import CrawlStats
+from crawler.urls import host_key
 
 __all__ = ["Crawler"]
 
@@ -60,6 +61,7 @@ LEASE_SECONDS = 600.0
 ERRORS_FILE = "errors.jsonl"
 STATS_FILE = "stats.json"
 FINISHED = "finished"
+HOST_PREFIX = "host."  # checkpoint keys of pages per host, for max_pages_per_host
 
 
 @dataclass(slots=True)
@@ -75,6 +77,7 @@ class _Outcome:
     dropped: list[str] = field(default_factory=list)
     release_at: float | None = None  # deferred: back to the frontier, ready at this time
     sent: bool = True  # False when policy dropped it before any request was made
+    host: str | None = None  # counted against max_pages_per_host
 
 
 class Crawler:
@@ -125,6 +128,10 @@ class Crawler:
         async with open_frontier(config.state.frontier, out) as frontier:
             checkpoint = await frontier.checkpoint()
             self.stats = CrawlStats.from_checkpoint(checkpoint)
+            self._host_pages = Counter({
+                key[len(HOST_PREFIX):]: n for key, n in checkpoint.items()
+                if key.startswith(HOST_PREFIX)
+            })  # fmt: skip
             if checkpoint.get(FINISHED):
                 self.already_finished = self.finished = True
                 return self.stats
@@ -163,6 +170,7 @@ class Crawler:
         self._changed = asyncio.Event()
         self._commit_now = asyncio.Event()
         self._in_flight = 0
+        self._host_active: Counter[str] = Counter()
         self._fatal: Exception | None = None
         self._budget = self.config.crawl.max_pages - self.stats.pages
         self._base_duration = self.stats.duration
@@ -277,6 +285,8 @@ class Crawler:
     async def _handle(self, leased: Request) -> _Outcome:
         config = self.config
         outcome = _Outcome(leased)
+        if not self._take_host_budget(outcome):
+            return outcome
         request = Request(leased.url, headers=self._headers, timeouts=config.fetch.timeout,
                           max_bytes=config.fetch.max_bytes, meta=leased.meta)  # fmt: skip
         try:
@@ -284,6 +294,9 @@ class Crawler:
         except RequestDropped as exc:
             outcome.dropped.append(exc.reason)
             outcome.sent = False
+            if outcome.host is not None:  # never sent: not a page of that host
+                self._host_active[outcome.host] -= 1
+                outcome.host = None
             return outcome
         except RetryLater as exc:
             tries = int(leased.meta.get("tries", 0)) + 1
@@ -298,6 +311,20 @@ class Crawler:
         outcome.status, outcome.size = response.status, len(response.body)
         await self._on_response(outcome, response)
         return outcome
+
+    def _take_host_budget(self, outcome: _Outcome) -> bool:
+        """``max_pages_per_host``: committed pages plus those in flight, per host."""
+        limit = self.config.crawl.max_pages_per_host
+        if not limit or outcome.request.meta.get("kind") == "sitemap":
+            return True
+        host = host_key(outcome.request.url)
+        if self._host_pages[host] + self._host_active[host] >= limit:
+            outcome.dropped.append("host-budget")
+            outcome.sent = False
+            return False
+        self._host_active[host] += 1
+        outcome.host = host
+        return True
 
     async def _on_response(self, outcome: _Outcome, response: Response) -> None:
         request = outcome.request
@@ -422,8 +449,13 @@ class Crawler:
                 if outcome.release_at is not None:
                     batch.released.append((outcome.request, outcome.release_at))
                     stats.deferred += 1
+                    if outcome.host is not None:
+                        self._host_active[outcome.host] -= 1
                     continue
                 batch.done.append(outcome.request)
+                if outcome.host is not None:
+                    self._host_active[outcome.host] -= 1
+                    self._host_pages[outcome.host] += 1
                 if outcome.status is not None:
                     stats.pages += 1
                     stats.bytes += outcome.size
@@ -433,6 +465,7 @@ class Crawler:
                 "offset.items": await self._items.commit(),
                 "offset.errors": await self._errors.commit(),
                 **stats.to_checkpoint(),
+                **{HOST_PREFIX + host: n for host, n in self._host_pages.items()},
             }
             if final and self.finished and not self._stopping:
                 batch.checkpoint[FINISHED] = 1

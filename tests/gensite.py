@@ -11,6 +11,7 @@ link a crawler must get right, and the exact set a correct crawl must visit.
 
 from __future__ import annotations
 
+import gzip
 import random
 
 from aiohttp import web
@@ -19,13 +20,16 @@ from crawler.urls import canonicalize
 from tests.server import LoopbackServer
 
 ROBOTS = "User-agent: *\nDisallow: /private/\n"
+NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+SITEMAPS = ("/sitemap.xml", "/sitemap_index.xml", "/sitemap-pages.xml.gz")
 
 
 class GeneratedSite(LoopbackServer):
-    def __init__(self, pages: int = 2000, *, seed: int = 7) -> None:
+    def __init__(self, pages: int = 2000, *, seed: int = 7, sitemaps: bool = False) -> None:
         super().__init__()
         self.pages = pages
         self.seed = seed
+        self.sitemaps = sitemaps  # serve sitemaps listing pages no link reaches
 
     def links_of(self, i: int) -> list[str]:
         rng = random.Random(self.seed * 1_000_003 + i)
@@ -50,7 +54,10 @@ class GeneratedSite(LoopbackServer):
         base = f"http://127.0.0.1:{self.port}"
         pages = {canonicalize(f"{base}/p/{i}.html") for i in range(self.pages)}
         queries = {canonicalize(f"{base}/q?a={i}&b=2") for i in range(0, self.pages, 10)}
-        return pages | queries | {canonicalize(f"{base}/")}
+        orphans = (
+            {canonicalize(f"{base}/orphan/{k}.html") for k in range(4)} if self.sitemaps else set()
+        )
+        return pages | queries | orphans | {canonicalize(f"{base}/")}
 
     def page(self, title: str, number: int, links: list[str]) -> web.Response:
         anchors = "".join(f'<li><a href="{href}">link {k}</a></li>' for k, href in
@@ -68,7 +75,12 @@ class GeneratedSite(LoopbackServer):
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         if path == "/robots.txt":
-            return web.Response(text=ROBOTS)
+            extra = f"Sitemap: {self.url('/sitemap_index.xml')}\n" if self.sitemaps else ""
+            return web.Response(text=ROBOTS + extra)
+        if self.sitemaps and path in SITEMAPS:
+            return self.sitemap(path)
+        if self.sitemaps and path.startswith("/orphan/"):
+            return self.page("Orphan", 0, [])
         if path == "/":
             return self.page("Home", 0, ["/p/0.html"])
         if path.startswith("/p/") and path.endswith(".html"):
@@ -81,6 +93,23 @@ class GeneratedSite(LoopbackServer):
         if path.startswith("/private/"):
             return self.page("Private", 0, [])
         raise web.HTTPNotFound()
+
+    def sitemap(self, path: str) -> web.Response:
+        """/sitemap.xml: one orphan; the robots.txt index: a gzipped urlset of three more."""
+
+        def urlset(paths: list[str]) -> bytes:
+            locs = "".join(f"<url><loc>{self.url(p)}</loc></url>" for p in paths)
+            return (f'<?xml version="1.0"?><urlset xmlns="{NS}">{locs}</urlset>').encode()
+
+        if path == "/sitemap.xml":
+            return web.Response(body=urlset(["/orphan/0.html", "/p/1.html"]),
+                                content_type="application/xml")  # fmt: skip
+        if path == "/sitemap_index.xml":
+            body = (f'<?xml version="1.0"?><sitemapindex xmlns="{NS}"><sitemap><loc>'
+                    f"{self.url('/sitemap-pages.xml.gz')}</loc></sitemap></sitemapindex>")  # fmt: skip
+            return web.Response(text=body, content_type="application/xml")
+        body = gzip.compress(urlset([f"/orphan/{k}.html" for k in (1, 2, 3)]))
+        return web.Response(body=body, content_type="application/gzip")
 
     def fetched(self) -> list[tuple[str, str]]:
         with self._lock:

@@ -246,3 +246,48 @@ def test_bad_config_exits_2_naming_the_key(tmp_path: Path, body: str, message: s
     assert done.returncode == 2
     assert done.stderr.startswith("crawl: " + message)
     assert done.stderr.count("\n") == 1
+
+
+async def test_sitemaps_from_robots_and_the_default_location(tmp_path: Path) -> None:
+    with GeneratedSite(pages=40, sitemaps=True) as mapped:
+        config = make_config([mapped.url("/")], tmp_path)
+        await Crawler(config).run()
+        fetched = [path for _, path in mapped.fetched()]
+    urls = item_urls(tmp_path / "items.jsonl")
+    assert len(urls) == len(set(urls))
+    assert set(urls) == mapped.expected_urls()  # the orphans came from the sitemaps
+    for sitemap in ("/sitemap.xml", "/sitemap_index.xml", "/sitemap-pages.xml.gz"):
+        assert fetched.count(sitemap) == 1
+
+
+async def test_csv_items_pages_and_per_host_budget(site: GeneratedSite, tmp_path: Path) -> None:
+    config = make_config([site.url("/")], tmp_path,
+                         crawl={"max_pages_per_host": 25, "sitemaps": False},
+                         output={"items": "items.csv", "pages": True})  # fmt: skip
+    stats = await Crawler(config).run()
+    import csv
+
+    with (tmp_path / "items.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == stats.items == 25
+    assert {"url", "title", "h1", "links"} <= set(rows[0])
+    assert stats.dropped["host-budget"] > 0
+    saved = [p for p in (tmp_path / "pages").rglob("*") if p.is_file()]
+    assert len(saved) >= 25
+    assert all(tmp_path / "pages" in p.parents for p in saved)
+
+
+async def test_crawl_delay_slows_the_host(tmp_path: Path) -> None:
+    class SlowRobots(GeneratedSite):
+        async def _dispatch(self, request: Any) -> Any:
+            if request.path == "/robots.txt":
+                from aiohttp import web
+
+                return web.Response(text="User-agent: *\nCrawl-delay: 0.2\n")
+            return await super()._dispatch(request)
+
+    with SlowRobots(pages=6) as slow:
+        config = make_config([slow.url("/")], tmp_path, crawl={"sitemaps": False})
+        stats = await Crawler(config).run()
+    assert stats.items == len(slow.expected_urls()) + 1  # robots.txt allows /private/ here
+    assert stats.duration >= 7 * 0.2

@@ -61,6 +61,9 @@ class _Entry:
     expires_at: float = math.inf
 
 
+MAX_CRAWL_DELAY = 60.0  # seconds; a larger Crawl-delay is treated as this
+
+
 class Robots:
     """Refuse requests that an origin's robots.txt disallows for ``user_agent``.
 
@@ -245,8 +248,9 @@ class Robots:
         """Hand a fresh parse's Crawl-delay and sitemaps to whoever asked for them."""
         if self.rate_limit is not None:
             delay = parser.crawl_delay(self.product_token)
-            if delay:
-                self.rate_limit.set_min_interval(origin, delay)
+            if delay and delay > 0:
+                # Honoured, but not to the point of letting one line stall a host for days.
+                self.rate_limit.set_min_interval(origin, min(float(delay), MAX_CRAWL_DELAY))
         if self.on_sitemaps is not None:
             sitemaps = list(parser.sitemaps)
             if sitemaps:
