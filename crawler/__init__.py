@@ -1,5 +1,7 @@
 """An async web crawler and scraper: crawl sites, embed a fetcher, check health."""
 
+from typing import TYPE_CHECKING, Any
+
 from crawler.engines import Engine, EngineOptions, create_engine
 from crawler.engines.mock import MockEngine
 from crawler.errors import (
@@ -10,11 +12,14 @@ from crawler.errors import (
     CrawlerError,
     FetchError,
     FetchTimeout,
+    FrontierError,
     HTTPStatusError,
     InvalidURL,
+    ParseError,
     ProtocolError,
     RequestDropped,
     RetryLater,
+    SinkError,
     TooManyRedirects,
 )
 from crawler.fetcher import Fetcher, Result
@@ -22,13 +27,27 @@ from crawler.middleware import FollowRedirects, Middleware, RateLimit, Retry, Ti
 from crawler.models import Request, Response, Timeouts
 from crawler.sync import SyncFetcher
 
+if TYPE_CHECKING:
+    from crawler.crawl import Crawler
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``Crawler`` loads the parsing and file-writing stack: only when asked for."""
+    if name == "Crawler":
+        from crawler.crawl import Crawler
+
+        return Crawler
+    raise AttributeError(f"module 'crawler' has no attribute {name!r}")
+
 
 __all__ = [
     "BlockedAddress",
     "BodyTooLarge",
     "ConfigError",
     "ConnectError",
+    "Crawler",
     "CrawlerError",
     "Engine",
     "EngineOptions",
@@ -36,10 +55,12 @@ __all__ = [
     "FetchTimeout",
     "Fetcher",
     "FollowRedirects",
+    "FrontierError",
     "HTTPStatusError",
     "InvalidURL",
     "Middleware",
     "MockEngine",
+    "ParseError",
     "ProtocolError",
     "RateLimit",
     "Request",
@@ -48,6 +69,7 @@ __all__ = [
     "Result",
     "Retry",
     "RetryLater",
+    "SinkError",
     "SyncFetcher",
     "Timeout",
     "Timeouts",

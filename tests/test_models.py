@@ -14,11 +14,12 @@ from crawler.errors import ConfigError, CrawlerError, FetchError
 def test_public_names_are_pinned() -> None:
     assert crawler.__all__ == sorted(crawler.__all__)
     assert crawler.__all__ == [
-        "BlockedAddress", "BodyTooLarge", "ConfigError", "ConnectError", "CrawlerError", "Engine",
-        "EngineOptions", "FetchError", "FetchTimeout", "Fetcher", "FollowRedirects",
-        "HTTPStatusError", "InvalidURL", "Middleware", "MockEngine", "ProtocolError",
-        "RateLimit", "Request", "RequestDropped", "Response", "Result", "Retry", "RetryLater",
-        "SyncFetcher", "Timeout", "Timeouts", "TooManyRedirects", "create_engine",
+        "BlockedAddress", "BodyTooLarge", "ConfigError", "ConnectError", "Crawler", "CrawlerError",
+        "Engine", "EngineOptions", "FetchError", "FetchTimeout", "Fetcher", "FollowRedirects",
+        "FrontierError", "HTTPStatusError", "InvalidURL", "Middleware", "MockEngine", "ParseError",
+        "ProtocolError", "RateLimit", "Request", "RequestDropped", "Response", "Result", "Retry",
+        "RetryLater", "SinkError", "SyncFetcher", "Timeout", "Timeouts", "TooManyRedirects",
+        "create_engine",
     ]  # fmt: skip
     for name in crawler.__all__:
         assert getattr(crawler, name) is not None
@@ -39,6 +40,9 @@ def test_public_names_are_pinned() -> None:
         ("RequestDropped", (CrawlerError,)),
         ("RetryLater", (CrawlerError,)),
         ("FetchError", (CrawlerError,)),
+        ("ParseError", (CrawlerError,)),
+        ("SinkError", (CrawlerError, OSError)),
+        ("FrontierError", (CrawlerError,)),
     ],
 )
 def test_exception_tree(name: str, bases: tuple[type, ...]) -> None:
