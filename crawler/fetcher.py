@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from crawler.engines import ENGINES, Engine, EngineOptions, create_engine
-from crawler.errors import ConfigError, FetchError, InvalidURL
+from crawler.engines._errors import require_http_url
+from crawler.errors import ConfigError, FetchError
 from crawler.middleware import FollowRedirects, Middleware, RateLimit, Retry, Timeout, compose
 from crawler.middleware.chain import Handler
 from crawler.middleware.ratelimit import parse_rate
@@ -180,10 +181,7 @@ class Fetcher(AsyncResource):
         """Send ``request`` through the whole chain."""
         if self._handler is None:
             raise RuntimeError("Fetcher is not open: use `async with Fetcher(...) as fetcher:`")
-        try:
-            parse_http_url(request.url)
-        except ValueError as exc:
-            raise InvalidURL(str(exc), request=request) from None
+        require_http_url(request)
         return await self._handler(request)
 
     async def get(

@@ -4,9 +4,25 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self, runtime_checkable
 
-__all__ = ["AsyncResource"]
+__all__ = ["AsyncResource", "Resource"]
+
+
+@runtime_checkable
+class Resource(Protocol):
+    """What every seam's protocol shares: ``async with`` and ``aclose()``."""
+
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
 
 class AsyncResource(ABC):

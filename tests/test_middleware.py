@@ -27,21 +27,7 @@ from crawler import (
 from crawler.engines.mock import respond
 from crawler.middleware import compose, parse_rate
 from crawler.middleware.retry import parse_retry_after
-
-
-class FakeTime:
-    """A clock that only moves when something sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.fakes import FakeTime
 
 
 def statuses(*codes: int, headers: dict[str, str] | None = None) -> Callable[[Request], Response]:

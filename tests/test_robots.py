@@ -15,6 +15,7 @@ from crawler import ConnectError, FetchTimeout, MockEngine, ProtocolError, Reque
 from crawler.engines.mock import respond
 from crawler.middleware import RateLimit, Robots, compose
 from crawler.models import Request, Response, Timeouts
+from tests.fakes import FakeTime
 
 UA = "crawler/0.1 (+https://example.org/bot)"
 
@@ -378,19 +379,6 @@ async def test_errors_are_refetched_after_error_max_age() -> None:
 
 
 # crawl-delay and sitemaps ------------------------------------------------------------------
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 async def test_crawl_delay_paces_a_real_rate_limit() -> None:

@@ -7,7 +7,7 @@ import time
 
 import aiohttp
 
-from crawler.engines._errors import connect_error
+from crawler.engines._errors import connect_error, require_http_url
 from crawler.engines.base import EngineOptions
 from crawler.errors import (
     BodyTooLarge,
@@ -18,7 +18,6 @@ from crawler.errors import (
 )
 from crawler.models import Request, Response, Timeouts
 from crawler.resources import AsyncResource
-from crawler.urls import parse_http_url
 
 __all__ = ["AiohttpEngine"]
 
@@ -61,10 +60,7 @@ class AiohttpEngine(AsyncResource):
     async def send(self, request: Request) -> Response:
         if self._session is None:
             raise RuntimeError("engine is not open: use `async with engine:`")
-        try:
-            parse_http_url(request.url)
-        except ValueError as exc:
-            raise InvalidURL(str(exc), request=request) from None
+        require_http_url(request)
         timeouts = request.timeouts or Timeouts()
         started = time.monotonic()
         in_body = False

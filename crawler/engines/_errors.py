@@ -12,10 +12,11 @@ import ssl
 
 from yarl import URL
 
-from crawler.errors import ConnectError, ConnectKind
+from crawler.errors import ConnectError, ConnectKind, InvalidURL
 from crawler.models import Request
+from crawler.urls import parse_http_url
 
-__all__ = ["connect_error", "where"]
+__all__ = ["connect_error", "require_http_url", "where"]
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -35,6 +36,14 @@ def _chain(exc: BaseException) -> list[BaseException]:
         if isinstance(os_error, BaseException):
             pending.append(os_error)
     return seen
+
+
+def require_http_url(request: Request) -> None:
+    """Refuse anything but an absolute http(s) URL before any connection is made."""
+    try:
+        parse_http_url(request.url)
+    except ValueError as exc:
+        raise InvalidURL(str(exc), request=request) from None
 
 
 def where(request: Request) -> str:

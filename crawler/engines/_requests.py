@@ -21,7 +21,7 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar
 
-from crawler.engines._errors import connect_error
+from crawler.engines._errors import connect_error, require_http_url
 from crawler.engines.base import EngineOptions
 from crawler.errors import (
     BodyTooLarge,
@@ -32,7 +32,6 @@ from crawler.errors import (
 )
 from crawler.models import Headers, Request, Response, Timeouts, make_headers
 from crawler.resources import AsyncResource
-from crawler.urls import parse_http_url
 
 __all__ = ["Job", "ThreadedEngine", "new_session", "perform"]
 
@@ -283,10 +282,7 @@ class ThreadedEngine(AsyncResource):
     async def send(self, request: Request) -> Response:
         if not self._open:
             raise RuntimeError("engine is not open: use `async with engine:`")
-        try:
-            parse_http_url(request.url)
-        except ValueError as exc:
-            raise InvalidURL(str(exc), request=request) from None
+        require_http_url(request)
         timeouts = request.timeouts or Timeouts()
         job = Job(request, timeouts, time.monotonic() + timeouts.total)
         future = self._submit(job)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from crawler.models import Request, Response
+from crawler.resources import Resource
 
 __all__ = ["Engine", "EngineOptions"]
 
@@ -32,7 +32,7 @@ class EngineOptions:
 
 
 @runtime_checkable
-class Engine(Protocol):
+class Engine(Resource, Protocol):
     """Sends one request. Opened with ``async with``; closed with ``aclose()``."""
 
     async def send(self, request: Request) -> Response:
@@ -48,14 +48,3 @@ class Engine(Protocol):
           ``__cause__``; cancellation propagates untouched.
         """
         ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def aclose(self) -> None: ...

@@ -15,10 +15,10 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Self, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from crawler.models import Request
-from crawler.resources import AsyncResource
+from crawler.resources import AsyncResource, Resource
 
 __all__ = ["BaseFrontier", "Batch", "Frontier", "FrontierStats", "Lease", "depth_of"]
 
@@ -60,16 +60,10 @@ class Batch:
 
 
 @runtime_checkable
-class Frontier(Protocol):
+class Frontier(Resource, Protocol):
     async def open(self) -> None:
         """Open the store. A store used by one process releases every lease it
         finds, since the process that held them is gone."""
-
-    async def aclose(self) -> None: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(self, *exc: object) -> None: ...
 
     async def commit(self, batch: Batch) -> list[bool]:
         """Apply ``batch`` atomically; return, per link, whether it was new."""

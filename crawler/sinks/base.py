@@ -14,19 +14,18 @@ import os
 from abc import abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import Any, BinaryIO, ClassVar, Protocol, Self, runtime_checkable
+from typing import Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 
 from aiofile import AIOFile
 
 from crawler.errors import SinkError
-from crawler.resources import AsyncResource
+from crawler.resources import AsyncResource, Resource
 
 __all__ = ["BufferedFileSink", "Sink", "sink_error"]
 
 
 @runtime_checkable
-class Sink(Protocol):
+class Sink(Resource, Protocol):
     """Where items go. ``write`` is cheap; ``commit`` is the checkpoint."""
 
     path: Path
@@ -42,15 +41,6 @@ class Sink(Protocol):
 
     async def aclose(self) -> None:
         """Commit, then close. Idempotent."""
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
 
 
 def sink_error(exc: OSError, path: Path, doing: str) -> SinkError:
