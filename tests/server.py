@@ -309,3 +309,19 @@ class LoopbackServer:
         response = web.Response(status=302, headers={"Location": "/gate"})
         response.set_cookie("consent", "yes", path="/")
         return response
+
+    async def mode_drip_headers(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """A status line, then header bytes one every 0.2 s: no read timeout ever fires."""
+        transport = request.transport
+        assert transport is not None
+        transport.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        for _ in range(int(HANG * 5)):
+            if transport.is_closing():
+                break
+            transport.write(b"x")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 0.2)
+            if self._stop.is_set():
+                break
+        transport.close()
+        return web.Response()

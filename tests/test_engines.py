@@ -261,3 +261,17 @@ async def test_closing_fails_queued_requests_cleanly(engine: str, server: Loopba
     await opened.aclose()
     outcomes = await asyncio.gather(first, second, return_exceptions=True)
     assert all(isinstance(o, Response | FetchError) for o in outcomes), outcomes
+
+
+async def test_a_worker_is_freed_when_its_caller_gives_up(
+    engine: str, server: LoopbackServer
+) -> None:
+    """A server dripping header bytes never trips a read timeout; the caller's
+    deadline must still free the connection (and, on thread engines, the thread)."""
+    async with create_engine(engine, EngineOptions(concurrency=1)) as opened:
+        started = time.monotonic()
+        with pytest.raises(FetchTimeout):
+            await opened.send(Request(server.url("/drip-headers"), timeouts=Timeouts(total=1)))
+        response = await opened.send(Request(server.url("/ok"), timeouts=Timeouts(total=2)))
+        assert response.status == 200
+        assert time.monotonic() - started < 2.5

@@ -8,6 +8,7 @@ its error mapping, and the asyncio side that awaits a worker's answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import socket
 import threading
@@ -15,8 +16,11 @@ import time
 import warnings
 from abc import abstractmethod
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
+import urllib3
+import urllib3.connection
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar
@@ -46,6 +50,61 @@ class Job:
     timeouts: Timeouts
     deadline: float
     abandoned: threading.Event = field(default_factory=threading.Event)
+    connection: Any = None  # the urllib3 connection in use, while the exchange runs
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def abort(self) -> None:
+        """Called from the event loop when the caller gives up: shut the socket, so
+        the worker thread stops waiting on it now, not one read timeout later."""
+        with self.lock:
+            sock = getattr(self.connection, "sock", None)
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+_running = threading.local()  # the Job a worker thread is performing
+
+
+class _Tracked:
+    """Tells the running Job which connection carries it (urllib3 reuses them)."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        job = getattr(_running, "job", None)
+        if job is not None:
+            with job.lock:
+                job.connection = self
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _HTTPConnection(_Tracked, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Tracked, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _Adapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = _POOLS
+        return manager
 
 
 class Abandoned(Exception):
@@ -70,7 +129,7 @@ def new_session(options: EngineOptions, jar: RequestsCookieJar) -> requests.Sess
     session.cookies = jar
     if options.proxy:
         session.proxies = {"http": options.proxy, "https": options.proxy}
-    adapter = HTTPAdapter(pool_connections=16, pool_maxsize=16, max_retries=0)
+    adapter = _Adapter(pool_connections=16, pool_maxsize=16, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -86,6 +145,16 @@ def new_jar(options: EngineOptions) -> RequestsCookieJar:
 
 def perform(session: requests.Session, job: Job) -> Response:
     """Run one exchange in the calling (worker) thread and translate its errors."""
+    _running.job = job
+    try:
+        return _perform(session, job)
+    finally:
+        _running.job = None
+        with job.lock:
+            job.connection = None
+
+
+def _perform(session: requests.Session, job: Job) -> Response:
     request, timeouts, deadline = job.request, job.timeouts, job.deadline
     started = time.monotonic()
     remaining = max(deadline - started, 0.001)
@@ -300,5 +369,7 @@ class ThreadedEngine(AsyncResource):
                 raise
             raise _total_timeout(job) from exc
         finally:
-            job.abandoned.set()  # a no-op for the worker once it has answered
+            if not future.done() or future.cancelled():
+                job.abandoned.set()
+                job.abort()
             future.cancel()
