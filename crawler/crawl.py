@@ -170,6 +170,7 @@ class Crawler:
         self._changed = asyncio.Event()
         self._commit_now = asyncio.Event()
         self._in_flight = 0
+        self._draining = False
         self._host_active: Counter[str] = Counter()
         self._fatal: Exception | None = None
         self._budget = self.config.crawl.max_pages - self.stats.pages
@@ -194,8 +195,8 @@ class Crawler:
                 raise group.exceptions[0] from None
             finally:
                 reporter.cancel()
-                committer.cancel()
-                await asyncio.gather(committer, reporter, return_exceptions=True)
+                await self._stop_committer(committer)
+                await asyncio.gather(reporter, return_exceptions=True)
             if self._fatal is not None:
                 raise self._fatal
             self.stopped = self._stopping
@@ -415,8 +416,19 @@ class Crawler:
 
     # committing --------------------------------------------------------------------------
 
+    async def _stop_committer(self, committer: asyncio.Task[None]) -> None:
+        """Let a commit in progress finish: cancelling one halfway would leave items
+        on disk whose requests the frontier still holds as leased (written twice)."""
+        self._draining = True
+        self._commit_now.set()
+        try:
+            await asyncio.shield(committer)
+        except asyncio.CancelledError:  # an abort: the next run cuts the files back
+            committer.cancel()
+            raise
+
     async def _committer(self) -> None:
-        while True:
+        while not self._draining:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._commit_now.wait(), COMMIT_INTERVAL)
             self._commit_now.clear()
