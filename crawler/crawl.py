@@ -245,9 +245,15 @@ class Crawler:
         while not self._stopping:
             if self._local:
                 return self._local.popleft()
-            if self._budget <= 0:
-                return None
             changed = self._changed
+            if self._budget <= 0:
+                if not self._in_flight and not self._outcomes:
+                    return None  # spent, and no uncommitted request can give any back
+                # A request in flight may yet be dropped unsent (robots) and refund its page.
+                self._commit_now.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), COMMIT_INTERVAL)
+                continue
             async with self._lease_lock:
                 if self._local or self._stopping:
                     continue

@@ -39,7 +39,7 @@ def host_key(url: str | URL) -> str:
     return f"{parsed.host or ''}:{parsed.port or ''}"
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)  # links repeat within a page and between neighbours; bounded
 def canonicalize(url: str) -> str:
     """The form two URLs share when they name the same page: query sorted, fragment
     dropped, scheme and host lower-cased, default port dropped, percent-encoding

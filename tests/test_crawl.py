@@ -291,3 +291,12 @@ async def test_crawl_delay_slows_the_host(tmp_path: Path) -> None:
         stats = await Crawler(config).run()
     assert stats.items == len(slow.expected_urls()) + 1  # robots.txt allows /private/ here
     assert stats.duration >= 7 * 0.2
+
+
+async def test_max_pages_is_reached_exactly_despite_robots_drops(
+    site: GeneratedSite, tmp_path: Path
+) -> None:
+    config = make_config([site.url("/")], tmp_path, crawl={"max_pages": 333, "sitemaps": False})
+    stats = await Crawler(config).run()
+    assert stats.dropped["robots"] > 0
+    assert stats.pages == stats.items == len(read_items(tmp_path / "items.jsonl")) == 333
