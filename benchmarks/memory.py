@@ -1,0 +1,414 @@
+"""Memory flatness: does the crawler's peak RSS stay flat as the crawl grows?
+
+    .venv/bin/python benchmarks/memory.py [--pages 2000,20000] [--repeats 3] [--json FILE]
+
+For each size, alternating (2k, 20k, 2k, 20k, ...), this starts the generated
+shop (``benchmarks/site.py``) in its own process, writes a crawl config (sqlite
+frontier, ``site = "shop"``, no rate limit, concurrency 64) into a temporary
+folder, runs ``python -m crawler CONFIG --quiet`` as a child and measures:
+
+- peak RSS of exactly the crawler process: a tiny launcher process forks and
+  execs it and reaps it with ``os.wait4(pid)``, which returns the rusage of that
+  one process (``ru_maxrss``), unlike ``RUSAGE_CHILDREN``, which keeps the maximum
+  over every child ever waited for. The launcher matters: ``ru_maxrss`` also
+  counts the memory image before exec, and a child forked from this harness
+  would start with the harness's RSS. ``VmHWM`` from ``/proc/PID/status``,
+  polled every 50 ms, is kept as a cross-check;
+- wall time from spawn to exit (interpreter start included), pages/s;
+- correctness: one item per reachable allowed page (distinct canonical URLs,
+  none twice, none missing, none extra), no request for ``/private/`` and none
+  to the ``localhost`` host name (from the site's own request counts), no errors.
+
+It prints a markdown table of medians and the ratio of the median peak RSS of
+the largest size to the smallest. The design's target: within 25 % (ratio <= 1.25).
+Every process it starts is stopped by its pid on success, failure, timeout
+(10 minutes per crawl) and Ctrl-C; the exit status is 1 when a run failed a check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import platform
+import selectors
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType, ModuleType
+from typing import Any
+
+from crawler.urls import canonicalize
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE_SCRIPT = Path(__file__).resolve().parent / "site.py"
+TARGET_RATIO = 1.25
+RUN_TIMEOUT = 600.0  # seconds per crawl
+START_TIMEOUT = 30.0  # seconds for the site to listen
+POLL = 0.05
+
+
+def load_site_module() -> ModuleType:
+    """benchmarks/site.py by path: ``import site`` would find the standard library's."""
+    spec = importlib.util.spec_from_file_location("bench_site", SITE_SCRIPT)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {SITE_SCRIPT}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_site"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Run:
+    pages: int  # --pages of the site
+    repetition: int
+    expected: int = 0  # pages a correct crawl parses
+    peak_rss_kib: int = 0  # ru_maxrss from wait4 of the crawler process
+    vmhwm_kib: int = 0  # last VmHWM polled from /proc, a cross-check
+    wall_s: float = 0.0
+    pages_per_s: float = 0.0
+    exit_code: int | None = None
+    items: int = 0
+    distinct: int = 0
+    problems: list[str] = field(default_factory=list)
+    site_requests: dict[str, int] = field(default_factory=dict)
+    crawl_stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class Processes:
+    """Every child this harness started; ``stop_all`` ends those still running, by pid.
+
+    A launcher's child (the crawler) is registered with ``adopt`` and stopped
+    through its launcher, which forwards SIGTERM, or by its own pid when that fails.
+    """
+
+    def __init__(self) -> None:
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.inner: dict[int, int] = {}  # launcher pid -> crawler pid
+
+    def start(self, args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        # A session of its own: a Ctrl-C in the terminal reaches only this harness,
+        # which then stops its children in order.
+        child = subprocess.Popen(args, start_new_session=True, **kwargs)
+        self.children.append(child)
+        return child
+
+    def adopt(self, launcher: subprocess.Popen[bytes], pid: int) -> None:
+        self.inner[launcher.pid] = pid
+
+    def stop(self, child: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+        if child.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            child.terminate()
+        try:
+            child.wait(grace)
+        except subprocess.TimeoutExpired:
+            inner = self.inner.get(child.pid)
+            if inner is not None:  # still the launcher's unreaped child: safe to signal
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(inner, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
+            child.wait()
+
+    def stop_all(self) -> None:
+        for child in reversed(self.children):
+            self.stop(child)
+        self.children.clear()
+
+
+def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+# one measurement ---------------------------------------------------------------------------
+
+
+def start_site(processes: Processes, pages: int, work: Path) -> tuple[subprocess.Popen[bytes], int]:
+    log = (work / "site.log").open("wb")
+    site = processes.start(
+        [sys.executable, str(SITE_SCRIPT), "--pages", str(pages), "--port", "0",
+         "--stats", str(work / "site-stats.json")],
+        stdout=subprocess.PIPE, stderr=log, cwd=ROOT,
+    )  # fmt: skip
+    log.close()
+    assert site.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(site.stdout, selectors.EVENT_READ)
+        if not selector.select(START_TIMEOUT):
+            raise RuntimeError(f"site did not start in {START_TIMEOUT:.0f} s")
+    line = site.stdout.readline().decode().strip()
+    if not line.startswith("listening on http://127.0.0.1:"):
+        tail = (work / "site.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"site failed to start: {line!r}\n{tail}")
+    return site, int(line.rsplit(":", 1)[1])
+
+
+def write_config(work: Path, port: int) -> Path:
+    config = work / "crawl.toml"
+    config.write_text(
+        f"""[crawl]
+start_urls = ["http://127.0.0.1:{port}/"]
+site = "shop"
+
+[rate_limit]
+per_host = ""
+
+[fetch]
+concurrency = 64
+
+[output]
+dir = "{work / "out"}"
+
+[state]
+frontier = "sqlite"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def _vmhwm(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+# Runs COMMAND in a fresh child and reports that child's own rusage. A small
+# process of its own because ru_maxrss also counts the memory image the child had
+# before exec: forked from this harness (which holds every URL of a crawl to check
+# it), a crawler would inherit the harness's RSS as its "peak". Written to stdout:
+# the child's pid, then "exit-code max-rss-kib" once it has exited.
+LAUNCHER = r"""
+import os, signal, sys
+log, command = sys.argv[1], sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    try:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.execv(command[0], command)
+    finally:
+        os._exit(127)
+for signum in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(signum, lambda signum, frame: os.kill(pid, signum))
+print(pid, flush=True)
+_, status, usage = os.wait4(pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss, flush=True)
+"""
+
+
+def run_crawler(processes: Processes, config: Path, work: Path, run: Run, timeout: float) -> None:
+    """Run the crawl through LAUNCHER; poll VmHWM as a cross-check; stop it at the deadline."""
+    command = [sys.executable, "-m", "crawler", str(config), "--quiet"]
+    started = time.perf_counter()
+    launcher = processes.start(
+        [sys.executable, "-I", "-S", "-c", LAUNCHER, str(work / "crawl.log"), *command],
+        stdout=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    assert launcher.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(launcher.stdout, selectors.EVENT_READ)
+        if not selector.select(START_TIMEOUT):
+            raise RuntimeError("the crawler launcher did not start")
+    pid = int(launcher.stdout.readline())
+    processes.adopt(launcher, pid)
+    deadline = started + timeout
+    while launcher.poll() is None:
+        run.vmhwm_kib = max(run.vmhwm_kib, _vmhwm(pid))
+        if time.perf_counter() > deadline:
+            run.problems.append(f"timed out after {timeout:.0f} s: crawler stopped")
+            processes.stop(launcher)
+            break
+        time.sleep(POLL)
+    run.wall_s = time.perf_counter() - started
+    result = launcher.stdout.read().split()
+    if len(result) == 2:
+        run.exit_code, run.peak_rss_kib = int(result[0]), int(result[1])  # KiB on Linux
+    else:
+        run.exit_code, run.peak_rss_kib = launcher.returncode, run.vmhwm_kib
+
+
+def site_counts(port: int) -> dict[str, int]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/__stats", timeout=10) as response:
+        counts: dict[str, int] = json.load(response)["requests"]
+    return counts
+
+
+def check(run: Run, work: Path, expected: set[str]) -> None:
+    out = work / "out"
+    seen: Counter[str] = Counter()
+    incomplete = 0
+    items_file = out / "items.jsonl"
+    if items_file.exists():
+        with items_file.open(encoding="utf-8") as items:
+            for line in items:
+                item = json.loads(line)
+                seen[canonicalize(item["url"])] += 1
+                if not (item.get("name") and item.get("sku") and item.get("price")):
+                    incomplete += 1
+    run.items, run.distinct = sum(seen.values()), len(seen)
+    twice = sorted(url for url, n in seen.items() if n > 1)
+    missing = sorted(expected - seen.keys())
+    extra = sorted(seen.keys() - expected)
+    for label, urls in (("items twice", twice), ("pages missing", missing), ("extra", extra)):
+        if urls:
+            run.problems.append(f"{len(urls)} {label}, e.g. {urls[:3]}")
+    if incomplete:
+        run.problems.append(f"{incomplete} items without name, sku or price")
+    if run.exit_code != 0:
+        run.problems.append(f"crawler exited with {run.exit_code}")
+    requests = run.site_requests
+    private = sum(n for key, n in requests.items() if key.split(" ")[1] == "/private")
+    offsite = sum(n for key, n in requests.items() if key.split(" ")[0] != "127.0.0.1")
+    if private:
+        run.problems.append(f"{private} requests for /private/ reached the site")
+    if offsite:
+        run.problems.append(f"{offsite} requests to another host name reached the site")
+    fetched = sum(n for key, n in requests.items() if key.split(" ")[1] in ("/", "/p", "/search"))
+    if fetched != len(expected):
+        run.problems.append(f"{fetched} page requests for {len(expected)} pages")
+    errors_file = out / "errors.jsonl"
+    if errors_file.exists() and (errors := errors_file.read_text(encoding="utf-8").splitlines()):
+        run.problems.append(f"{len(errors)} errors, e.g. {errors[0][:200]}")
+    stats_file = out / "stats.json"
+    if stats_file.exists():
+        run.crawl_stats = json.loads(stats_file.read_text(encoding="utf-8"))
+
+
+def measure(
+    processes: Processes, site_module: ModuleType, pages: int, repetition: int, args: Any
+) -> Run:
+    run = Run(pages, repetition)
+    work = Path(tempfile.mkdtemp(prefix=f"bench-memory-{pages}-"))
+    try:
+        site, port = start_site(processes, pages, work)
+        try:
+            expected: set[str] = site_module.expected_urls(pages, port)
+            run.expected = len(expected)
+            run_crawler(processes, write_config(work, port), work, run, args.timeout)
+            run.site_requests = site_counts(port)
+        finally:
+            processes.stop(site)
+        check(run, work, expected)
+        run.pages_per_s = run.items / run.wall_s if run.wall_s else 0.0
+        if run.problems:
+            log = (work / "crawl.log").read_text(errors="replace")[-1500:]
+            if log.strip():
+                run.problems.append(f"crawl log tail: {log.strip()}")
+    finally:
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return run
+
+
+# report ------------------------------------------------------------------------------------
+
+
+def _mib(kib: float) -> float:
+    return kib / 1024
+
+
+def table(runs: list[Run], sizes: list[int]) -> tuple[str, float | None]:
+    lines = [
+        "| site pages | pages crawled | runs ok | peak RSS, MiB (median) | peak RSS, MiB "
+        "(each run) | wall, s (median) | pages/s (median) |",
+        "|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    medians: dict[int, float] = {}
+    for size in sizes:
+        group = [r for r in runs if r.pages == size]
+        if not group:
+            continue
+        rss = [r.peak_rss_kib for r in group]
+        medians[size] = statistics.median(rss)
+        each = ", ".join(f"{_mib(v):.1f}" for v in rss)
+        lines.append(
+            f"| {size:,} | {statistics.median(r.items for r in group):,.0f} "
+            f"| {sum(r.ok for r in group)}/{len(group)} | {_mib(medians[size]):.1f} | {each} "
+            f"| {statistics.median(r.wall_s for r in group):.1f} "
+            f"| {statistics.median(r.pages_per_s for r in group):.0f} |"
+        )
+    ratio = None
+    if len(medians) >= 2 and medians[min(medians)]:
+        ratio = medians[max(medians)] / medians[min(medians)]
+        verdict = "within" if ratio <= TARGET_RATIO else "OVER"
+        lines.append("")
+        lines.append(
+            f"peak_RSS({max(medians):,}) / peak_RSS({min(medians):,}) = **{ratio:.2f}** "
+            f"({verdict} the {TARGET_RATIO:.2f} target)"
+        )
+    return "\n".join(lines), ratio
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--pages",
+        default="2000,20000",
+        type=lambda text: [int(p) for p in text.split(",")],
+        help="comma-separated site sizes (default 2000,20000)",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="repetitions per size")
+    parser.add_argument("--timeout", type=float, default=RUN_TIMEOUT, help="seconds per crawl")
+    parser.add_argument("--json", type=Path, help="write every run's measurements here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folders")
+    args = parser.parse_args(argv)
+
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    site_module = load_site_module()
+    processes = Processes()
+    runs: list[Run] = []
+    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs", file=sys.stderr)
+    try:
+        for repetition in range(args.repeats):
+            for pages in args.pages:
+                run = measure(processes, site_module, pages, repetition, args)
+                runs.append(run)
+                status = "ok" if run.ok else "FAILED: " + "; ".join(run.problems)
+                print(
+                    f"[{repetition + 1}/{args.repeats}] {pages:>6,} pages: {run.items:,} items, "
+                    f"peak RSS {_mib(run.peak_rss_kib):.1f} MiB (VmHWM "
+                    f"{_mib(run.vmhwm_kib):.1f}), {run.wall_s:.1f} s, "
+                    f"{run.pages_per_s:.0f} pages/s, {status}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    except KeyboardInterrupt:
+        print("interrupted: stopping the processes started", file=sys.stderr)
+        return 130
+    finally:
+        processes.stop_all()
+        if args.json is not None and runs:
+            args.json.write_text(json.dumps([asdict(r) for r in runs], indent=2) + "\n")
+    text, _ = table(runs, sorted(set(args.pages)))
+    print(text)
+    return 0 if all(r.ok for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
