@@ -300,3 +300,35 @@ async def test_max_pages_is_reached_exactly_despite_robots_drops(
     stats = await Crawler(config).run()
     assert stats.dropped["robots"] > 0
     assert stats.pages == stats.items == len(read_items(tmp_path / "items.jsonl")) == 333
+
+
+class FragileSite(Site):
+    """Fails on every page whose number ends in 7: a bug in a site, not in the crawl."""
+
+    def parse(self, page: Page) -> list[Item | Any]:
+        if page.url.endswith("7.html"):
+            raise KeyError("price")
+        return [Item(url=page.url), *page.links()]
+
+
+async def test_a_failing_parser_costs_its_page_only(site: GeneratedSite, tmp_path: Path) -> None:
+    config = make_config([site.url("/p/0.html")], tmp_path,
+                         crawl={"max_depth": 6, "sitemaps": False})  # fmt: skip
+    stats = await Crawler(config, site=FragileSite()).run()
+    errors = read_items(tmp_path / "errors.jsonl")
+    assert errors
+    assert {e["kind"] for e in errors} == {"parse"}
+    assert all(e["url"].endswith("7.html") and "KeyError" in e["message"] for e in errors)
+    assert stats.items > 10
+    assert stats.errors["parse"] == len(errors)
+
+
+async def test_other_content_types_are_counted_not_parsed(
+    server: LoopbackServer, tmp_path: Path
+) -> None:
+    start = [server.url("/json"), server.url("/huge?mb=1"), server.url("/ok")]
+    config = make_config(start, tmp_path, crawl={"obey_robots": False, "sitemaps": False})
+    stats = await Crawler(config).run()
+    assert stats.dropped["content-type"] == 2
+    assert stats.items == 1
+    assert stats.pages == 3
