@@ -16,7 +16,7 @@ import json
 import os
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +37,7 @@ from crawler.errors import (
     ParseError,
     RequestDropped,
     RetryLater,
+    SinkError,
     TooManyRedirects,
 )
 from crawler.frontier import Batch, open_frontier
@@ -47,17 +48,21 @@ from crawler.models import Request, Response, make_headers
 from crawler.progress import Progress, Snapshot
 from crawler.scope import Scope
 from crawler.sinks import JsonlSink, PagesSink, Sink, open_items_sink
+from crawler.sinks._jsonl import to_json
 from crawler.site import Item, Link, Page, Site, load_site
 from crawler.sitemaps import parse_sitemap
 from crawler.stats import CrawlStats
-from crawler.urls import host_key
+from crawler.urls import fingerprint, host_key
 
 __all__ = ["Crawler"]
 
 DEFER_AFTER = 5.0  # a retry that must wait longer goes back to the frontier
 COMMIT_EVERY = 256  # outcomes per commit, at most
 COMMIT_INTERVAL = 1.0  # seconds between commits, at most
-LEASE_SECONDS = 600.0
+# A lease outlives any wait in one run: the embedded frontiers are used by one
+# process, and reopening one frees every lease it finds.
+LEASE_SECONDS = 7 * 24 * 3600.0
+MAX_SITEMAP_NESTING = 3  # sitemap index levels followed
 ERRORS_FILE = "errors.jsonl"
 STATS_FILE = "stats.json"
 FINISHED = "finished"
@@ -307,9 +312,14 @@ class Crawler:
             return outcome
         except RetryLater as exc:
             tries = int(leased.meta.get("tries", 0)) + 1
-            if tries <= config.retry.retries or exc.response is None:
+            if tries <= config.retry.retries:
                 outcome.request = leased.replace(meta={**leased.meta, "tries": tries})
                 outcome.release_at = exc.not_before
+                return outcome
+            if exc.response is None:  # out of tries on an error: report that error
+                cause = exc.__cause__
+                kind = _error_kind(cause) if isinstance(cause, FetchError) else "timeout"
+                outcome.error = self._error(leased, kind, str(cause or exc))
                 return outcome
             response = exc.response
         except FetchError as exc:
@@ -342,7 +352,12 @@ class Crawler:
         elif kind == "sitemap":
             if response.ok:
                 sitemap = await asyncio.to_thread(parse_sitemap, response.body)
-                self._add_links(outcome, [_sitemap(url) for url in sitemap.sitemaps], depth=0)
+                nesting = int(meta.get("nesting", 0)) + 1
+                children = [_sitemap(url, nesting) for url in sitemap.sitemaps]
+                if nesting > MAX_SITEMAP_NESTING:  # an index of indexes of ...: a trap
+                    outcome.dropped += ["trap"] * len(children)
+                    children = []
+                self._add_links(outcome, children, depth=0)
                 pages = [Request(url, meta={"depth": 1, "referrer": response.url})
                          for url in sitemap.pages]  # fmt: skip
                 self._add_links(outcome, pages, depth=1)
@@ -354,7 +369,10 @@ class Crawler:
         else:
             await self._parse(outcome, response)
         if self._pages is not None and response.body:
-            await self._pages.write_page(response.url, response.body)
+            try:
+                await self._pages.write_page(response.url, response.body)
+            except SinkError as exc:  # e.g. /a.html and /a.html/b want one path twice
+                outcome.error = outcome.error or self._error(request, "write", str(exc))
 
     def _follow_redirect(self, outcome: _Outcome, response: Response) -> None:
         """In a crawl a redirect target is a link: scoped, deduplicated, robots-checked."""
@@ -368,6 +386,11 @@ class Crawler:
         target = _absolute(response.url, response.headers["location"])
         if target is None:
             outcome.error = self._error(request, "invalid_url", "redirect to an unusable URL",
+                                        status=response.status)  # fmt: skip
+            return
+        if _same_page(target, request.url):
+            outcome.error = self._error(request, "too_many_redirects",
+                                        f"redirects to itself ({target})",
                                         status=response.status)  # fmt: skip
             return
         depth = depth_of(request)
@@ -405,14 +428,22 @@ class Crawler:
 
     def _add_links(self, outcome: _Outcome, links: list[Request], *, depth: int) -> None:
         for link in links:
-            reason = self.scope.drop_reason(link.url, depth)
+            try:
+                fingerprint(link.url)  # what the frontier will need; refuses ports > 65535
+                reason = self.scope.drop_reason(link.url, depth)
+            except ValueError:
+                reason = "invalid_url"
             if reason is None:
                 outcome.links.append(link)
             else:
                 outcome.dropped.append(reason)
 
     def _in_scope(self, url: str, depth: int) -> bool:
-        return self.scope.drop_reason(url, depth) is None
+        try:
+            fingerprint(url)
+            return self.scope.drop_reason(url, depth) is None
+        except ValueError:
+            return False
 
     def _error(
         self, request: Request, kind: str, message: str, *, status: int | None = None
@@ -519,9 +550,22 @@ class Crawler:
 
 
 def _run_site(site: Site, page: Page) -> list[Item | Link]:
-    """Run the site's parser in a worker thread; its failure is the page's, not the crawl's."""
+    """Run the site's parser in a worker thread; its failure is the page's, not the crawl's.
+
+    Every result is checked here, off the loop: a link must be a ``Link`` and an item
+    a mapping that JSON can hold, so nothing a site yields can break a commit later."""
     try:
-        return list(site.parse(page))
+        results: list[Item | Link] = []
+        for result in site.parse(page):
+            if isinstance(result, Link):
+                results.append(result)
+            elif isinstance(result, Mapping):
+                item = Item(result)
+                to_json(item)
+                results.append(item)
+            else:
+                raise TypeError(f"a site yields Item or Link, not {type(result).__name__}")
+        return results
     except Exception as exc:
         raise ParseError(
             f"{type(exc).__name__}: {exc}", url=page.url, site=type(site).__name__
@@ -545,8 +589,15 @@ def _error_kind(exc: FetchError) -> str:
     return "protocol"
 
 
-def _sitemap(url: str) -> Request:
-    return Request(url, meta={"depth": 0, "kind": "sitemap"})
+def _same_page(a: str, b: str) -> bool:
+    try:
+        return fingerprint(a) == fingerprint(b)
+    except ValueError:
+        return False
+
+
+def _sitemap(url: str, nesting: int = 0) -> Request:
+    return Request(url, meta={"depth": 0, "kind": "sitemap", "nesting": nesting})
 
 
 def _origin_of(url: str) -> str:

@@ -53,9 +53,9 @@ def run_crawl(
     quiet: bool = False,
 ) -> int:
     config = configure(path, engine=engine, max_pages=max_pages, output=output)
+    crawler = Crawler(config, progress=make_progress(quiet=quiet))  # validates the site
     if fresh:
         discard(config)
-    crawler = Crawler(config, progress=make_progress(quiet=quiet))
     try:
         stats = asyncio.run(_run(crawler, quiet))
     except (asyncio.CancelledError, KeyboardInterrupt):

@@ -19,10 +19,10 @@ class Scope:
         domains = settings.allowed_domains or tuple(
             (urlsplit(url).hostname or "").lower() for url in settings.start_urls
         )
-        self.domains = frozenset(d for d in domains if d)
+        self.domains = frozenset(_ascii_host(d) for d in domains if d)
 
     def allows_host(self, host: str) -> bool:
-        host = host.lower().rstrip(".")
+        host = _ascii_host(host)
         if host in self.domains:
             return True
         # A name also allows its subdomains: shop.example.org under example.org.
@@ -45,3 +45,12 @@ class Scope:
         if any(p.search(url) for p in settings.exclude):
             return "excluded"
         return None
+
+
+def _ascii_host(host: str) -> str:
+    """bücher.example and xn--bcher-kva.example are one host: compare the ASCII form."""
+    host = host.lower().rstrip(".")
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host

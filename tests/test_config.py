@@ -84,3 +84,13 @@ def test_unreadable_files(tmp_path: Path) -> None:
     broken.write_text("[crawl\nstart_urls = 1", encoding="utf-8")
     with pytest.raises(ConfigError, match="expected valid TOML"):
         load_config(broken)
+
+
+def test_scope_compares_international_host_names_in_ascii() -> None:
+    from crawler.scope import Scope
+
+    config = parse_config({"crawl": {"start_urls": ["http://bücher.example/"]}})
+    scope = Scope(config.crawl)
+    assert scope.drop_reason("http://xn--bcher-kva.example/a", 1) is None
+    assert scope.drop_reason("http://shop.bücher.example/a", 1) is None
+    assert scope.drop_reason("http://other.example/a", 1) == "offsite"

@@ -332,3 +332,39 @@ async def test_other_content_types_are_counted_not_parsed(
     assert stats.dropped["content-type"] == 2
     assert stats.items == 1
     assert stats.pages == 3
+
+
+class CarelessSite(Site):
+    """Yields what no site should: None, and items JSON cannot hold."""
+
+    def parse(self, page: Page) -> list[Any]:
+        if page.url.endswith("/ok"):
+            return [None]
+        if "undeclared" in page.url:
+            return [Item(url=page.url, handle=object())]
+        return [Item(url=page.url)]
+
+
+async def test_bad_yields_and_bad_urls_cost_one_page(
+    server: LoopbackServer, tmp_path: Path
+) -> None:
+    start = [server.url("/ok"), server.url("/charset/undeclared-utf8"), server.url("/gzip"),
+             server.url("/redirect-to?url=http://127.0.0.1:99999/x"),
+             server.url("/redirect-to?url=http://[::1/x")]  # fmt: skip
+    config = make_config(start, tmp_path, crawl={"obey_robots": False, "sitemaps": False})
+    stats = await Crawler(config, site=CarelessSite()).run()
+    assert stats.errors["parse"] == 2
+    assert stats.dropped["invalid_url"] + stats.errors["invalid_url"] == 2
+    assert stats.items == 1
+
+
+def test_fresh_with_a_bad_site_keeps_the_outputs(site: GeneratedSite, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    config = write_config(tmp_path / "c.toml", site.url("/p/3.html"), out,
+                          extra="max_depth = 0")  # fmt: skip
+    assert run_cli(str(config), "--quiet").returncode == 0
+    typo = write_config(tmp_path / "typo.toml", site.url("/p/3.html"), out,
+                        extra='max_depth = 0\nsite = "generc"')  # fmt: skip
+    done = run_cli(str(typo), "--fresh")
+    assert done.returncode == 2
+    assert (out / "items.jsonl").read_text(encoding="utf-8")

@@ -110,12 +110,15 @@ class Retry:
         )
         if will_retry and self.defer_after is not None and delay > self.defer_after:
             request = state.args[0] if state.args else None
-            raise RetryLater(
+            later = RetryLater(
                 self._clock() + delay,
                 request=request,
                 response=response,
                 reason=f"retry in {delay:.1f}s",
             )
+            if outcome is not None and outcome.failed:
+                later.__cause__ = outcome.exception()  # what to report if it never succeeds
+            raise later
         return delay
 
 
