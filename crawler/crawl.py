@@ -66,6 +66,7 @@ MAX_SITEMAP_NESTING = 3  # sitemap index levels followed
 ERRORS_FILE = "errors.jsonl"
 STATS_FILE = "stats.json"
 FINISHED = "finished"
+SPENT = "budget.spent"
 HOST_PREFIX = "host."  # checkpoint keys of pages per host, for max_pages_per_host
 
 
@@ -131,7 +132,7 @@ class Crawler:
         await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
         self._stopping = self.stopped = self.finished = self.already_finished = False
         async with open_frontier(config.state.frontier, out) as frontier:
-            checkpoint = await frontier.checkpoint()
+            checkpoint = self._checkpoint = await frontier.checkpoint()
             self.stats = CrawlStats.from_checkpoint(checkpoint)
             self._host_pages = Counter({
                 key[len(HOST_PREFIX):]: n for key, n in checkpoint.items()
@@ -178,7 +179,9 @@ class Crawler:
         self._draining = False
         self._host_active: Counter[str] = Counter()
         self._fatal: Exception | None = None
-        self._budget = self.config.crawl.max_pages - self.stats.pages
+        # Page requests sent, failed ones included: what max_pages limits, across runs.
+        self._spent = self._checkpoint.get(SPENT, self.stats.pages)
+        self._budget = self.config.crawl.max_pages - self._spent
         self._base_duration = self.stats.duration
         self._started_at = time.monotonic()
         self._headers = make_headers([("User-Agent", fetch.user_agent), *fetch.headers])
@@ -510,7 +513,12 @@ class Crawler:
                     stats.bytes += outcome.size
                     stats.statuses[outcome.status] += 1
             stats.duration = self._base_duration + time.monotonic() - self._started_at
+            self._spent += sum(
+                1 for o in outcomes
+                if o.sent and o.release_at is None and o.request.meta.get("kind") != "sitemap"
+            )  # fmt: skip
             batch.checkpoint = {
+                SPENT: self._spent,
                 "offset.items": await self._items.commit(),
                 "offset.errors": await self._errors.commit(),
                 **stats.to_checkpoint(),

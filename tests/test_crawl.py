@@ -368,3 +368,14 @@ def test_fresh_with_a_bad_site_keeps_the_outputs(site: GeneratedSite, tmp_path: 
     done = run_cli(str(typo), "--fresh")
     assert done.returncode == 2
     assert (out / "items.jsonl").read_text(encoding="utf-8")
+
+
+async def test_failed_requests_spend_the_page_budget_across_runs(tmp_path: Path) -> None:
+    start = [f"http://127.0.0.1:9/{letter}" for letter in "abcdefgh"]
+    config = make_config(start, tmp_path, crawl={"max_pages": 5, "obey_robots": False,
+                                                 "sitemaps": False},
+                         retry={"retries": 0})  # fmt: skip
+    for _ in range(3):
+        stats = await Crawler(config).run()
+        assert stats.errors["connect"] == 5
+    assert len(read_items(tmp_path / "errors.jsonl")) == 5
