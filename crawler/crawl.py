@@ -66,6 +66,7 @@ MAX_SITEMAP_NESTING = 3  # sitemap index levels followed
 ERRORS_FILE = "errors.jsonl"
 STATS_FILE = "stats.json"
 FINISHED = "finished"
+STOP_GRACE = 5.0  # seconds the requests in flight get to finish after stop()
 SPENT = "budget.spent"
 HOST_PREFIX = "host."  # checkpoint keys of pages per host, for max_pages_per_host
 
@@ -84,6 +85,7 @@ class _Outcome:
     release_at: float | None = None  # deferred: back to the frontier, ready at this time
     sent: bool = True  # False when policy dropped it before any request was made
     host: str | None = None  # counted against max_pages_per_host
+    interrupted: bool = False  # cut short by stop(): released, not a deferred retry
 
 
 class Crawler:
@@ -118,11 +120,21 @@ class Crawler:
         self.finished = False  # everything reachable was crawled
         self.stopped = False  # stop() ended this run early
         self._stopping = False
+        self._fetches: set[asyncio.Future[Response]] = set()
 
     def stop(self) -> None:
-        """Finish what is in flight, commit it, and return from ``run()``."""
+        """Lease nothing more, let requests in flight finish for up to ``STOP_GRACE``
+        seconds (the rest go back to the frontier), commit, and return from ``run()``."""
+        if self._stopping:
+            return
         self._stopping = True
         self._wake()
+        with contextlib.suppress(RuntimeError):  # no loop: run() is not running
+            asyncio.get_running_loop().call_later(STOP_GRACE, self._cancel_fetches)
+
+    def _cancel_fetches(self) -> None:
+        for fetch in list(self._fetches):
+            fetch.cancel()
 
     # the run -----------------------------------------------------------------------------
 
@@ -304,8 +316,17 @@ class Crawler:
             return outcome
         request = Request(leased.url, headers=self._headers, timeouts=config.fetch.timeout,
                           max_bytes=config.fetch.max_bytes, meta=leased.meta)  # fmt: skip
+        fetch = asyncio.ensure_future(self._handler(request))
+        self._fetches.add(fetch)
         try:
-            response = await self._handler(request)
+            response = await fetch
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not fetch.cancelled() or (task is not None and task.cancelling()):
+                raise
+            # stop() ran out of patience: the request goes back untouched, for the next run.
+            outcome.release_at, outcome.interrupted = 0.0, True
+            return outcome
         except RequestDropped as exc:
             outcome.dropped.append(exc.reason)
             outcome.sent = False
@@ -328,6 +349,8 @@ class Crawler:
         except FetchError as exc:
             outcome.error = self._error(leased, _error_kind(exc), str(exc))
             return outcome
+        finally:
+            self._fetches.discard(fetch)
         outcome.status, outcome.size = response.status, len(response.body)
         await self._on_response(outcome, response)
         return outcome
@@ -500,7 +523,7 @@ class Crawler:
                 batch.links += outcome.links
                 if outcome.release_at is not None:
                     batch.released.append((outcome.request, outcome.release_at))
-                    stats.deferred += 1
+                    stats.deferred += not outcome.interrupted
                     if outcome.host is not None:
                         self._host_active[outcome.host] -= 1
                     continue

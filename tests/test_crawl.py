@@ -3,6 +3,7 @@ through every engine, across crashes, with failures recorded and not fatal."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
@@ -18,7 +19,7 @@ import pytest
 
 from crawler import Request, Response
 from crawler.config import Config, parse_config
-from crawler.crawl import Crawler
+from crawler.crawl import STOP_GRACE, Crawler
 from crawler.middleware.chain import Handler
 from crawler.site import Item, Page, Site
 from crawler.urls import canonicalize
@@ -379,3 +380,33 @@ async def test_failed_requests_spend_the_page_budget_across_runs(tmp_path: Path)
         stats = await Crawler(config).run()
         assert stats.errors["connect"] == 5
     assert len(read_items(tmp_path / "errors.jsonl")) == 5
+
+
+async def test_stop_is_prompt_even_behind_a_long_crawl_delay(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    home_served = asyncio.Event()
+
+    class Polite(GeneratedSite):
+        async def _dispatch(self, request: Any) -> Any:
+            if request.path == "/robots.txt":
+                from aiohttp import web
+
+                return web.Response(text="User-agent: *\nCrawl-delay: 30\n")
+            if request.path == "/":
+                loop.call_soon_threadsafe(home_served.set)
+            return await super()._dispatch(request)
+
+    with Polite(pages=20) as polite:
+        start = [polite.url("/"), polite.url("/p/1.html")]
+        config = make_config(start, tmp_path, crawl={"sitemaps": False})
+        crawler = Crawler(config)
+        run = asyncio.create_task(crawler.run())
+        await home_served.wait()  # /p/1.html now waits 30 s for its slot
+        stopped_at = time.monotonic()
+        crawler.stop()
+        stats = await run
+        assert STOP_GRACE - 1 < time.monotonic() - stopped_at < STOP_GRACE + 2
+        assert crawler.stopped
+        assert stats.deferred == 0  # /p/1.html was released for the next run, not retried
+        assert stats.items == 1  # the home page; everything else waits for the next run
+        assert item_urls(tmp_path / "items.jsonl") == [canonicalize(polite.url("/"))]
