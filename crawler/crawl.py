@@ -377,16 +377,8 @@ class Crawler:
             self._follow_redirect(outcome, response)
         elif kind == "sitemap":
             if response.ok:
-                sitemap = await asyncio.to_thread(parse_sitemap, response.body)
-                nesting = int(meta.get("nesting", 0)) + 1
-                children = [_sitemap(url, nesting) for url in sitemap.sitemaps]
-                if nesting > MAX_SITEMAP_NESTING:  # an index of indexes of ...: a trap
-                    outcome.dropped += ["trap"] * len(children)
-                    children = []
-                self._add_links(outcome, children, depth=0)
-                pages = [Request(url, meta={"depth": 1, "referrer": response.url})
-                         for url in sitemap.pages]  # fmt: skip
-                self._add_links(outcome, pages, depth=1)
+                # Up to 50,000 URLs: parsed and scoped in a thread, off the loop.
+                await asyncio.to_thread(self._read_sitemap, outcome, response)
         elif response.status >= 400:
             outcome.error = self._error(request, "http_status", f"HTTP {response.status}",
                                         status=response.status)  # fmt: skip
@@ -399,6 +391,18 @@ class Crawler:
                 await self._pages.write_page(response.url, response.body)
             except SinkError as exc:  # e.g. /a.html and /a.html/b want one path twice
                 outcome.error = outcome.error or self._error(request, "write", str(exc))
+
+    def _read_sitemap(self, outcome: _Outcome, response: Response) -> None:
+        sitemap = parse_sitemap(response.body)
+        nesting = int(outcome.request.meta.get("nesting", 0)) + 1
+        children = [_sitemap(url, nesting) for url in sitemap.sitemaps]
+        if nesting > MAX_SITEMAP_NESTING:  # an index of indexes of ...: a trap
+            outcome.dropped += ["trap"] * len(children)
+            children = []
+        self._add_links(outcome, children, depth=0)
+        pages = [Request(url, meta={"depth": 1, "referrer": response.url})
+                 for url in sitemap.pages]  # fmt: skip
+        self._add_links(outcome, pages, depth=1)
 
     def _follow_redirect(self, outcome: _Outcome, response: Response) -> None:
         """In a crawl a redirect target is a link: scoped, deduplicated, robots-checked."""

@@ -10,7 +10,8 @@ from lxml import etree
 
 __all__ = ["Sitemap", "parse_sitemap"]
 
-MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the protocol's own limit, uncompressed
+MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the protocol's own limits, uncompressed
+MAX_SITEMAP_URLS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,8 @@ def parse_sitemap(body: bytes) -> Sitemap:
             target = sitemap.sitemaps if kind == "sitemap" else sitemap.pages
             target.append(element.text.strip())
             element.clear()
+            if len(sitemap.pages) + len(sitemap.sitemaps) >= MAX_SITEMAP_URLS:
+                break  # the rest is beyond what the protocol allows one file
         return sitemap
     except (ValueError, etree.LxmlError, zlib.error):
         return Sitemap()
