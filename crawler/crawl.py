@@ -16,40 +16,40 @@ import json
 import os
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from crawler.config import Config, load_config
 from crawler.engines import EngineOptions, create_engine
 from crawler.errors import (
-    BlockedAddress,
-    BodyTooLarge,
     ConfigError,
-    ConnectError,
     FetchError,
-    FetchTimeout,
-    InvalidURL,
     ParseError,
     RequestDropped,
     RetryLater,
     SinkError,
-    TooManyRedirects,
 )
 from crawler.frontier import Batch, open_frontier
 from crawler.frontier.base import BaseFrontier, depth_of
 from crawler.middleware import Middleware, RateLimit, Retry, Robots, Timeout, compose
 from crawler.middleware.chain import Handler
 from crawler.models import Request, Response, make_headers
+from crawler.outcome import (
+    Outcome,
+    absolute_location,
+    error_kind,
+    origin_of,
+    run_site,
+    same_page,
+    sitemap_request,
+)
 from crawler.progress import Progress, Snapshot
 from crawler.scope import Scope
 from crawler.sinks import JsonlSink, PagesSink, Sink, open_items_sink
-from crawler.sinks._jsonl import to_json
-from crawler.site import Item, Link, Page, Site, load_site
+from crawler.site import Link, Page, Site, load_site
 from crawler.sitemaps import parse_sitemap
 from crawler.stats import CrawlStats
 from crawler.urls import fingerprint, host_key
@@ -69,23 +69,6 @@ FINISHED = "finished"
 STOP_GRACE = 5.0  # seconds the requests in flight get to finish after stop()
 SPENT = "budget.spent"
 HOST_PREFIX = "host."  # checkpoint keys of pages per host, for max_pages_per_host
-
-
-@dataclass(slots=True)
-class _Outcome:
-    """What one request produced, held until the next commit."""
-
-    request: Request
-    status: int | None = None
-    size: int = 0
-    items: list[dict[str, Any]] = field(default_factory=list)
-    error: dict[str, Any] | None = None
-    links: list[Request] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)
-    release_at: float | None = None  # deferred: back to the frontier, ready at this time
-    sent: bool = True  # False when policy dropped it before any request was made
-    host: str | None = None  # counted against max_pages_per_host
-    interrupted: bool = False  # cut short by stop(): released, not a deferred retry
 
 
 class Crawler:
@@ -180,7 +163,7 @@ class Crawler:
         fetch = self.config.fetch
         self._frontier, self._items, self._errors, self._pages = frontier, items, errors, pages
         self._parse_pool = parse_pool
-        self._outcomes: list[_Outcome] = []
+        self._outcomes: list[Outcome] = []
         self._extra_links: list[Request] = []
         self._local: deque[Request] = deque()
         self._lease_lock = asyncio.Lock()
@@ -244,13 +227,13 @@ class Crawler:
     def _seeds(self) -> list[Request]:
         seeds = [Request(url, meta={"depth": 0}) for url in self.config.crawl.start_urls]
         if self.config.crawl.sitemaps:
-            origins = {_origin_of(url) for url in self.config.crawl.start_urls}
-            seeds += [_sitemap(origin + "/sitemap.xml") for origin in sorted(origins)]
+            origins = {origin_of(url) for url in self.config.crawl.start_urls}
+            seeds += [sitemap_request(origin + "/sitemap.xml") for origin in sorted(origins)]
         return seeds
 
     def _on_sitemaps(self, origin: str, urls: list[str]) -> None:
         if self.config.crawl.sitemaps:
-            self._extra_links += [_sitemap(url) for url in urls if self._in_scope(url, 0)]
+            self._extra_links += [sitemap_request(url) for url in urls if self._in_scope(url, 0)]
 
     # leasing -----------------------------------------------------------------------------
 
@@ -309,9 +292,9 @@ class Crawler:
 
     # one request -------------------------------------------------------------------------
 
-    async def _handle(self, leased: Request) -> _Outcome:
+    async def _handle(self, leased: Request) -> Outcome:
         config = self.config
-        outcome = _Outcome(leased)
+        outcome = Outcome(leased)
         if not self._take_host_budget(outcome):
             return outcome
         request = Request(leased.url, headers=self._headers, timeouts=config.fetch.timeout,
@@ -342,12 +325,12 @@ class Crawler:
                 return outcome
             if exc.response is None:  # out of tries on an error: report that error
                 cause = exc.__cause__
-                kind = _error_kind(cause) if isinstance(cause, FetchError) else "timeout"
+                kind = error_kind(cause) if isinstance(cause, FetchError) else "timeout"
                 outcome.error = self._error(leased, kind, str(cause or exc))
                 return outcome
             response = exc.response
         except FetchError as exc:
-            outcome.error = self._error(leased, _error_kind(exc), str(exc))
+            outcome.error = self._error(leased, error_kind(exc), str(exc))
             return outcome
         finally:
             self._fetches.discard(fetch)
@@ -355,7 +338,7 @@ class Crawler:
         await self._on_response(outcome, response)
         return outcome
 
-    def _take_host_budget(self, outcome: _Outcome) -> bool:
+    def _take_host_budget(self, outcome: Outcome) -> bool:
         """``max_pages_per_host``: committed pages plus those in flight, per host."""
         limit = self.config.crawl.max_pages_per_host
         if not limit or outcome.request.meta.get("kind") == "sitemap":
@@ -369,7 +352,7 @@ class Crawler:
         outcome.host = host
         return True
 
-    async def _on_response(self, outcome: _Outcome, response: Response) -> None:
+    async def _on_response(self, outcome: Outcome, response: Response) -> None:
         request = outcome.request
         meta = request.meta
         kind = meta.get("kind", "page")
@@ -392,10 +375,10 @@ class Crawler:
             except SinkError as exc:  # e.g. /a.html and /a.html/b want one path twice
                 outcome.error = outcome.error or self._error(request, "write", str(exc))
 
-    def _read_sitemap(self, outcome: _Outcome, response: Response) -> None:
+    def _read_sitemap(self, outcome: Outcome, response: Response) -> None:
         sitemap = parse_sitemap(response.body)
         nesting = int(outcome.request.meta.get("nesting", 0)) + 1
-        children = [_sitemap(url, nesting) for url in sitemap.sitemaps]
+        children = [sitemap_request(url, nesting) for url in sitemap.sitemaps]
         if nesting > MAX_SITEMAP_NESTING:  # an index of indexes of ...: a trap
             outcome.dropped += ["trap"] * len(children)
             children = []
@@ -404,7 +387,7 @@ class Crawler:
                  for url in sitemap.pages]  # fmt: skip
         self._add_links(outcome, pages, depth=1)
 
-    def _follow_redirect(self, outcome: _Outcome, response: Response) -> None:
+    def _follow_redirect(self, outcome: Outcome, response: Response) -> None:
         """In a crawl a redirect target is a link: scoped, deduplicated, robots-checked."""
         request = outcome.request
         hops = int(request.meta.get("hops", 0)) + 1
@@ -413,12 +396,12 @@ class Crawler:
                                         f"more than {self.config.fetch.max_redirects} redirects",
                                         status=response.status)  # fmt: skip
             return
-        target = _absolute(response.url, response.headers["location"])
+        target = absolute_location(response.url, response.headers["location"])
         if target is None:
             outcome.error = self._error(request, "invalid_url", "redirect to an unusable URL",
                                         status=response.status)  # fmt: skip
             return
-        if _same_page(target, request.url):
+        if same_page(target, request.url):
             outcome.error = self._error(request, "too_many_redirects",
                                         f"redirects to itself ({target})",
                                         status=response.status)  # fmt: skip
@@ -428,14 +411,14 @@ class Crawler:
         meta.pop("tries", None)
         self._add_links(outcome, [Request(target, meta=meta)], depth=depth)
 
-    async def _parse(self, outcome: _Outcome, response: Response) -> None:
+    async def _parse(self, outcome: Outcome, response: Response) -> None:
         request = outcome.request
         depth = depth_of(request)
         referrer = request.meta.get("referrer")
         page = Page.from_response(response, depth=depth, referrer=referrer)
         loop = asyncio.get_running_loop()
         try:
-            results = await loop.run_in_executor(self._parse_pool, _run_site, self.site, page)
+            results = await loop.run_in_executor(self._parse_pool, run_site, self.site, page)
         except ParseError as exc:
             outcome.error = self._error(request, "parse", str(exc), status=response.status)
             return
@@ -456,7 +439,7 @@ class Crawler:
                 outcome.items.append(item)
         self._add_links(outcome, links, depth=depth + 1)
 
-    def _add_links(self, outcome: _Outcome, links: list[Request], *, depth: int) -> None:
+    def _add_links(self, outcome: Outcome, links: list[Request], *, depth: int) -> None:
         for link in links:
             try:
                 fingerprint(link.url)  # what the frontier will need; refuses ports > 65535
@@ -582,70 +565,3 @@ class Crawler:
             os.replace(temporary, path)
 
         await asyncio.to_thread(write)
-
-
-def _run_site(site: Site, page: Page) -> list[Item | Link]:
-    """Run the site's parser in a worker thread; its failure is the page's, not the crawl's.
-
-    Every result is checked here, off the loop: a link must be a ``Link`` and an item
-    a mapping that JSON can hold, so nothing a site yields can break a commit later."""
-    try:
-        results: list[Item | Link] = []
-        for result in site.parse(page):
-            if isinstance(result, Link):
-                results.append(result)
-            elif isinstance(result, Mapping):
-                item = Item(result)
-                to_json(item)
-                results.append(item)
-            else:
-                raise TypeError(f"a site yields Item or Link, not {type(result).__name__}")
-        return results
-    except Exception as exc:
-        raise ParseError(
-            f"{type(exc).__name__}: {exc}", url=page.url, site=type(site).__name__
-        ) from exc
-
-
-_KINDS: list[tuple[type[FetchError], Callable[[FetchError], str]]] = [
-    (FetchTimeout, lambda exc: "timeout"),
-    (ConnectError, lambda exc: getattr(exc, "kind", "connect")),
-    (BodyTooLarge, lambda exc: "too_large"),
-    (TooManyRedirects, lambda exc: "too_many_redirects"),
-    (BlockedAddress, lambda exc: "blocked"),
-    (InvalidURL, lambda exc: "invalid_url"),
-]
-
-
-def _error_kind(exc: FetchError) -> str:
-    for error_type, kind in _KINDS:
-        if isinstance(exc, error_type):
-            return kind(exc)
-    return "protocol"
-
-
-def _same_page(a: str, b: str) -> bool:
-    try:
-        return fingerprint(a) == fingerprint(b)
-    except ValueError:
-        return False
-
-
-def _sitemap(url: str, nesting: int = 0) -> Request:
-    return Request(url, meta={"depth": 0, "kind": "sitemap", "nesting": nesting})
-
-
-def _origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
-
-
-def _absolute(base: str, location: str) -> str | None:
-    try:
-        target = urljoin(base, location.strip())
-    except ValueError:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    return urlunsplit(parts._replace(fragment=""))
