@@ -41,7 +41,7 @@ from crawler.outcome import (
     Outcome,
     absolute_location,
     error_kind,
-    origin_of,
+    is_page,
     run_site,
     same_page,
     sitemap_request,
@@ -52,7 +52,7 @@ from crawler.sinks import JsonlSink, PagesSink, Sink, open_items_sink
 from crawler.site import Link, Page, Site, load_site
 from crawler.sitemaps import parse_sitemap
 from crawler.stats import CrawlStats
-from crawler.urls import fingerprint, host_key
+from crawler.urls import fingerprint, host_key, origin
 
 __all__ = ["Crawler"]
 
@@ -227,13 +227,15 @@ class Crawler:
     def _seeds(self) -> list[Request]:
         seeds = [Request(url, meta={"depth": 0}) for url in self.config.crawl.start_urls]
         if self.config.crawl.sitemaps:
-            origins = {origin_of(url) for url in self.config.crawl.start_urls}
+            origins = {origin(url) for url in self.config.crawl.start_urls}
             seeds += [sitemap_request(origin + "/sitemap.xml") for origin in sorted(origins)]
         return seeds
 
     def _on_sitemaps(self, origin: str, urls: list[str]) -> None:
         if self.config.crawl.sitemaps:
-            self._extra_links += [sitemap_request(url) for url in urls if self._in_scope(url, 0)]
+            self._extra_links += [
+                sitemap_request(url) for url in urls if self._drop_reason(url, 0) is None
+            ]
 
     # leasing -----------------------------------------------------------------------------
 
@@ -263,7 +265,7 @@ class Crawler:
                 size = min(max(self.config.fetch.concurrency, 1), self._budget)
                 lease = await self._frontier.lease(size, seconds=LEASE_SECONDS)
                 if lease.requests:
-                    self._budget -= sum(r.meta.get("kind") != "sitemap" for r in lease.requests)
+                    self._budget -= sum(map(is_page, lease.requests))
                     self._local.extend(lease.requests)
                     continue
                 if lease.finished:
@@ -341,7 +343,7 @@ class Crawler:
     def _take_host_budget(self, outcome: Outcome) -> bool:
         """``max_pages_per_host``: committed pages plus those in flight, per host."""
         limit = self.config.crawl.max_pages_per_host
-        if not limit or outcome.request.meta.get("kind") == "sitemap":
+        if not limit or not is_page(outcome.request):
             return True
         host = host_key(outcome.request.url)
         if self._host_pages[host] + self._host_active[host] >= limit:
@@ -441,22 +443,18 @@ class Crawler:
 
     def _add_links(self, outcome: Outcome, links: list[Request], *, depth: int) -> None:
         for link in links:
-            try:
-                fingerprint(link.url)  # what the frontier will need; refuses ports > 65535
-                reason = self.scope.drop_reason(link.url, depth)
-            except ValueError:
-                reason = "invalid_url"
+            reason = self._drop_reason(link.url, depth)
             if reason is None:
                 outcome.links.append(link)
             else:
                 outcome.dropped.append(reason)
 
-    def _in_scope(self, url: str, depth: int) -> bool:
+    def _drop_reason(self, url: str, depth: int) -> str | None:
         try:
-            fingerprint(url)
-            return self.scope.drop_reason(url, depth) is None
+            fingerprint(url)  # what the frontier will need; refuses ports > 65535
+            return self.scope.drop_reason(url, depth)
         except ValueError:
-            return False
+            return "invalid_url"
 
     def _error(
         self, request: Request, kind: str, message: str, *, status: int | None = None
@@ -508,25 +506,25 @@ class Crawler:
                 stats.items += len(outcome.items)
                 stats.dropped.update(outcome.dropped)
                 batch.links += outcome.links
+                if outcome.host is not None:  # no longer in flight: done, or back in the queue
+                    self._host_active[outcome.host] -= 1
                 if outcome.release_at is not None:
                     batch.released.append((outcome.request, outcome.release_at))
                     stats.deferred += not outcome.interrupted
-                    if outcome.host is not None:
-                        self._host_active[outcome.host] -= 1
                     continue
                 batch.done.append(outcome.request)
                 if outcome.host is not None:
-                    self._host_active[outcome.host] -= 1
                     self._host_pages[outcome.host] += 1
                 if outcome.status is not None:
                     stats.pages += 1
                     stats.bytes += outcome.size
                     stats.statuses[outcome.status] += 1
             stats.duration = self._base_duration + time.monotonic() - self._started_at
-            self._spent += sum(
-                1 for o in outcomes
-                if o.sent and o.release_at is None and o.request.meta.get("kind") != "sitemap"
-            )  # fmt: skip
+            # A page either spent its budget (sent) or gives it back (deferred, dropped).
+            unsent = [o for o in outcomes if o.release_at is not None or not o.sent]
+            self._spent += sum(is_page(o.request) for o in outcomes) - sum(
+                is_page(o.request) for o in unsent
+            )
             batch.checkpoint = {
                 SPENT: self._spent,
                 "offset.items": await self._items.commit(),
@@ -537,9 +535,7 @@ class Crawler:
             if final and self.finished and not self._stopping:
                 batch.checkpoint[FINISHED] = 1
             await self._frontier.commit(batch)
-            # Deferred or dropped before sending: not a page, so give its budget back.
-            unsent = [o.request for o in outcomes if o.release_at is not None or not o.sent]
-            self._budget += sum(1 for r in unsent if r.meta.get("kind") != "sitemap")
+            self._budget += sum(is_page(o.request) for o in unsent)
         self._wake()
 
     # reporting ---------------------------------------------------------------------------

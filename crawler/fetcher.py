@@ -17,6 +17,7 @@ from collections.abc import (
 )
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from crawler.engines import ENGINES, Engine, EngineOptions, create_engine
 from crawler.engines._errors import require_http_url
@@ -165,8 +166,9 @@ class Fetcher(AsyncResource):
         meta: Mapping[str, Any] | None = None,
     ) -> Request:
         """Build a request with this Fetcher's default headers and limits."""
-        own = {name.lower() for name, _ in _pairs(headers)}
-        merged = [(k, v) for k, v in self.headers if k.lower() not in own] + _pairs(headers)
+        extra = _pairs(headers)
+        own = {name.lower() for name, _ in extra}
+        merged = [(k, v) for k, v in self.headers if k.lower() not in own] + extra
         return Request(
             url=url,
             method=method,
@@ -218,8 +220,6 @@ class Fetcher(AsyncResource):
             body = jsonlib.dumps(json).encode()
             extra = [("Content-Type", "application/json"), *extra]
         elif isinstance(data, Mapping):
-            from urllib.parse import urlencode
-
             body = urlencode(data)
             extra = [("Content-Type", "application/x-www-form-urlencoded"), *extra]
         else:

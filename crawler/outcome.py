@@ -30,7 +30,7 @@ __all__ = [
     "Outcome",
     "absolute_location",
     "error_kind",
-    "origin_of",
+    "is_page",
     "run_site",
     "same_page",
     "sitemap_request",
@@ -94,6 +94,11 @@ def error_kind(exc: FetchError) -> str:
     return "protocol"
 
 
+def is_page(request: Request) -> bool:
+    """Sitemaps are fetched too, but only pages count against ``max_pages``."""
+    return request.meta.get("kind") != "sitemap"
+
+
 def same_page(a: str, b: str) -> bool:
     try:
         return fingerprint(a) == fingerprint(b)
@@ -103,11 +108,6 @@ def same_page(a: str, b: str) -> bool:
 
 def sitemap_request(url: str, nesting: int = 0) -> Request:
     return Request(url, meta={"depth": 0, "kind": "sitemap", "nesting": nesting})
-
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
 
 
 def absolute_location(base: str, location: str) -> str | None:

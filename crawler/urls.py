@@ -65,7 +65,9 @@ def fingerprint(url: str) -> bytes:
     return hashlib.blake2b(canonicalize(url).encode(), digest_size=16).digest()
 
 
-def origin(url: str) -> str:
-    """``scheme://host:port``, the unit of robots.txt and of politeness."""
-    parsed = URL(url)
-    return f"{parsed.scheme}://{parsed.host_subcomponent or ''}:{parsed.port or ''}"
+def origin(url: str | URL) -> str:
+    """``scheme://host:port``, the default port spelled out, so ``http://a`` and
+    ``http://a:80`` share one robots.txt and ``https://a`` has its own."""
+    parsed = url if isinstance(url, URL) else URL(url)
+    host = parsed.raw_host or ""
+    return f"{parsed.scheme}://{f'[{host}]' if ':' in host else host}:{parsed.port}"

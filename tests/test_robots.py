@@ -11,7 +11,14 @@ import itertools
 
 import pytest
 
-from crawler import ConnectError, FetchTimeout, MockEngine, ProtocolError, RequestDropped
+from crawler import (
+    BodyTooLarge,
+    ConnectError,
+    FetchTimeout,
+    MockEngine,
+    ProtocolError,
+    RequestDropped,
+)
 from crawler.engines.mock import respond
 from crawler.middleware import RateLimit, Robots, compose
 from crawler.models import Request, Response, Timeouts
@@ -188,7 +195,7 @@ async def test_unreachable_disallows_everything(error: Exception) -> None:
 
 
 async def test_oversized_robots_allows_everything() -> None:
-    error = ProtocolError("body of 9000000 bytes exceeds max_bytes=512000")
+    error = BodyTooLarge("body of 9000000 bytes exceeds max_bytes=512000")
     engine = site({"http://a.test/robots.txt": error})
     assert await fetch(make(), engine, "http://a.test/")
 

@@ -55,9 +55,6 @@ class Batch:
     released: list[tuple[Request, float]] = field(default_factory=list)
     checkpoint: dict[str, int] = field(default_factory=dict)
 
-    def __len__(self) -> int:
-        return len(self.done) + len(self.links) + len(self.released)
-
 
 @runtime_checkable
 class Frontier(Resource, Protocol):

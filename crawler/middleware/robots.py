@@ -13,12 +13,18 @@ from dataclasses import dataclass
 from protego import Protego
 from yarl import URL
 
-from crawler.errors import FetchError, InvalidURL, ProtocolError, RequestDropped, TooManyRedirects
+from crawler.errors import (
+    BodyTooLarge,
+    FetchError,
+    InvalidURL,
+    RequestDropped,
+    TooManyRedirects,
+)
 from crawler.middleware.chain import Handler
 from crawler.middleware.ratelimit import RateLimit
 from crawler.middleware.redirects import next_request
 from crawler.models import Request, Response, make_headers
-from crawler.urls import parse_http_url
+from crawler.urls import origin, parse_http_url
 
 __all__ = ["Robots"]
 
@@ -159,7 +165,7 @@ class Robots:
             return True  # not ours to judge: the engine rejects it with InvalidURL
         if url.path == "/robots.txt":
             return True
-        rules = await self._rules(_origin(url), url, request, call_next)
+        rules = await self._rules(origin(url), url, request, call_next)
         if rules.parser is None:
             return rules.allow_all
         allowed: bool = rules.parser.can_fetch(request.url, self.product_token)
@@ -227,9 +233,7 @@ class Robots:
                     break
         except TooManyRedirects:  # from a redirect-following layer below us
             pass
-        except ProtocolError as exc:
-            if "max_bytes" not in str(exc):
-                return _DISALLOW_ALL, self.error_max_age
+        except BodyTooLarge:
             return _ALLOW_ALL, self.error_max_age
         except FetchError:
             return _DISALLOW_ALL, self.error_max_age
@@ -255,10 +259,3 @@ class Robots:
             sitemaps = list(parser.sitemaps)
             if sitemaps:
                 self.on_sitemaps(origin, sitemaps)
-
-
-def _origin(url: URL) -> str:
-    """``scheme://host:port``, the default port spelled out, so ``http://a`` and
-    ``http://a:80`` share one robots.txt and ``https://a`` has its own."""
-    host = url.raw_host or ""
-    return f"{url.scheme}://{f'[{host}]' if ':' in host else host}:{url.port}"
