@@ -29,11 +29,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
-import platform
-import selectors
 import shutil
 import signal
 import statistics
@@ -45,28 +42,17 @@ import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import ModuleType
 from typing import Any
+
+import harness  # benchmarks/harness.py: run as a script, this folder is first on sys.path
+from harness import ROOT, load_site_module  # memory_profile.py uses them from here too
 
 from crawler.urls import canonicalize
 
-ROOT = Path(__file__).resolve().parent.parent
-SITE_SCRIPT = Path(__file__).resolve().parent / "site.py"
 TARGET_RATIO = 1.25
 RUN_TIMEOUT = 600.0  # seconds per crawl
-START_TIMEOUT = 30.0  # seconds for the site to listen
 POLL = 0.05
-
-
-def load_site_module() -> ModuleType:
-    """benchmarks/site.py by path: ``import site`` would find the standard library's."""
-    spec = importlib.util.spec_from_file_location("bench_site", SITE_SCRIPT)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {SITE_SCRIPT}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_site"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass
@@ -90,74 +76,33 @@ class Run:
         return not self.problems
 
 
-class Processes:
-    """Every child this harness started; ``stop_all`` ends those still running, by pid.
+class Processes(harness.Processes):
+    """``harness.Processes`` that also knows each launcher's child (the crawler).
 
-    A launcher's child (the crawler) is registered with ``adopt`` and stopped
-    through its launcher, which forwards SIGTERM, or by its own pid when that fails.
+    Registered with ``adopt``, it is stopped through its launcher, which forwards
+    SIGTERM, or by its own pid when that fails.
     """
 
     def __init__(self) -> None:
-        self.children: list[subprocess.Popen[bytes]] = []
+        super().__init__()
         self.inner: dict[int, int] = {}  # launcher pid -> crawler pid
-
-    def start(self, args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        # A session of its own: a Ctrl-C in the terminal reaches only this harness,
-        # which then stops its children in order.
-        child = subprocess.Popen(args, start_new_session=True, **kwargs)
-        self.children.append(child)
-        return child
 
     def adopt(self, launcher: subprocess.Popen[bytes], pid: int) -> None:
         self.inner[launcher.pid] = pid
 
-    def stop(self, child: subprocess.Popen[bytes], grace: float = 10.0) -> None:
-        if child.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            child.terminate()
-        try:
-            child.wait(grace)
-        except subprocess.TimeoutExpired:
-            inner = self.inner.get(child.pid)
-            if inner is not None:  # still the launcher's unreaped child: safe to signal
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(inner, signal.SIGKILL)
+    def before_kill(self, child: subprocess.Popen[bytes]) -> None:
+        inner = self.inner.get(child.pid)
+        if inner is not None:  # still the launcher's unreaped child: safe to signal
             with contextlib.suppress(ProcessLookupError):
-                child.kill()
-            child.wait()
-
-    def stop_all(self) -> None:
-        for child in reversed(self.children):
-            self.stop(child)
-        self.children.clear()
-
-
-def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+                os.kill(inner, signal.SIGKILL)
 
 
 # one measurement ---------------------------------------------------------------------------
 
 
 def start_site(processes: Processes, pages: int, work: Path) -> tuple[subprocess.Popen[bytes], int]:
-    log = (work / "site.log").open("wb")
-    site = processes.start(
-        [sys.executable, str(SITE_SCRIPT), "--pages", str(pages), "--port", "0",
-         "--stats", str(work / "site-stats.json")],
-        stdout=subprocess.PIPE, stderr=log, cwd=ROOT,
-    )  # fmt: skip
-    log.close()
-    assert site.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(site.stdout, selectors.EVENT_READ)
-        if not selector.select(START_TIMEOUT):
-            raise RuntimeError(f"site did not start in {START_TIMEOUT:.0f} s")
-    line = site.stdout.readline().decode().strip()
-    if not line.startswith("listening on http://127.0.0.1:"):
-        tail = (work / "site.log").read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"site failed to start: {line!r}\n{tail}")
-    return site, int(line.rsplit(":", 1)[1])
+    """The site, writing its request counts to WORK/site-stats.json when it is stopped."""
+    return harness.start_site(processes, pages, work, stats=work / "site-stats.json")
 
 
 def write_config(work: Path, port: int) -> Path:
@@ -228,12 +173,7 @@ def run_crawler(processes: Processes, config: Path, work: Path, run: Run, timeou
         [sys.executable, "-I", "-S", "-c", LAUNCHER, str(work / "crawl.log"), *command],
         stdout=subprocess.PIPE, cwd=ROOT,
     )  # fmt: skip
-    assert launcher.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(launcher.stdout, selectors.EVENT_READ)
-        if not selector.select(START_TIMEOUT):
-            raise RuntimeError("the crawler launcher did not start")
-    pid = int(launcher.stdout.readline())
+    pid = int(harness.read_line(launcher, "the crawler launcher"))
     processes.adopt(launcher, pid)
     deadline = started + timeout
     while launcher.poll() is None:
@@ -244,6 +184,7 @@ def run_crawler(processes: Processes, config: Path, work: Path, run: Run, timeou
             break
         time.sleep(POLL)
     run.wall_s = time.perf_counter() - started
+    assert launcher.stdout is not None
     result = launcher.stdout.read().split()
     if len(result) == 2:
         run.exit_code, run.peak_rss_kib = int(result[0]), int(result[1])  # KiB on Linux
@@ -333,6 +274,14 @@ def _mib(kib: float) -> float:
     return kib / 1024
 
 
+def describe(run: Run) -> str:
+    return (
+        f"{run.pages:>6,} pages: {run.items:,} items, peak RSS "
+        f"{_mib(run.peak_rss_kib):.1f} MiB (VmHWM {_mib(run.vmhwm_kib):.1f}), "
+        f"{run.wall_s:.1f} s, {run.pages_per_s:.0f} pages/s"
+    )
+
+
 def table(runs: list[Run], sizes: list[int]) -> tuple[str, float | None]:
     lines = [
         "| site pages | pages crawled | runs ok | peak RSS, MiB (median) | peak RSS, MiB "
@@ -379,25 +328,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders")
     args = parser.parse_args(argv)
 
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    harness.exit_on_sigterm()
     site_module = load_site_module()
     processes = Processes()
     runs: list[Run] = []
-    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs", file=sys.stderr)
+    print(harness.machine(), file=sys.stderr)
     try:
-        for repetition in range(args.repeats):
-            for pages in args.pages:
-                run = measure(processes, site_module, pages, repetition, args)
-                runs.append(run)
-                status = "ok" if run.ok else "FAILED: " + "; ".join(run.problems)
-                print(
-                    f"[{repetition + 1}/{args.repeats}] {pages:>6,} pages: {run.items:,} items, "
-                    f"peak RSS {_mib(run.peak_rss_kib):.1f} MiB (VmHWM "
-                    f"{_mib(run.vmhwm_kib):.1f}), {run.wall_s:.1f} s, "
-                    f"{run.pages_per_s:.0f} pages/s, {status}",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        harness.measure_all(
+            runs,
+            args.repeats,
+            args.pages,
+            lambda pages, repetition: measure(processes, site_module, pages, repetition, args),
+            describe,
+        )
     except KeyboardInterrupt:
         print("interrupted: stopping the processes started", file=sys.stderr)
         return 130

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -35,19 +36,39 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _add_fetch_options(
+    parser: argparse.ArgumentParser, *, timeout: float | None = 30.0, retries: int | None = 0
+) -> None:
     parser.add_argument(
         "--engine",
         default="aiohttp",
         choices=["aiohttp", "threads", "futures"],
         help="fetch engine (default: aiohttp)",
     )
+    default = "from the file" if timeout is None else f"{timeout:g}"
     parser.add_argument(
-        "--timeout", type=_positive_float, default=30.0, help="seconds per attempt (default: 30)"
-    )
+        "--timeout", type=_positive_float, default=timeout,
+        help=f"seconds per attempt (default: {default})",
+    )  # fmt: skip
+    default = "from the file" if retries is None else str(retries)
     parser.add_argument(
-        "--retries", type=_non_negative_int, default=0, help="retries after the first attempt"
-    )
+        "--retries", type=_non_negative_int, default=retries,
+        help=f"retries after the first attempt (default: {default})",
+    )  # fmt: skip
+
+
+def _add_check_options(parser: argparse.ArgumentParser, **defaults: Any) -> None:
+    _add_fetch_options(parser, **defaults)
+    parser.add_argument(
+        "--concurrency", type=_positive_int, default=64,
+        help="checks in flight at once (default: 64)",
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +97,47 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-follow", action="store_true", help="print a redirect instead of following it"
     )
     fetch.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+
+    ping = commands.add_parser(
+        "ping", help="check that URLs answer, all at once, and print a table",
+        description="Fetch every URL concurrently and report status, latency, size and the "
+        "final URL. Exit 0 when all answer below 400, 1 when any does not, 2 on usage errors.",
+    )  # fmt: skip
+    ping.add_argument("urls", nargs="*", metavar="URL", help="URLs to check; - reads stdin")
+    ping.add_argument(
+        "--from", dest="from_files", action="append", default=[], metavar="FILE",
+        help="read URLs from FILE, one per line (- for stdin; repeatable)",
+    )  # fmt: skip
+    ping.add_argument("--json", action="store_true", help="one JSON object per URL")
+    _add_check_options(ping, timeout=10.0, retries=0)
+
+    check = commands.add_parser(
+        "check", help="check targets against conditions (health.toml), or every link of a site",
+        description="Check each [[target]] of a health-check file, once or with --watch; "
+        "or, with --crawl, crawl a site and report every broken link.",
+    )  # fmt: skip
+    check.add_argument("file", nargs="?", help="the health-check TOML file")
+    check.add_argument("--crawl", metavar="CONFIG", help="check every link a crawl of CONFIG finds")
+    check.add_argument(
+        "--format", choices=["table", "json", "junit", "prometheus"], default="table",
+        help="output format (default: table)",
+    )  # fmt: skip
+    _add_check_options(check, timeout=None, retries=None)
+    check.add_argument(
+        "--watch", type=_positive_float, metavar="SECONDS", help="check again every SECONDS"
+    )
+    check.add_argument(
+        "--serve", metavar="HOST:PORT",
+        help="with --watch: serve a status page and /metrics, e.g. 127.0.0.1:9108",
+    )  # fmt: skip
+    check.add_argument(
+        "--history", type=_positive_int, default=120, metavar="N",
+        help="with --watch: checks kept per target for uptime and percentiles (default: 120)",
+    )  # fmt: skip
+    check.add_argument(
+        "--output", metavar="DIR",
+        help="with --crawl: keep the crawl's state in DIR, so a rerun resumes it",
+    )  # fmt: skip
 
     run = commands.add_parser(
         "run", help="crawl the sites a TOML config describes (also: crawl CONFIG)",
@@ -129,7 +191,19 @@ def _run(args: argparse.Namespace) -> int:
     )  # fmt: skip
 
 
-_COMMANDS = {"fetch": _fetch, "run": _run}
+def _ping(args: argparse.Namespace) -> int:
+    from crawler.health.commands import ping
+
+    return ping(args)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from crawler.health.commands import check
+
+    return check(args)
+
+
+_COMMANDS = {"fetch": _fetch, "run": _run, "ping": _ping, "check": _check}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

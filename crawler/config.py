@@ -9,17 +9,32 @@ typo must not silently fall back to a default.
 from __future__ import annotations
 
 import re
-import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from crawler.errors import ConfigError
-from crawler.middleware.ratelimit import parse_rate
 from crawler.middleware.retry import DEFAULT_RETRY_STATUSES
 from crawler.models import Timeouts
-from crawler.urls import parse_http_url
+from crawler.validators import (
+    Check,
+    boolean,
+    domain,
+    engine,
+    headers,
+    http_url,
+    integer,
+    list_of,
+    number,
+    proxy,
+    rate,
+    read_toml,
+    regex,
+    status,
+    string,
+    timeout,
+)
 
 __all__ = [
     "Config",
@@ -34,7 +49,6 @@ __all__ = [
 ]
 
 DEFAULT_USER_AGENT = "crawler/0.1 (+https://example.org/bot)"
-ENGINE_NAMES = ("aiohttp", "futures", "threads")
 DEFAULT_TIMEOUT = Timeouts(total=15.0)
 
 
@@ -110,149 +124,25 @@ class Config:
 
 def load_config(path: str | Path) -> Config:
     """Read and validate a TOML config file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("config", str(path), "an existing TOML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("config", str(path), f"a readable UTF-8 file ({exc})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("config", str(path), f"valid TOML ({exc})") from None
-    return parse_config(data)
-
-
-# validators ------------------------------------------------------------------------------
-
-Check = Callable[[str, Any], Any]
-
-
-def _int(minimum: int) -> Check:
-    expected = "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
-
-    def check(key: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(key, value, expected)
-        return value
-
-    return check
-
-
-def _number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(key, value, "a non-negative number")
-    return float(value)
-
-
-def _bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(key, value, "true or false")
-    return value
-
-
-def _str(key: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(key, value, "a string")
-    return value
-
-
-def _list(item: Check, expected: str) -> Check:
-    def check(key: str, value: Any) -> tuple[Any, ...]:
-        if not isinstance(value, list):
-            raise ConfigError(key, value, f"a list of {expected}")
-        return tuple(item(f"{key}[{i}]", v) for i, v in enumerate(value))
-
-    return check
-
-
-def _url(key: str, value: Any) -> str:
-    try:
-        parse_http_url(_str(key, value))
-    except ValueError:
-        raise ConfigError(key, value, "an absolute http:// or https:// URL") from None
-    return str(value)
-
-
-def _domain(key: str, value: Any) -> str:
-    text = _str(key, value).strip().lower().rstrip(".")
-    if not text or "/" in text or ":" in text or " " in text:
-        raise ConfigError(key, value, "a host name such as example.org")
-    return text
-
-
-def _regex(key: str, value: Any) -> re.Pattern[str]:
-    try:
-        return re.compile(_str(key, value))
-    except re.error as exc:
-        raise ConfigError(key, value, f"a valid regular expression ({exc})") from None
-
-
-def _status(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
-        raise ConfigError(key, value, "an HTTP status code (100-599)")
-    return value
-
-
-def _engine(key: str, value: Any) -> str:
-    if value not in ENGINE_NAMES:
-        raise ConfigError(key, value, "one of " + ", ".join(ENGINE_NAMES))
-    return str(value)
-
-
-def _timeout(key: str, value: Any) -> Timeouts:
-    if isinstance(value, Mapping):
-        known = {"connect", "read", "total"}
-        for name in value:
-            if name not in known:
-                raise ConfigError(f"{key}.{name}", value[name], "connect, read or total")
-        phases = {name: _positive(f"{key}.{name}", v) for name, v in value.items()}
-        return Timeouts(**phases)
-    return Timeouts(total=_positive(key, value))
-
-
-def _positive(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(key, value, "a positive number of seconds")
-    return float(value)
-
-
-def _headers(key: str, value: Any) -> tuple[tuple[str, str], ...]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(key, value, "a table of header names to strings")
-    return tuple((str(name), _str(f"{key}.{name}", v)) for name, v in value.items())
-
-
-def _rate(key: str, value: Any) -> str:
-    try:
-        parse_rate(_str(key, value))
-    except ValueError:
-        raise ConfigError(key, value, 'a rate like "4/s" or "30/m", or ""') from None
-    return str(value)
-
-
-def _proxy(key: str, value: Any) -> str:
-    text = _str(key, value)
-    return _url(key, text) if text else ""
+    return parse_config(read_toml(path))
 
 
 def _items(key: str, value: Any) -> str:
-    text = _str(key, value)
+    text = string(key, value)
     if not text.endswith((".jsonl", ".csv")) or "/" in text or "\\" in text or text.startswith("."):
         raise ConfigError(key, value, "a file name ending in .jsonl or .csv")
     return text
 
 
 def _frontier(key: str, value: Any) -> str:
-    text = _str(key, value)
+    text = string(key, value)
     if text not in ("memory", "sqlite"):
         raise ConfigError(key, value, "memory or sqlite")
     return text
 
 
 def _site(key: str, value: Any) -> str:
-    text = _str(key, value)
+    text = string(key, value)
     pattern = r"[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?"
     if not re.fullmatch(pattern, text):
         raise ConfigError(key, value, 'a module of sites/ or "package.module:Class"')
@@ -261,44 +151,44 @@ def _site(key: str, value: Any) -> str:
 
 _SCHEMA: dict[str, tuple[type[Any], dict[str, Check]]] = {
     "crawl": (CrawlSettings, {
-        "start_urls": _list(_url, "http(s) URLs"),
-        "allowed_domains": _list(_domain, "host names"),
-        "max_depth": _int(0),
-        "max_pages": _int(0),
-        "max_pages_per_host": _int(0),
-        "max_url_length": _int(16),
-        "max_path_repeats": _int(1),
-        "include": _list(_regex, "regular expressions"),
-        "exclude": _list(_regex, "regular expressions"),
-        "content_types": _list(_str, "media types"),
-        "obey_robots": _bool,
-        "sitemaps": _bool,
+        "start_urls": list_of(http_url, "http(s) URLs"),
+        "allowed_domains": list_of(domain, "host names"),
+        "max_depth": integer(0),
+        "max_pages": integer(0),
+        "max_pages_per_host": integer(0),
+        "max_url_length": integer(16),
+        "max_path_repeats": integer(1),
+        "include": list_of(regex, "regular expressions"),
+        "exclude": list_of(regex, "regular expressions"),
+        "content_types": list_of(string, "media types"),
+        "obey_robots": boolean,
+        "sitemaps": boolean,
         "site": _site,
-        "follow_nofollow": _bool,
+        "follow_nofollow": boolean,
     }),
     "fetch": (FetchSettings, {
-        "engine": _engine,
-        "concurrency": _int(1),
-        "per_host_concurrency": _int(1),
-        "timeout": _timeout,
-        "user_agent": _str,
-        "headers": _headers,
-        "max_bytes": _int(1),
-        "max_redirects": _int(0),
-        "verify_tls": _bool,
-        "proxy": _proxy,
+        "engine": engine,
+        "concurrency": integer(1),
+        "per_host_concurrency": integer(1),
+        "timeout": timeout,
+        "user_agent": string,
+        "headers": headers,
+        "max_bytes": integer(1),
+        "max_redirects": integer(0),
+        "verify_tls": boolean,
+        "proxy": proxy,
     }),
     "retry": (RetrySettings, {
-        "retries": _int(0),
-        "backoff": _number,
-        "max_backoff": _number,
-        "statuses": _list(_status, "HTTP status codes"),
+        "retries": integer(0),
+        "backoff": number,
+        "max_backoff": number,
+        "statuses": list_of(status, "HTTP status codes"),
     }),
-    "rate_limit": (RateLimitSettings, {"per_host": _rate}),
+    "rate_limit": (RateLimitSettings, {"per_host": rate}),
     "output": (OutputSettings, {
-        "dir": lambda key, value: Path(_str(key, value)),
+        "dir": lambda key, value: Path(string(key, value)),
         "items": _items,
-        "pages": _bool,
+        "pages": boolean,
     }),
     "state": (StateSettings, {"frontier": _frontier}),
 }  # fmt: skip

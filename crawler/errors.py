@@ -5,7 +5,7 @@ CrawlerError
 ├── ConfigError(ValueError)        .key .value .expected
 ├── FetchError                     .request; the library's error as __cause__
 │   ├── FetchTimeout(TimeoutError) .phase: connect | read | total
-│   ├── ConnectError(ConnectionError) .kind: connect | dns | tls
+│   ├── ConnectError(ConnectionError) .kind: refused | connect | dns | tls
 │   ├── ProtocolError              malformed response, bad encoding
 │   │   └── BodyTooLarge           body over max_bytes, counted after decompression
 │   ├── InvalidURL(ValueError)     not an absolute http(s) URL, or a redirect to one
@@ -94,12 +94,12 @@ class FetchTimeout(FetchError, TimeoutError):
         super().__init__(message, request=request)
 
 
-ConnectKind = Literal["connect", "dns", "tls"]
+ConnectKind = Literal["connect", "refused", "dns", "tls"]
 
 
 class ConnectError(FetchError, ConnectionError):
-    """No connection could be made or kept; ``kind`` tells DNS and TLS failures
-    from the rest (refused, reset, unreachable, proxy)."""
+    """No connection could be made or kept; ``kind`` tells a refused connection,
+    DNS and TLS failures from the rest (reset, unreachable, proxy)."""
 
     def __init__(
         self, message: str, *, request: Request | None = None, kind: ConnectKind = "connect"

@@ -59,7 +59,8 @@ class Fetcher(AsyncResource):
     """Fetch URLs with every policy applied; an async context manager.
 
     Any HTTP status is a response; only failures to get one raise (``FetchError``
-    subclasses). A Fetcher can be opened again after it was closed.
+    subclasses). A Fetcher can be opened again after it was closed. ``verify_tls``
+    may name a PEM file of the CAs to trust instead of the system's.
     """
 
     def __init__(
@@ -78,7 +79,7 @@ class Fetcher(AsyncResource):
         headers: HeadersLike | None = None,
         cookies: Mapping[str, str] | None = None,
         proxy: str | None = None,
-        verify_tls: bool = True,
+        verify_tls: bool | str = True,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_redirects: int = 10,
         follow_redirects: bool = True,

@@ -43,7 +43,7 @@ class FetcherOptions(TypedDict, total=False):
     headers: HeadersLike | None
     cookies: Mapping[str, str] | None
     proxy: str | None
-    verify_tls: bool
+    verify_tls: bool | str
     max_bytes: int
     max_redirects: int
     follow_redirects: bool

@@ -38,6 +38,13 @@ def make_gzip_bomb(size: int = BOMB_SIZE) -> bytes:
 
 PAGE = b"<!doctype html><html><head><title>ok</title></head><body><p>ok</p></body></html>"
 
+# /site/<page>: the links of each page, for link checking.
+LINKED_SITE: dict[str, list[str]] = {
+    "": ["a", "missing", "/status/500", "/redirect-to?url=/status/410", "a#top", "/ok"],
+    "a": ["missing", "/site/", "b?x=1&y=2"],
+    "b": ["/site/b?y=2&x=1", "gone"],
+}
+
 # (body, content-type header): each page's text must decode to CHARSET_TEXT.
 CHARSET_TEXT = "caf\u00e9 \u00fcber na\u00efve \u20ac"
 CHARSET_PAGES: dict[str, tuple[bytes, str]] = {
@@ -82,6 +89,7 @@ class LoopbackServer:
         self.requests: list[dict[str, Any]] = []
         self.gzip_bomb = b""
         self._lock = threading.Lock()
+        self._hit = threading.Condition(self._lock)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -123,15 +131,21 @@ class LoopbackServer:
         with self._lock:
             return self.hits[path]
 
+    def wait_for_hits(self, path: str, count: int, timeout: float = 10.0) -> bool:
+        """Block until ``path`` has been requested ``count`` times in all."""
+        with self._hit:
+            return self._hit.wait_for(lambda: self.hits[path] >= count, timeout)
+
     # plumbing ----------------------------------------------------------------------------
 
     @web.middleware
     async def _count(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        with self._lock:
+        with self._hit:
             self.hits[request.path] += 1
             self.requests.append({"host": request.host, "path": request.path_qs})
+            self._hit.notify_all()
         return await handler(request)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
@@ -291,6 +305,21 @@ class LoopbackServer:
 
     async def mode_proxy(self, request: web.Request, rest: str) -> web.StreamResponse:
         return web.Response(text="not a proxy")
+
+    async def mode_site(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """/site/<page>: a small site whose links are listed in ``LINKED_SITE``."""
+        if rest not in LINKED_SITE:
+            raise web.HTTPNotFound()
+        anchors = "".join(f'<a href="{href}">{href}</a>' for href in LINKED_SITE[rest])
+        return web.Response(text=f"<html><body>{anchors}</body></html>", content_type="text/html")
+
+    async def mode_say(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """/say?status=S&type=T&body=B&h-NAME=V: any status, type, body and headers."""
+        query = request.query
+        headers = {k[2:]: v for k, v in query.items() if k.startswith("h-")}
+        headers["Content-Type"] = query.get("type", "text/plain; charset=utf-8")
+        return web.Response(status=int(query.get("status", "200")), headers=headers,
+                            body=query.get("body", "").encode())  # fmt: skip
 
     async def mode_json(self, request: web.Request, rest: str) -> web.StreamResponse:
         return web.Response(text=json.dumps({"status": "ok"}), content_type="application/json")

@@ -159,7 +159,7 @@ async def test_failures_are_recorded_not_fatal(server: LoopbackServer, tmp_path:
     assert kinds == {
         "/status/404": "http_status", "/status/500": "http_status",
         "/hang-before-headers": "timeout", "/reset": "protocol", "/truncated": "protocol",
-        "/redirect/2": "too_many_redirects", "http://127.0.0.1:9/": "connect",
+        "/redirect/2": "too_many_redirects", "http://127.0.0.1:9/": "refused",
         "/huge?mb=50": "too_large",
     }  # fmt: skip
     assert errors[server.url("/status/404")]["status"] == 404
@@ -378,7 +378,7 @@ async def test_failed_requests_spend_the_page_budget_across_runs(tmp_path: Path)
                          retry={"retries": 0})  # fmt: skip
     for _ in range(3):
         stats = await Crawler(config).run()
-        assert stats.errors["connect"] == 5
+        assert stats.errors["refused"] == 5
     assert len(read_items(tmp_path / "errors.jsonl")) == 5
 
 

@@ -182,7 +182,7 @@ async def test_post_sends_method_headers_and_body(engine: str, server: LoopbackS
 async def test_refused_connection_is_connect_error(engine: str) -> None:
     with pytest.raises(ConnectError, match="Connection refused") as caught:
         await send(engine, Request("http://127.0.0.1:9/"))
-    assert caught.value.kind == "connect"
+    assert caught.value.kind == "refused"
 
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "file:///etc/passwd", "not a url", "http://"])
@@ -202,6 +202,16 @@ async def test_tls_is_verified_unless_turned_off(engine: str, tls_server: Loopba
     assert caught.value.kind == "tls"
     response = await send(engine, Request(tls_server.url("/ok")), verify_tls=False)
     assert response.status == 200
+
+
+async def test_tls_trusts_a_ca_file_instead_of_the_system(
+    engine: str, tls_valid_server: LoopbackServer, tls_ca_file: str, tls_server: LoopbackServer
+) -> None:
+    response = await send(engine, Request(tls_valid_server.url("/ok")), verify_tls=tls_ca_file)
+    assert response.status == 200
+    with pytest.raises(ConnectError) as caught:  # another CA's certificate: not trusted
+        await send(engine, Request(tls_server.url("/ok")), verify_tls=tls_ca_file)
+    assert caught.value.kind == "tls"
 
 
 async def test_cookies_are_sent_and_kept(engine: str, server: LoopbackServer) -> None:

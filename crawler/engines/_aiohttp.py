@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 
 import aiohttp
@@ -36,10 +37,13 @@ class AiohttpEngine(AsyncResource):
     async def open(self) -> None:
         if self._session is None:
             self._semaphore = asyncio.Semaphore(self._options.concurrency)
+            verify = self._options.verify_tls
             connector = aiohttp.TCPConnector(
                 limit=self._options.concurrency,
                 limit_per_host=0,
-                ssl=self._options.verify_tls,
+                ssl=await asyncio.to_thread(ssl.create_default_context, cafile=verify)
+                if isinstance(verify, str)
+                else verify,
                 ttl_dns_cache=300,
             )
             self._session = aiohttp.ClientSession(

@@ -6,6 +6,7 @@ of their own; users want "Connection refused", not the layers.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import ssl
@@ -16,7 +17,7 @@ from crawler.errors import ConnectError, ConnectKind, InvalidURL
 from crawler.models import Request
 from crawler.urls import parse_http_url
 
-__all__ = ["connect_error", "require_http_url", "where"]
+__all__ = ["connect_error", "connect_reason", "require_http_url", "where"]
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -55,11 +56,11 @@ def where(request: Request) -> str:
 def connect_error(exc: BaseException, request: Request) -> ConnectError:
     """A ``ConnectError`` saying what went wrong: ``TLS: certificate verify failed``,
     ``DNS: Name or service not known``, ``Connection refused``…"""
-    kind, reason = _reason(exc)
+    kind, reason = connect_reason(exc)
     return ConnectError(f"cannot connect to {where(request)}: {reason}", request=request, kind=kind)
 
 
-def _reason(exc: BaseException) -> tuple[ConnectKind, str]:
+def connect_reason(exc: BaseException) -> tuple[ConnectKind, str]:
     chain = _chain(exc)
     for error in chain:
         # aiohttp's certificate error subclasses ssl's without its attributes.
@@ -72,7 +73,8 @@ def _reason(exc: BaseException) -> tuple[ConnectKind, str]:
             return "dns", f"DNS: {error.strerror or error}"
     for error in chain:
         if isinstance(error, OSError) and isinstance(error.errno, int) and error.errno > 0:
-            return "connect", os.strerror(error.errno)
+            kind: ConnectKind = "refused" if error.errno == errno.ECONNREFUSED else "connect"
+            return kind, os.strerror(error.errno)
         if isinstance(error, OSError) and error.strerror:
             return "connect", error.strerror
     return "connect", str(exc) or type(exc).__name__

@@ -22,7 +22,7 @@ class EngineOptions:
     """Connection-level settings every engine honours."""
 
     concurrency: int = 64
-    verify_tls: bool = True
+    verify_tls: bool | str = True  # a str: the PEM bundle of the CAs to trust instead
     proxy: str | None = None
     cookies: Mapping[str, str] = field(default_factory=dict)
 

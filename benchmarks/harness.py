@@ -1,0 +1,162 @@
+"""What the benchmark scripts share: children stopped by pid, and the generated site.
+
+``memory.py`` and ``ping.py`` import it as ``harness``: run as
+``python benchmarks/NAME.py``, Python puts the script's folder first on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import platform
+import selectors
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType, ModuleType
+from typing import Any, Protocol, TypeVar
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE_SCRIPT = Path(__file__).resolve().parent / "site.py"
+START_TIMEOUT = 30.0  # seconds for a child to print its first line
+
+
+def load_site_module() -> ModuleType:
+    """benchmarks/site.py by path: ``import site`` would find the standard library's."""
+    spec = importlib.util.spec_from_file_location("bench_site", SITE_SCRIPT)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {SITE_SCRIPT}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_site"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class Processes:
+    """Every child this harness started; ``stop_all`` ends those still running, by pid.
+
+    Subclasses that know of processes behind a child (a launcher's own child) can
+    stop them too in ``before_kill``.
+    """
+
+    def __init__(self) -> None:
+        self.children: list[subprocess.Popen[bytes]] = []
+
+    def start(self, args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        # A session of its own: a Ctrl-C in the terminal reaches only this harness,
+        # which then stops its children in order.
+        child = subprocess.Popen(args, start_new_session=True, **kwargs)
+        self.children.append(child)
+        return child
+
+    def stop(self, child: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL if CHILD is still running after GRACE seconds."""
+        if child.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            child.terminate()
+        try:
+            child.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.before_kill(child)
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
+            child.wait()
+
+    def before_kill(self, child: subprocess.Popen[bytes]) -> None:
+        """Called while CHILD, which ignored SIGTERM, is still unreaped: its pid is still its."""
+
+    def stop_all(self) -> None:
+        for child in reversed(self.children):
+            self.stop(child)
+        self.children.clear()
+
+
+def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so that ``finally: processes.stop_all()`` runs:
+    the default action would end this harness and leave its children running."""
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+
+
+def read_line(child: subprocess.Popen[bytes], what: str, timeout: float = START_TIMEOUT) -> str:
+    """The next line of CHILD's stdout pipe; RuntimeError if none comes within TIMEOUT
+    seconds, since a bare ``readline`` would wait forever on a child that hangs."""
+    assert child.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(child.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            raise RuntimeError(f"{what} did not start in {timeout:.0f} s")
+    return child.stdout.readline().decode().strip()
+
+
+def start_site(
+    processes: Processes, pages: int, work: Path, stats: Path | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``site.py --pages PAGES`` on a free port; return it and its port once it listens.
+
+    Its stderr goes to WORK/site.log, whose tail is in the error if it fails to start.
+    """
+    args = [sys.executable, str(SITE_SCRIPT), "--pages", str(pages), "--port", "0"]
+    if stats is not None:
+        args += ["--stats", str(stats)]
+    with (work / "site.log").open("wb") as log:
+        site = processes.start(args, stdout=subprocess.PIPE, stderr=log, cwd=ROOT)
+    line = read_line(site, "site")
+    if not line.startswith("listening on http://127.0.0.1:"):
+        tail = (work / "site.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"site failed to start: {line!r}\n{tail}")
+    return site, int(line.rsplit(":", 1)[1])
+
+
+def machine() -> str:
+    """CPU count and model, OS and Python: what a recorded result depends on."""
+    cpu = platform.processor()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as info:
+        names = (line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+        cpu = next(names, cpu)
+    return (
+        f"nproc {os.cpu_count()} ({cpu or 'unknown CPU'}, {platform.system()} "
+        f"{platform.release()}), Python {platform.python_version()}"
+    )
+
+
+class Measured(Protocol):
+    """What ``measure_all`` reads of a run."""
+
+    problems: list[str]  # empty when every check passed
+
+
+R = TypeVar("R", bound=Measured)
+V = TypeVar("V")
+
+
+def measure_all(
+    runs: list[R],
+    repeats: int,
+    variants: Sequence[V],
+    measure: Callable[[V, int], R],
+    describe: Callable[[R], str],
+) -> None:
+    """``measure(variant, repetition)`` for every variant in turn, REPEATS times over
+    (a, b, a, b, ...), so that drift on a shared machine hits every variant alike.
+
+    Each run is appended to RUNS as it ends, so that an interrupted benchmark still
+    reports those, and gets a line on stderr, so that a long one shows where it is.
+    """
+    for repetition in range(repeats):
+        for variant in variants:
+            run = measure(variant, repetition)
+            runs.append(run)
+            status = "FAILED: " + "; ".join(run.problems) if run.problems else "ok"
+            print(
+                f"[{repetition + 1}/{repeats}] {describe(run)}, {status}",
+                file=sys.stderr,
+                flush=True,
+            )

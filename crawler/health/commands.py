@@ -1,0 +1,197 @@
+"""``crawl ping`` and ``crawl check``: turn arguments into targets, run the checks
+and print them. Exit codes: 0 all healthy, 1 any not, 2 a usage error."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from crawler.errors import ConfigError
+from crawler.health.history import History
+from crawler.health.probe import check_targets
+from crawler.health.report import render_json, render_junit, render_prometheus, render_table
+from crawler.health.result import HealthResult
+from crawler.health.targets import HealthConfig, Target, load_health_config, target_for
+from crawler.validators import http_url
+
+__all__ = ["check", "ping"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+WATCH_FORMATS = ("table", "json")
+
+
+class UsageError(Exception):
+    """Arguments that cannot work together; exits 2 with this message."""
+
+
+def ping(args: argparse.Namespace) -> int:
+    try:
+        targets = [
+            target_for(url, timeout=args.timeout, retries=args.retries)
+            for url in _unique(_read_urls(args.urls, args.from_files))
+        ]
+    except UsageError as exc:
+        return _usage(exc)
+    if not targets:
+        return _usage(UsageError("no URLs to ping: give URLs, - for stdin, or --from FILE"))
+    results = asyncio.run(check_targets(targets, engine=args.engine, concurrency=args.concurrency))
+    (render_json if args.json else render_table)(results, sys.stdout)
+    return _exit_code(results)
+
+
+def check(args: argparse.Namespace) -> int:
+    try:
+        _check_usage(args)
+    except UsageError as exc:
+        return _usage(exc)
+    if args.crawl:
+        from crawler.health.linkcheck import check_links
+
+        results = check_links(args.crawl, engine=args.engine, output=args.output)
+        _render(args.format, results, sys.stdout)
+        return _exit_code(results)
+    config = load_health_config(args.file)
+    targets = [_override(target, args) for target in config.targets]
+    if args.watch:
+        return asyncio.run(_watch(config, targets, args))
+    results = asyncio.run(check_targets(targets, engine=args.engine, concurrency=args.concurrency))
+    _render(args.format, results, sys.stdout)
+    return _exit_code(results)
+
+
+def _check_usage(args: argparse.Namespace) -> None:
+    if bool(args.file) == bool(args.crawl):
+        raise UsageError("give a health-check file or --crawl CONFIG (one of them)")
+    if args.serve and not args.watch:
+        raise UsageError("--serve needs --watch SECONDS")
+    if args.watch and args.crawl:
+        raise UsageError("--watch works with a health-check file, not --crawl")
+    if args.watch and args.format not in WATCH_FORMATS:
+        raise UsageError(f"--watch prints {' or '.join(WATCH_FORMATS)}; /metrics serves Prometheus")
+    if args.output and not args.crawl:
+        raise UsageError("--output is for --crawl")
+    if args.serve:
+        args.serve = _address(args.serve)
+
+
+async def _watch(config: HealthConfig, targets: list[Target], args: argparse.Namespace) -> int:
+    from crawler.health.server import StatusServer
+    from crawler.health.watch import watch
+
+    history = History(args.history)
+    for target in targets:
+        history.expect(target.name, target.url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    printer = _print_json if args.format == "json" else _print_summary
+    options: dict[str, Any] = {"engine": args.engine, "concurrency": args.concurrency}
+    try:
+        if args.serve is None:
+            await watch(targets, interval=args.watch, history=history, stop=stop,
+                        on_run=printer, **options)  # fmt: skip
+            return EXIT_OK
+        host, port = args.serve
+        server = StatusServer(history, host=host, port=port, metrics=render_prometheus,
+                              title=config.title, interval=args.watch)  # fmt: skip
+        try:
+            await server.open()
+        except OSError as exc:
+            return _usage(UsageError(f"--serve {host}:{port}: {exc.strerror or exc}"))
+        try:
+            print(f"crawl: serving the status page on {server.url}", file=sys.stderr, flush=True)
+            await watch(targets, interval=args.watch, history=history, stop=stop,
+                        on_run=printer, **options)  # fmt: skip
+        finally:
+            await server.aclose()
+        return EXIT_OK
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def _print_summary(results: list[HealthResult]) -> None:
+    down = [result for result in results if not result.ok]
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    line = f"{stamp} {len(results) - len(down)} up, {len(down)} down"
+    details = "".join(f"\n  DOWN {result.name}: {result.reason}" for result in down)
+    print(line + details, flush=True)
+
+
+def _print_json(results: list[HealthResult]) -> None:
+    render_json(results, sys.stdout)
+    sys.stdout.flush()
+
+
+def _render(format: str, results: list[HealthResult], file: TextIO) -> None:
+    if format == "prometheus":
+        file.write(render_prometheus(History.of(results)))
+    elif format == "junit":
+        render_junit(results, file)
+    elif format == "json":
+        render_json(results, file)
+    else:
+        render_table(results, file)
+
+
+def _override(target: Target, args: argparse.Namespace) -> Target:
+    changes: dict[str, Any] = {}
+    if args.timeout is not None:
+        changes["timeout"] = args.timeout
+    if args.retries is not None:
+        changes["retries"] = args.retries
+    return replace(target, **changes)
+
+
+def _read_urls(urls: Iterable[str], files: Iterable[str]) -> Iterator[str]:
+    """URLs from the arguments, ``-`` (stdin) and files: one per line, ``#`` comments."""
+    sources: list[tuple[str, Iterable[str]]] = []
+    for url in urls:
+        sources.append(("stdin", sys.stdin) if url == "-" else ("arguments", [url]))
+    for name in files:
+        if name == "-":
+            sources.append(("stdin", sys.stdin))
+            continue
+        try:
+            sources.append((name, Path(name).read_text(encoding="utf-8").splitlines()))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--from {name}: {exc}") from None
+    for source, lines in sources:
+        for number, line in enumerate(lines, 1):
+            url = line.strip()
+            if not url or url.startswith("#"):
+                continue
+            try:
+                yield http_url("url", url)
+            except ConfigError:
+                where = "" if source == "arguments" else f" (line {number} of {source})"
+                raise UsageError(f"not an http:// or https:// URL: {url!r}{where}") from None
+
+
+def _unique(urls: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(urls))
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"--serve expects HOST:PORT such as 127.0.0.1:9108, got {text!r}")
+    return host, int(port)
+
+
+def _exit_code(results: list[HealthResult]) -> int:
+    return EXIT_OK if all(result.ok for result in results) else EXIT_FAILED
+
+
+def _usage(exc: UsageError) -> int:
+    print(f"crawl: {exc}", file=sys.stderr)
+    return EXIT_USAGE

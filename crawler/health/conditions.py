@@ -1,0 +1,100 @@
+"""A target's conditions, checked on the final response. Each failure says what
+was expected and what was seen, so a red check explains itself."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from crawler.health.result import Failure
+from crawler.health.targets import Target
+from crawler.models import Response
+
+__all__ = ["evaluate", "json_path"]
+
+SHOWN = 120  # characters of a seen value kept in a report
+_MISSING = object()
+
+
+def evaluate(target: Target, response: Response, latency: float) -> list[Failure]:
+    """Every condition of ``target`` that ``response`` fails, in config order.
+    (The certificate is checked apart, as it needs its own connection.)"""
+    failures: list[Failure] = []
+    if not target.status.accepts(response.status):
+        failures.append(Failure("status", str(target.status), str(response.status)))
+    if target.max_latency_ms is not None and latency * 1000 > target.max_latency_ms:
+        failures.append(
+            Failure(
+                "max_latency_ms", f"<= {target.max_latency_ms:g} ms", f"{latency * 1000:.0f} ms"
+            )
+        )
+    if target.body_contains or target.body_regex is not None:
+        text = response.text
+        for needle in target.body_contains:
+            if needle not in text:
+                failures.append(
+                    Failure("body_contains", repr(needle), f"not in {len(response.body)} bytes")
+                )
+        if target.body_regex is not None and not target.body_regex.search(text):
+            pattern = target.body_regex.pattern
+            failures.append(Failure("body_regex", f"a match for {pattern!r}", "no match"))
+    for name, expected in target.headers:
+        seen = response.headers.get(name)
+        if seen is None or expected.lower() not in seen.lower():
+            failures.append(
+                Failure(f"header.{_quote(name)}", f"to contain {expected!r}", _show(seen))
+            )
+    if target.json:
+        failures += _json_failures(target, response)
+    return failures
+
+
+def json_path(document: Any, path: str) -> Any:
+    """The value at a dotted path (``db.connected``, ``items.0.id``), or ``_MISSING``."""
+    value = document
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return _MISSING
+    return value
+
+
+def _json_failures(target: Target, response: Response) -> list[Failure]:
+    try:
+        document = response.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        return [Failure("json", "a JSON body", f"invalid JSON ({exc})")]
+    failures = []
+    for path, expected in target.json:
+        seen = json_path(document, path)
+        if seen is _MISSING or not _same(seen, expected):
+            condition = f"json.{_quote(path)}"
+            shown = "nothing there" if seen is _MISSING else _dump(seen)
+            failures.append(Failure(condition, _dump(expected), shown))
+    return failures
+
+
+def _same(seen: Any, expected: Any) -> bool:
+    """Equal and of the same kind: ``true`` is not ``1``, though ``1`` is ``1.0``."""
+    if isinstance(seen, bool) or isinstance(expected, bool):
+        return isinstance(seen, bool) and isinstance(expected, bool) and seen == expected
+    return bool(seen == expected)
+
+
+def _dump(value: Any) -> str:
+    return _clip(json.dumps(value, ensure_ascii=False))
+
+
+def _show(value: str | None) -> str:
+    return "no such header" if value is None else _clip(repr(value))
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= SHOWN else text[:SHOWN] + "…"
+
+
+def _quote(name: str) -> str:
+    return json.dumps(name) if "." in name else name

@@ -1,0 +1,139 @@
+"""Link checking: crawl a site with its crawl config and report every link that
+is broken, with the pages that link to it.
+
+The crawl is an ordinary crawl (scope, robots, retries, resume), run with a
+site wrapper that yields, for each page, the links it found as one item. Those
+items land in ``links.jsonl`` under the crawl's own commit protocol, so the
+link graph needs no store of its own and survives a resume like any item; the
+broken URLs come from ``errors.jsonl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from crawler.config import Config, load_config
+from crawler.crawl import ERRORS_FILE, Crawler
+from crawler.errors import ConfigError
+from crawler.health.result import Failure, HealthResult
+from crawler.progress import make_progress
+from crawler.site import Item, Link, Page, Site, load_site
+from crawler.urls import canonicalize
+
+__all__ = ["LINKS_FILE", "LinkGraphSite", "broken_links", "check_links"]
+
+LINKS_FILE = "links.jsonl"
+MAX_REFERRERS = 100  # pages listed per broken link; the count says how many more
+NOT_BROKEN = frozenset({"parse", "write"})  # our side failed, not the link
+
+
+class LinkGraphSite(Site):
+    """Wraps a site: follows the links it yields and records them, per page, as
+    the item ``{"page": url, "links": [...]}``; the site's own items are dropped."""
+
+    name = "link graph"
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+
+    def parse(self, page: Page) -> Iterable[Item | Link]:
+        links = [result for result in self.site.parse(page) if isinstance(result, Link)]
+        yield from links
+        yield Item(page=page.url, links=[link.url for link in links])
+
+
+def check_links(
+    config_path: str | Path, *, engine: str | None = None, output: str | Path | None = None
+) -> list[HealthResult]:
+    """Crawl, then list the broken links. Without ``output`` the crawl's state
+    lives in a temporary folder, so every check starts afresh."""
+    config = load_config(config_path)
+    try:
+        site = load_site(config.crawl.site)
+    except ValueError as exc:
+        raise ConfigError("crawl.site", config.crawl.site, str(exc)) from None
+    if output is not None:
+        return _check(config, site, Path(output), engine)
+    with tempfile.TemporaryDirectory(prefix="crawl-check-") as folder:
+        return _check(config, site, Path(folder), engine)
+
+
+def _check(config: Config, site: Site, out: Path, engine: str | None) -> list[HealthResult]:
+    fetch = config.fetch if engine is None else dataclasses.replace(config.fetch, engine=engine)
+    output = dataclasses.replace(config.output, dir=out, items=LINKS_FILE, pages=False)
+    crawler = Crawler(
+        config.replace(fetch=fetch, output=output),
+        site=LinkGraphSite(site),
+        progress=make_progress(quiet=True),
+    )
+    stats = asyncio.run(crawler.run())
+    results = broken_links(out / ERRORS_FILE, out / LINKS_FILE)
+    print(f"crawl: checked {stats.pages} pages, {len(results)} broken links", file=sys.stderr)
+    return results
+
+
+def broken_links(errors_file: Path, links_file: Path) -> list[HealthResult]:
+    """One failed result per broken URL, in the order the crawl met them, with
+    up to ``MAX_REFERRERS`` of the pages linking to it."""
+    errors = {
+        canonicalize(record["url"]): record
+        for record in _records(errors_file)
+        if record.get("kind") not in NOT_BROKEN
+    }
+    referrers: dict[str, list[str]] = {url: [] for url in errors}
+    counts = dict.fromkeys(errors, 0)
+    for record in _records(links_file):
+        page = record.get("page")
+        for link in set(record.get("links") or ()):
+            try:
+                url = canonicalize(link)
+            except ValueError:
+                continue
+            if url in referrers:
+                counts[url] += 1
+                if len(referrers[url]) < MAX_REFERRERS:
+                    referrers[url].append(str(page))
+    now = time.time()
+    results = []
+    for url, record in errors.items():
+        found = referrers[url]
+        if not found and record.get("referrer"):  # e.g. the source of a redirect
+            found, counts[url] = [record["referrer"]], 1
+        results.append(_result(record, tuple(found), counts[url], now))
+    return results
+
+
+def _result(
+    record: dict[str, Any], linked_from: tuple[str, ...], count: int, now: float
+) -> HealthResult:
+    status, kind = record.get("status"), str(record.get("kind"))
+    more = f"linked from {count} pages" if count > len(linked_from) else ""
+    if kind == "http_status":
+        failure, error, message = Failure("status", "below 400", str(status)), None, more
+    else:
+        failure, error = Failure("fetch", "a response", kind), kind
+        message = "; ".join(filter(None, [str(record.get("message", "")), more]))
+    return HealthResult(
+        name=record["url"], url=record["url"], ok=False, checked_at=now, latency=0.0,
+        status=status, error=error, message=message, failures=(failure,),
+        linked_from=linked_from,
+    )  # fmt: skip
+
+
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    yield record
+    except FileNotFoundError:
+        return

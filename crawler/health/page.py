@@ -1,0 +1,318 @@
+"""The status page of watch mode: one self-contained HTML document that reads at a
+glance without JavaScript and, with it, keeps itself current from ``/status.json``.
+
+Both renderers, this module's and the page's script, draw from the same
+``status_json`` data, so the page looks the same before and after a refresh.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from html import escape
+from typing import Literal, TypedDict
+
+from crawler.health.history import History, TargetHistory
+
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "DEFAULT_REFRESH",
+    "SampleJson",
+    "StatusJson",
+    "TargetJson",
+    "render_page",
+    "status_json",
+]
+
+DEFAULT_REFRESH = 5.0  # seconds between the page's refreshes when the check interval is unknown
+
+State = Literal["up", "down", "pending"]
+
+
+class SampleJson(TypedDict):
+    checked_at: float
+    ok: bool
+    status: int | None
+    latency_ms: float | None  # None when no response came back
+    reason: str
+
+
+class TargetJson(TypedDict):
+    name: str
+    url: str
+    state: State
+    status: int | None
+    latency_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    uptime: float | None  # share of the kept samples that passed, 0 to 1
+    reason: str
+    checked_at: float | None
+    runs: int
+    failures: int
+    samples: list[SampleJson]  # oldest first
+
+
+class StatusJson(TypedDict):
+    now: float
+    interval: float | None
+    state: State  # down if any target is, pending until something was checked
+    summary: str
+    last_check: float | None
+    targets: list[TargetJson]
+
+
+def status_json(history: History, *, interval: float | None, now: float) -> StatusJson:
+    """What the page shows, for its own refreshes and for scripts: Unix times, latencies in ms."""
+    targets = [_target_json(target) for target in history.targets()]
+    down = sum(target["state"] == "down" for target in targets)
+    checked = [t["checked_at"] for t in targets if t["checked_at"] is not None]
+    state: State
+    if down:
+        state, summary = "down", f"{down} of {len(targets)} down"
+    elif checked:
+        state, summary = "up", "All systems up"
+    else:
+        state, summary = "pending", "Waiting for the first check"
+    return {
+        "now": now,
+        "interval": interval,
+        "state": state,
+        "summary": summary,
+        "last_check": max(checked, default=None),
+        "targets": targets,
+    }
+
+
+def _target_json(target: TargetHistory) -> TargetJson:
+    last = target.last
+    samples: list[SampleJson] = [
+        {
+            "checked_at": result.checked_at,
+            "ok": result.ok,
+            "status": result.status,
+            "latency_ms": _ms(result.latency) if result.status is not None else None,
+            "reason": result.reason,
+        }
+        for result in target.samples
+    ]
+    return {
+        "name": target.name,
+        "url": target.url,
+        "state": "pending" if last is None else "up" if last.ok else "down",
+        "status": samples[-1]["status"] if samples else None,
+        "latency_ms": samples[-1]["latency_ms"] if samples else None,
+        "p50_ms": _ms(target.latency_quantile(0.5)),
+        "p95_ms": _ms(target.latency_quantile(0.95)),
+        "uptime": target.uptime(),
+        "reason": samples[-1]["reason"] if samples else "",
+        "checked_at": samples[-1]["checked_at"] if samples else None,
+        "runs": target.runs,
+        "failures": target.failures,
+        "samples": samples,
+    }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+# -- server-side rendering; the script below mirrors each helper --------------------------
+
+_DASH = "\u2013"
+
+
+def _clock(unix: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(unix))
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(seconds, 0):.0f} s ago"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} d ago"
+
+
+def _latency(ms: float | None) -> str:
+    return _DASH if ms is None else f"{ms:.0f} ms"
+
+
+def _checked(status: StatusJson) -> str:
+    last = status["last_check"]
+    if last is None:
+        return "No checks yet"
+    return f"Last check {_clock(last)} ({_ago(status['now'] - last)})"
+
+
+def _tip(sample: SampleJson) -> str:
+    if sample["ok"]:
+        seen = f"{sample['status']} \u00b7 {_latency(sample['latency_ms'])}"
+    else:
+        seen = sample["reason"]
+    return f"{_clock(sample['checked_at'])} \u00b7 {seen}"
+
+
+def _row(target: TargetJson) -> str:
+    name = escape(target["name"])
+    # Only web URLs become links: a javascript: URL in a config must not run on click.
+    if target["url"].lower().startswith(("http://", "https://")):
+        name = f'<a href="{escape(target["url"])}">{name}</a>'
+    reason = target["reason"] if target["state"] == "down" else ""
+    if reason:
+        name += f'<div class="reason">{escape(reason)}</div>'
+    samples = target["samples"]
+    failed = sum(not sample["ok"] for sample in samples)
+    bars = "".join(
+        f'<span class="{"up" if s["ok"] else "down"}" title="{escape(_tip(s))}"></span>'
+        for s in samples
+    )
+    uptime = target["uptime"]
+    cells = [
+        f'<span class="badge">{target["state"].upper()}</span>',
+        name,
+        _DASH if target["status"] is None else str(target["status"]),
+        _latency(target["latency_ms"]),
+        _latency(target["p50_ms"]),
+        _latency(target["p95_ms"]),
+        _DASH if uptime is None else f"{uptime * 100:.1f}%",
+        f'<div class="strip" role="img" aria-label="{failed} of {len(samples)} recent checks'
+        f' failed">{bars}</div>',
+    ]
+    return (
+        f'<tr data-target="{escape(target["name"])}" data-state="{target["state"]}">'
+        + "".join(f"<td>{cell}</td>" for cell in cells)
+        + "</tr>"
+    )
+
+
+_STYLE = """
+:root{color-scheme:light dark;--fg:#1f2328;--bg:#fff;--muted:#656d76;--line:#d0d7de;
+--up:#1a7f37;--down:#cf222e;--pending:#9a6700;--on-badge:#fff}
+@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--muted:#8d96a0;
+--line:#30363d;--up:#3fb950;--down:#f85149;--pending:#d29922;--on-badge:#0d1117}}
+body{margin:0 auto;max-width:75rem;padding:1.5rem;background:var(--bg);color:var(--fg);
+font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+h1{margin:0;font-size:1.4rem}
+#summary{margin:.25rem 0;font-size:1.2rem;font-weight:600}
+#summary[data-state=up]{color:var(--up)}#summary[data-state=down]{color:var(--down)}
+.meta{margin:0;color:var(--muted)}
+#lost{padding:.5rem .75rem;border:1px solid var(--down);border-radius:6px;color:var(--down)}
+.scroll{overflow-x:auto}
+table{width:100%;margin-top:1rem;border-collapse:collapse;font-variant-numeric:tabular-nums}
+th,td{padding:.5rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top;
+white-space:nowrap}
+td:nth-child(2){white-space:normal}
+th{color:var(--muted);font-size:.8rem;font-weight:500;white-space:nowrap}
+a{color:inherit}
+.badge{display:inline-block;min-width:4.5em;border-radius:1em;text-align:center;
+font-size:.75rem;font-weight:700;color:var(--on-badge);background:var(--pending)}
+[data-state=up] .badge{background:var(--up)}[data-state=down] .badge{background:var(--down)}
+.reason{color:var(--down);font-size:.85rem;overflow-wrap:anywhere}
+.strip{display:flex;justify-content:flex-end;gap:1px;width:16rem;height:1.4rem}
+.strip span{flex:1;max-width:.4rem;min-width:1px;border-radius:1px;background:var(--up)}
+.strip .down{background:var(--down)}
+"""
+
+_SCRIPT = """
+(() => {
+  const period = Number(document.body.dataset.refresh) * 1000;
+  const title = document.body.dataset.title;
+  const dash = "\\u2013";
+  const clock = (t) => new Date(t * 1000).toISOString().slice(0, 19).replace("T", " ") + " UTC";
+  const ago = (s) => s < 90 ? Math.round(Math.max(s, 0)) + " s ago"
+    : s < 5400 ? Math.round(s / 60) + " min ago"
+    : s < 172800 ? Math.round(s / 3600) + " h ago" : Math.round(s / 86400) + " d ago";
+  const latency = (ms) => ms === null ? dash : Math.round(ms) + " ms";
+  const tip = (s) => clock(s.checked_at) + " \\u00b7 "
+    + (s.ok ? s.status + " \\u00b7 " + latency(s.latency_ms) : s.reason);
+  // Attributes and text nodes only: server text never reaches an HTML parser.
+  const el = (tag, attributes, ...children) => {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+    node.append(...children);
+    return node;
+  };
+  const row = (t) => {
+    const name = /^https?:\\/\\//i.test(t.url) ? el("a", {href: t.url}, t.name) : t.name;
+    const target = el("td", {}, name);
+    if (t.state === "down" && t.reason) target.append(el("div", {class: "reason"}, t.reason));
+    const failed = t.samples.filter((s) => !s.ok).length;
+    const bars = t.samples.map((s) => el("span", {class: s.ok ? "up" : "down", title: tip(s)}));
+    const label = failed + " of " + t.samples.length + " recent checks failed";
+    return el("tr", {"data-target": t.name, "data-state": t.state},
+      el("td", {}, el("span", {class: "badge"}, t.state.toUpperCase())),
+      target,
+      el("td", {}, t.status === null ? dash : String(t.status)),
+      el("td", {}, latency(t.latency_ms)),
+      el("td", {}, latency(t.p50_ms)),
+      el("td", {}, latency(t.p95_ms)),
+      el("td", {}, t.uptime === null ? dash : (t.uptime * 100).toFixed(1) + "%"),
+      el("td", {}, el("div", {class: "strip", role: "img", "aria-label": label}, ...bars)));
+  };
+  const render = (data) => {
+    document.getElementById("targets").replaceChildren(...data.targets.map(row));
+    const summary = document.getElementById("summary");
+    // A live region: rewriting unchanged text would re-announce it on every refresh.
+    if (summary.textContent !== data.summary) summary.textContent = data.summary;
+    summary.dataset.state = data.state;
+    document.getElementById("checked").textContent = data.last_check === null ? "No checks yet"
+      : "Last check " + clock(data.last_check) + " (" + ago(data.now - data.last_check) + ")";
+    document.title = data.state === "down" ? data.summary + " \\u00b7 " + title : title;
+  };
+  const refresh = async () => {
+    try {
+      const signal = AbortSignal.timeout(10000);
+      const response = await fetch("status.json", {cache: "no-store", signal});
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      render(await response.json());
+      document.getElementById("lost").hidden = true;
+    } catch {
+      document.getElementById("lost").hidden = false;
+    }
+    setTimeout(refresh, period);
+  };
+  setTimeout(refresh, period);
+})();
+"""
+
+
+def _sha256(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
+
+
+# Allows exactly this page's own style and script, so markup that ever slipped past
+# escaping still could not run; ``status.json`` is fetched relative to the page.
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; script-src {_sha256(_SCRIPT)}; style-src {_sha256(_STYLE)}; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
+def render_page(history: History, *, title: str, interval: float | None, now: float) -> str:
+    """The whole document, rendered server-side so it works without JavaScript too."""
+    status = status_json(history, interval=interval, now=now)
+    heading = escape(title)
+    every = f" \u00b7 checks every {interval:g} s" if interval else ""
+    tab = f"{status['summary']} \u00b7 {title}" if status["state"] == "down" else title
+    headers = ["State", "Target", "Status", "Latency", "p50", "p95", "Uptime", "Recent checks"]
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(tab)}</title>\n<style>{_STYLE}</style></head>\n"
+        f'<body data-title="{heading}" data-refresh="{interval or DEFAULT_REFRESH:g}">\n'
+        f"<header><h1>{heading}</h1>\n"
+        f'<p id="summary" role="status" data-state="{status["state"]}">{status["summary"]}</p>\n'
+        f'<p class="meta"><span id="checked">{_checked(status)}</span>{every}</p></header>\n'
+        '<p id="lost" role="alert" hidden>Connection lost: showing the last data received;'
+        " retrying.</p>\n"
+        '<main class="scroll"><table><thead><tr>'
+        + "".join(f'<th scope="col">{header}</th>' for header in headers)
+        + '</tr></thead>\n<tbody id="targets">\n'
+        + "\n".join(_row(target) for target in status["targets"])
+        + f"\n</tbody></table></main>\n<script>{_SCRIPT}</script>\n</body></html>\n"
+    )

@@ -1,0 +1,143 @@
+"""Run health checks: every target fetched concurrently through the Fetcher
+(so engines, timeouts and retries behave as everywhere else), its conditions
+evaluated, and its certificate read when it asks for ``cert_min_days``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+
+from yarl import URL
+
+from crawler.errors import ConnectError, FetchError
+from crawler.fetcher import Fetcher
+from crawler.health.certs import Certificate, read_certificate
+from crawler.health.conditions import evaluate
+from crawler.health.result import Failure, HealthResult
+from crawler.health.targets import Target
+from crawler.outcome import error_kind
+
+__all__ = ["DEFAULT_CONCURRENCY", "check_targets"]
+
+DEFAULT_CONCURRENCY = 64
+MAX_BYTES = 10_000_000  # a health check reads at most this much of a body
+
+
+async def check_targets(
+    targets: Sequence[Target],
+    *,
+    engine: str = "aiohttp",
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> list[HealthResult]:
+    """Check every target once, all at the same time, and return the results in
+    the targets' order. Never raises for what a server does."""
+    groups: dict[tuple[int, bool, bool | str], list[int]] = {}
+    for index, target in enumerate(targets):
+        key = (target.retries, target.follow_redirects, target.verify_tls)
+        groups.setdefault(key, []).append(index)
+    results: list[HealthResult | None] = [None] * len(targets)
+    async with contextlib.AsyncExitStack() as stack:
+        jobs = []
+        for (retries, follow, verify), indexes in groups.items():
+            # No rate limit: a check must see the server as users do, all at once.
+            fetcher = await stack.enter_async_context(
+                Fetcher(
+                    engine,
+                    concurrency=concurrency,
+                    per_host_concurrency=concurrency,
+                    retries=retries,
+                    follow_redirects=follow,
+                    verify_tls=verify,
+                    max_bytes=MAX_BYTES,
+                )
+            )
+            jobs += [(index, fetcher) for index in indexes]
+
+        async def run(index: int, fetcher: Fetcher) -> None:
+            target = targets[index]
+            try:
+                results[index] = await check_one(fetcher, target)
+            except Exception as exc:  # a bug must not take the other checks (or a monitor) down
+                results[index] = HealthResult(
+                    target.name, target.url, ok=False, checked_at=time.time(), latency=0.0,
+                    error="internal", message=f"{type(exc).__name__}: {exc}",
+                )  # fmt: skip
+
+        await asyncio.gather(*(run(index, fetcher) for index, fetcher in jobs))
+    return [result for result in results if result is not None]
+
+
+async def check_one(fetcher: Fetcher, target: Target) -> HealthResult:
+    """Fetch one target and judge it; a failed fetch is a failed check."""
+    checked_at = time.time()
+    started = time.monotonic()
+    request = fetcher.request(
+        target.method, target.url, headers=target.request_headers, timeout=target.timeout
+    )
+    cert_task = (
+        None if target.cert_min_days is None else asyncio.ensure_future(_certificate(target))
+    )
+    try:
+        response = await fetcher.fetch(request)
+    except asyncio.CancelledError:
+        if cert_task is not None:
+            cert_task.cancel()
+        raise
+    except FetchError as exc:
+        latency = time.monotonic() - started
+        cert, cert_failures = await _certificate_failures(target, cert_task, fetch_failed=exc)
+        kind = error_kind(exc)
+        return HealthResult(
+            target.name, target.url, ok=False, checked_at=checked_at, latency=latency,
+            error=kind, message=str(exc),
+            failures=(Failure("fetch", "a response", kind), *cert_failures),
+            cert_days=cert.days_left if cert else None,
+        )  # fmt: skip
+    latency = time.monotonic() - started
+    failures = evaluate(target, response, latency)
+    cert, cert_failures = await _certificate_failures(target, cert_task, fetch_failed=None)
+    failures += cert_failures
+    return HealthResult(
+        target.name, target.url, ok=not failures, checked_at=checked_at, latency=latency,
+        status=response.status, size=len(response.body), final_url=response.url,
+        failures=tuple(failures), cert_days=cert.days_left if cert else None,
+    )  # fmt: skip
+
+
+async def _certificate(target: Target) -> Certificate:
+    url = URL(target.url)
+    return await read_certificate(
+        url.host or "", url.port or 443, timeout=target.timeout, verify=target.verify_tls
+    )
+
+
+async def _certificate_failures(
+    target: Target,
+    task: asyncio.Future[Certificate] | None,
+    *,
+    fetch_failed: FetchError | None,
+) -> tuple[Certificate | None, list[Failure]]:
+    """The certificate (when it could be read) and what is wrong with it. When
+    the fetch already failed on TLS, its error carries the verification reason."""
+    if task is None or target.cert_min_days is None:
+        return None, []
+    try:
+        cert = await task
+    except FetchError as exc:
+        if fetch_failed is not None:  # the fetch's own error says it already
+            return None, []
+        return None, [Failure("cert_min_days", "a readable certificate", str(exc))]
+    failures = []
+    if cert.days_left < target.cert_min_days:
+        seen = (
+            f"expired {-cert.days_left:.1f} days ago"
+            if cert.days_left < 0
+            else f"{cert.days_left:.1f} days left"
+        )
+        failures.append(Failure("cert_min_days", f">= {target.cert_min_days:g} days left", seen))
+    tls_failed = isinstance(fetch_failed, ConnectError) and fetch_failed.kind == "tls"
+    if cert.verify_error and not tls_failed:
+        failures.append(Failure("cert", "a certificate that verifies", cert.verify_error))
+    return cert, failures

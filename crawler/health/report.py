@@ -1,0 +1,225 @@
+"""Health results for each reader: a table for people, JSON lines for scripts,
+JUnit XML for CI and the Prometheus text format for scrapers."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TextIO
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from rich.console import Console
+from rich.filesize import decimal
+from rich.table import Table
+from rich.text import Text
+
+from crawler.health.history import History, TargetHistory
+from crawler.health.result import HealthResult
+
+__all__ = ["render_json", "render_junit", "render_prometheus", "render_table"]
+
+# Characters XML 1.0 forbids or a terminal acts on; servers choose what they send.
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+_QUANTILES = (0.5, 0.9, 0.99)
+
+# A pipe has no edge: each row stays one whole line, for logs and grep.
+_PIPE_WIDTH = 1000
+
+
+def _clean(text: str) -> str:
+    return _UNSAFE.sub("\ufffd", text)
+
+
+def _line(text: str) -> str:
+    """One table row per result, even when a name or message holds line breaks."""
+    return " ".join(_clean(text).split())
+
+
+def _utc(timestamp: float, layout: str) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime(layout)
+
+
+def render_table(results: Sequence[HealthResult], file: TextIO) -> None:
+    """Colour and the terminal's width on a terminal; elsewhere plain text, never wrapped."""
+    tty = file.isatty()
+    console = Console(
+        file=file, width=None if tty else _PIPE_WIDTH, color_system="auto" if tty else None
+    )
+    named = any(result.name != result.url for result in results)
+    cert = any(result.cert_days is not None for result in results)
+    linked = any(result.linked_from for result in results)
+    table = Table()
+    if named:
+        table.add_column("target", overflow="fold")
+    # On a narrow terminal the other columns wrap first: a cut URL cannot be followed.
+    table.add_column("url", no_wrap=True)
+    table.add_column("status", justify="right")
+    table.add_column("latency", justify="right")
+    table.add_column("size", justify="right")
+    table.add_column("final url", no_wrap=True)
+    if cert:
+        table.add_column("cert days", justify="right")
+    table.add_column("result", overflow="fold")
+    if linked:
+        table.add_column("linked from", overflow="fold")
+    for result in results:
+        final = result.final_url if result.final_url not in (None, result.url) else None
+        cells = [
+            _line(result.url),
+            "-" if result.status is None else str(result.status),
+            f"{round(result.latency * 1000)} ms",
+            "" if result.size is None else decimal(result.size),
+            _line(final or ""),
+        ]
+        if named:
+            cells.insert(0, _line(result.name))
+        if cert:
+            cells.append("" if result.cert_days is None else f"{result.cert_days:.1f}")
+        verdict = (
+            Text("OK", style="green")
+            if result.ok
+            else Text(f"FAIL {_line(result.reason)}", style="red")
+        )
+        # Text, not str: rich would read brackets in a URL or message as markup.
+        row = [*(Text(cell) for cell in cells), verdict]
+        if linked:
+            row.append(Text("\n".join(_line(page) for page in result.linked_from)))
+        table.add_row(*row)
+    console.print(table)
+    failed = sum(not result.ok for result in results)
+    console.print(Text(f"{len(results)} checked, {failed} failed"))
+
+
+def render_json(results: Sequence[HealthResult], file: TextIO) -> None:
+    for result in results:
+        record = {
+            "name": result.name,
+            "url": result.url,
+            "ok": result.ok,
+            "status": result.status,
+            "latency_ms": round(result.latency * 1000, 1),
+            "size": result.size,
+            "final_url": result.final_url,
+            "error": result.error,
+            "message": result.message,
+            "reason": result.reason,
+            "failures": [
+                {"condition": f.condition, "expected": f.expected, "seen": f.seen}
+                for f in result.failures
+            ],
+            "cert_days": None if result.cert_days is None else round(result.cert_days, 2),
+            # The "Z" form, which jq's fromdateiso8601 and most log tools accept.
+            "checked_at": _utc(result.checked_at, "%Y-%m-%dT%H:%M:%SZ"),
+        }
+        if result.linked_from:
+            record["linked_from"] = list(result.linked_from)
+        file.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def render_junit(
+    results: Sequence[HealthResult], file: TextIO, *, suite: str = "crawl check"
+) -> None:
+    """Each target is a test case, so CI shows which one failed and why."""
+    root = ET.Element("testsuites")
+    testsuite = ET.SubElement(
+        root,
+        "testsuite",
+        name=_clean(suite),
+        tests=str(len(results)),
+        failures=str(sum(not result.ok for result in results)),
+        errors="0",
+        time=f"{sum(result.latency for result in results):.3f}",
+    )
+    if results:
+        # The JUnit schema's timestamp has no zone; this one is UTC.
+        started = min(result.checked_at for result in results)
+        testsuite.set("timestamp", _utc(started, "%Y-%m-%dT%H:%M:%S"))
+    for result in results:
+        case = ET.SubElement(
+            testsuite,
+            "testcase",
+            name=_clean(result.name),
+            classname="crawl.check",
+            time=f"{result.latency:.3f}",
+        )
+        if result.ok:
+            continue
+        failure = ET.SubElement(
+            case, "failure", message=_clean(result.reason), type=result.error or "condition"
+        )
+        lines = [str(f) for f in result.failures]
+        lines.append(f"url: {result.url}")
+        lines.append(f"status: {'-' if result.status is None else result.status}")
+        if result.final_url not in (None, result.url):
+            lines.append(f"final url: {result.final_url}")
+        lines += [f"linked from: {page}" for page in result.linked_from]
+        failure.text = _clean("\n".join(lines))
+    ET.indent(root)
+    file.write('<?xml version="1.0" encoding="UTF-8"?>\n')
+    file.write(ET.tostring(root, encoding="unicode") + "\n")
+
+
+_Sample = Callable[[TargetHistory, HealthResult], float | None]  # None: no sample
+_METRICS: tuple[tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str, _Sample], ...] = (
+    (GaugeMetricFamily, "crawl_check_up", "Whether the last check passed (1) or failed (0).",
+     lambda target, last: float(last.ok)),
+    (GaugeMetricFamily, "crawl_check_status_code", "HTTP status of the last check's response.",
+     lambda target, last: last.status),
+    (GaugeMetricFamily, "crawl_check_latency_seconds",
+     "Seconds the last check took, redirects included.", lambda target, last: last.latency),
+    (GaugeMetricFamily, "crawl_check_response_size_bytes",
+     "Body bytes of the last check's final response.", lambda target, last: last.size),
+    (GaugeMetricFamily, "crawl_check_cert_expiry_days",
+     "Days until the TLS certificate expires, as of the last check.",
+     lambda target, last: last.cert_days),
+    (GaugeMetricFamily, "crawl_check_failed_conditions", "Conditions the last check failed.",
+     lambda target, last: len(last.failures)),
+    (CounterMetricFamily, "crawl_check_runs_total", "Checks run since the monitor started.",
+     lambda target, last: target.runs),
+    (CounterMetricFamily, "crawl_check_failures_total",
+     "Checks that failed since the monitor started.", lambda target, last: target.failures),
+    (GaugeMetricFamily, "crawl_check_uptime_ratio", "Share of the recent checks that passed.",
+     lambda target, last: target.uptime()),
+)  # fmt: skip
+
+
+class _HistoryCollector:
+    def __init__(self, history: History) -> None:
+        self._history = history
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["target", "url"]
+        families = [(kind(name, text, labels=labels), sample)
+                    for kind, name, text, sample in _METRICS]  # fmt: skip
+        quantiles = GaugeMetricFamily(
+            "crawl_check_latency_quantile_seconds",
+            "Latency of the recent checks that got a response, at a quantile.",
+            labels=[*labels, "quantile"],
+        )
+        for target in self._history.targets():
+            last = target.last
+            if last is None:  # listed, not yet checked
+                continue
+            values = [target.name, target.url]
+            for family, sample in families:
+                value = sample(target, last)
+                if value is not None:
+                    family.add_metric(values, value)
+            for q in _QUANTILES:
+                seconds = target.latency_quantile(q)
+                if seconds is not None:
+                    quantiles.add_metric([*values, str(q)], seconds)
+        yield from (family for family, _ in families)
+        yield quantiles
+
+
+def render_prometheus(history: History) -> str:
+    """A private registry, so the process's own default metrics stay out."""
+    registry = CollectorRegistry()
+    registry.register(_HistoryCollector(history))
+    return generate_latest(registry).decode()

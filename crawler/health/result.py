@@ -1,0 +1,54 @@
+"""What one health check found: the response's vital signs and every condition
+that failed, with what was expected and what was seen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Failure", "HealthResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One unmet condition. ``condition`` names it as the config does
+    (``status``, ``max_latency_ms``, ``json."db.connected"``, ``header."content-type"``,
+    ``cert_min_days``); a failed fetch is the condition ``fetch``."""
+
+    condition: str
+    expected: str
+    seen: str
+
+    def __str__(self) -> str:
+        return f"{self.condition}: expected {self.expected}, saw {self.seen}"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthResult:
+    """One target, checked once. ``error`` is the kind of fetch failure
+    (``timeout``, ``refused``, ``dns``, ``tls``, ``protocol``, ``too_many_redirects``,
+    ``too_large``, ``blocked``, ``invalid_url``) when no response came back."""
+
+    name: str
+    url: str
+    ok: bool
+    checked_at: float  # Unix time the check started
+    latency: float  # seconds from the first byte sent to the last received, redirects included
+    status: int | None = None
+    size: int | None = None  # body bytes of the final response
+    final_url: str | None = None
+    error: str | None = None
+    message: str = ""  # the fetch error's own words
+    failures: tuple[Failure, ...] = ()
+    cert_days: float | None = None  # days until the certificate expires (negative: expired)
+    linked_from: tuple[str, ...] = ()  # link checking: pages that link to this URL
+
+    @property
+    def reason(self) -> str:
+        """Why the check failed, in one line; empty when it passed."""
+        if self.ok:
+            return ""
+        if self.error is not None:
+            head = f"{self.error}: {self.message}" if self.message else self.error
+            rest = [str(f) for f in self.failures if f.condition != "fetch"]
+            return "; ".join([head, *rest])
+        return "; ".join(str(failure) for failure in self.failures)

@@ -1,0 +1,218 @@
+"""The health-check file: ``[defaults]`` and ``[[target]]`` tables, validated into
+frozen ``Target`` values. Every target key may also sit in ``[defaults]``; a
+bad value raises ``ConfigError`` naming the key (``target[2].status``), the
+value and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crawler.errors import ConfigError
+from crawler.validators import (
+    Check,
+    boolean,
+    headers,
+    http_url,
+    integer,
+    positive,
+    read_toml,
+    regex,
+    string,
+)
+
+__all__ = [
+    "HealthConfig",
+    "StatusRule",
+    "Target",
+    "load_health_config",
+    "parse_health_config",
+    "target_for",
+]
+
+DEFAULT_TIMEOUT = 10.0
+METHODS = ("GET", "HEAD", "POST")
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRule:
+    """Accepted statuses: exact codes and classes such as ``2xx``."""
+
+    codes: frozenset[int] = frozenset()
+    classes: frozenset[int] = frozenset()  # 2 for "2xx"
+
+    def accepts(self, status: int) -> bool:
+        return status in self.codes or status // 100 in self.classes
+
+    def __str__(self) -> str:
+        parts = [f"{c}xx" for c in sorted(self.classes)] + [str(c) for c in sorted(self.codes)]
+        return " or ".join(parts)
+
+
+HEALTHY = StatusRule(classes=frozenset({2, 3}))  # no status condition: anything below 400
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One URL and the conditions its response must meet."""
+
+    name: str
+    url: str
+    method: str = "GET"
+    request_headers: tuple[tuple[str, str], ...] = ()
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = 0
+    follow_redirects: bool = True
+    verify_tls: bool | str = True  # a str: PEM file of the CAs to trust
+    # conditions
+    status: StatusRule = HEALTHY
+    max_latency_ms: float | None = None
+    body_contains: tuple[str, ...] = ()
+    body_regex: re.Pattern[str] | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # response headers: name, expected substring
+    json: tuple[tuple[str, Any], ...] = ()  # dotted path, expected value
+    cert_min_days: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthConfig:
+    targets: tuple[Target, ...]
+    title: str = "crawl check"
+
+
+def load_health_config(path: str | Path) -> HealthConfig:
+    """Read and validate a health-check TOML file; relative CA paths are taken
+    from the file's folder."""
+    return parse_health_config(read_toml(path), base=Path(path).parent)
+
+
+def parse_health_config(data: Mapping[str, Any], *, base: Path = Path()) -> HealthConfig:
+    for key, value in data.items():
+        if key not in ("defaults", "target", "title"):
+            raise ConfigError(key, value, "title, [defaults] or [[target]]")
+    title = string("title", data.get("title", "crawl check"))
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, Mapping):
+        raise ConfigError("defaults", defaults, "a [defaults] table")
+    shared = _options("defaults", defaults, base, allowed=_SHARED)
+    tables = data.get("target")
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError("target", tables, "at least one [[target]] table")
+    targets: list[Target] = []
+    names: set[str] = set()
+    for index, table in enumerate(tables):
+        key = f"target[{index}]"
+        if not isinstance(table, Mapping):
+            raise ConfigError(key, table, "a [[target]] table")
+        if "url" not in table:
+            raise ConfigError(f"{key}.url", None, "the URL to check")
+        options = {**shared, **_options(key, table, base, allowed=_CHECKS)}
+        options.setdefault("name", options["url"])
+        if options["name"] in names:
+            raise ConfigError(f"{key}.name", options["name"], "a name no other target has")
+        names.add(options["name"])
+        target = Target(**options)
+        if target.cert_min_days is not None and not target.url.lower().startswith("https:"):
+            raise ConfigError(f"{key}.cert_min_days", target.cert_min_days, "an https:// url")
+        targets.append(target)
+    return HealthConfig(tuple(targets), title)
+
+
+def target_for(url: str, **options: Any) -> Target:
+    """A target with the default conditions, for ``crawl ping``."""
+    return Target(name=url, url=http_url("url", url), **options)
+
+
+def _options(
+    section: str, table: Mapping[str, Any], base: Path, *, allowed: Mapping[str, Check]
+) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in allowed:
+            raise ConfigError(f"{section}.{key}", value, "one of " + ", ".join(allowed))
+        options[key] = allowed[key](f"{section}.{key}", value)
+    if isinstance(options.get("verify_tls"), str):
+        options["verify_tls"] = str(base / options["verify_tls"])
+    return options
+
+
+# validators ------------------------------------------------------------------------------
+
+
+def _status(key: str, value: Any) -> StatusRule:
+    codes: set[int] = set()
+    classes: set[int] = set()
+    for index, item in enumerate(value if isinstance(value, list) else [value]):
+        where = f"{key}[{index}]" if isinstance(value, list) else key
+        if isinstance(item, int) and not isinstance(item, bool) and 100 <= item <= 599:
+            codes.add(item)
+        elif isinstance(item, str) and re.fullmatch(r"[1-5]xx", item.lower()):
+            classes.add(int(item[0]))
+        else:
+            raise ConfigError(where, item, 'a status code (100-599) or a class such as "2xx"')
+    if not codes and not classes:
+        raise ConfigError(key, value, "at least one status")
+    return StatusRule(frozenset(codes), frozenset(classes))
+
+
+def _method(key: str, value: Any) -> str:
+    text = string(key, value).upper()
+    if text not in METHODS:
+        raise ConfigError(key, value, "one of " + ", ".join(METHODS))
+    return text
+
+
+def _non_negative(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(key, value, "a non-negative number")
+    return float(value)
+
+
+def _days(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(key, value, "a number of days")
+    return float(value)
+
+
+def _strings(key: str, value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(item, str) and item for item in items):
+        raise ConfigError(key, value, "a non-empty string or a list of them")
+    return tuple(items)
+
+
+def _json(key: str, value: Any) -> tuple[tuple[str, Any], ...]:
+    if not isinstance(value, Mapping) or not value:
+        raise ConfigError(key, value, 'a table of dotted paths to values, e.g. {"status" = "ok"}')
+    for path in value:
+        if not path or any(not part for part in path.split(".")):
+            raise ConfigError(f"{key}.{path}", value[path], "a dotted path such as db.connected")
+    return tuple(value.items())
+
+
+def _verify(key: str, value: Any) -> bool | str:
+    if isinstance(value, bool) or (isinstance(value, str) and value):
+        return value
+    raise ConfigError(key, value, "true, false or the path of a PEM file of CAs to trust")
+
+
+_SHARED: dict[str, Check] = {
+    "method": _method,
+    "request_headers": headers,
+    "timeout": positive,
+    "retries": integer(0),
+    "follow_redirects": boolean,
+    "verify_tls": _verify,
+    "status": _status,
+    "max_latency_ms": _non_negative,
+    "body_contains": _strings,
+    "body_regex": regex,
+    "headers": headers,
+    "json": _json,
+    "cert_min_days": _days,
+}
+_CHECKS: dict[str, Check] = {"name": string, "url": http_url, **_SHARED}

@@ -1,0 +1,194 @@
+"""Health checks against loopback servers that are up, down, slow, or wrong in
+status, body, headers or certificate: each condition passes and fails when it
+should, on every engine."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from crawler.health.probe import check_targets
+from crawler.health.result import HealthResult
+from crawler.health.targets import Target, parse_health_config
+from tests.server import LoopbackServer
+
+
+def say(server: LoopbackServer, **query: Any) -> str:
+    return server.url("/say?" + urlencode(query))
+
+
+async def check(engine: str, **target: Any) -> HealthResult:
+    (config_target,) = parse_health_config({"target": [target]}).targets
+    (result,) = await check_targets([config_target], engine=engine)
+    return result
+
+
+def conditions(result: HealthResult) -> list[str]:
+    return [failure.condition for failure in result.failures]
+
+
+async def test_a_healthy_target_passes_every_condition(engine: str, server: LoopbackServer) -> None:
+    body = json.dumps({"status": "ok", "db": {"connected": True, "pool": [3, 4]}, "v": "v1.22"})
+    url = say(server, body=body, type="application/json", **{"h-X-Build": "Release-42"})
+    result = await check(
+        engine, name="api", url=url, status=[200, 204], max_latency_ms=5000,
+        body_contains=['"ok"', "connected"], body_regex=r"v\d+\.\d+",
+        headers={"content-type": "JSON", "x-build": "release"},
+        json={"status": "ok", "db.connected": True, "db.pool.1": 4},
+    )  # fmt: skip
+    assert result.ok, result.reason
+    assert (result.name, result.status, result.final_url) == ("api", 200, url)
+    assert result.size == len(body)
+    assert result.latency > 0
+    assert result.failures == ()
+
+
+async def test_wrong_status_body_headers_and_json_each_fail(
+    engine: str, server: LoopbackServer
+) -> None:
+    body = json.dumps({"status": "degraded", "db": {"connected": 1}})
+    url = say(server, status=503, body=body, type="application/json")
+    result = await check(
+        engine, url=url, status="2xx", body_contains="Welcome", body_regex=r"v\d+",
+        headers={"x-build": "release", "content-type": "text/html"},
+        json={"status": "ok", "db.connected": True, "db.missing": 1},
+    )  # fmt: skip
+    assert not result.ok
+    assert result.status == 503
+    assert result.error is None
+    seen = {failure.condition: (failure.expected, failure.seen) for failure in result.failures}
+    assert seen == {
+        "status": ("2xx", "503"),
+        "body_contains": ("'Welcome'", f"not in {len(body)} bytes"),
+        "body_regex": ("a match for 'v\\\\d+'", "no match"),
+        "header.x-build": ("to contain 'release'", "no such header"),
+        "header.content-type": ("to contain 'text/html'", "'application/json'"),
+        'json."db.connected"': ("true", "1"),
+        'json."db.missing"': ("1", "nothing there"),
+        "json.status": ('"ok"', '"degraded"'),
+    }
+    assert "status: expected 2xx, saw 503" in result.reason
+
+
+async def test_a_body_that_is_not_json_fails_the_json_condition(
+    engine: str, server: LoopbackServer
+) -> None:
+    result = await check(engine, url=server.url("/ok"), json={"status": "ok"})
+    assert conditions(result) == ["json"]
+    assert "invalid JSON" in result.failures[0].seen
+
+
+async def test_status_classes_and_codes(engine: str, server: LoopbackServer) -> None:
+    assert (await check(engine, url=server.url("/status/404"), status=[404])).ok
+    assert (await check(engine, url=server.url("/status/204"), status=["2xx", 404])).ok
+    failed = await check(engine, url=server.url("/status/500"))
+    assert conditions(failed) == ["status"]
+    assert failed.failures[0].expected == "2xx or 3xx"
+
+
+async def test_a_slow_target_fails_max_latency(engine: str, server: LoopbackServer) -> None:
+    result = await check(engine, url=server.url("/slow?delay=0.3"), max_latency_ms=100)
+    assert conditions(result) == ["max_latency_ms"]
+    assert result.latency >= 0.3
+    assert result.failures[0].expected == "<= 100 ms"
+
+
+async def test_a_hanging_target_fails_with_timeout_within_it(
+    engine: str, server: LoopbackServer
+) -> None:
+    started = time.monotonic()
+    result = await check(engine, url=server.url("/hang-before-headers"), timeout=0.5)
+    assert time.monotonic() - started < 3
+    assert (result.ok, result.error, result.status) == (False, "timeout", None)
+    assert result.reason.startswith("timeout")
+
+
+async def test_a_down_target_fails_as_refused(engine: str, closed_port: int) -> None:
+    result = await check(engine, url=f"http://127.0.0.1:{closed_port}/")
+    assert (result.ok, result.error) == (False, "refused")
+    assert "Connection refused" in result.message
+
+
+async def test_an_unknown_host_fails_as_dns(engine: str) -> None:
+    result = await check(engine, url="http://does-not-exist.invalid/", timeout=5)
+    assert (result.ok, result.error) == (False, "dns")
+
+
+async def test_redirects_are_followed_unless_the_target_says_not(
+    engine: str, server: LoopbackServer
+) -> None:
+    followed = await check(engine, url=server.url("/redirect/2"))
+    assert followed.ok
+    assert followed.status == 200
+    assert followed.final_url == server.url("/ok")
+    kept = await check(engine, url=server.url("/redirect/2"), follow_redirects=False, status=302)
+    assert kept.ok
+    assert kept.final_url == server.url("/redirect/2")
+
+
+async def test_a_valid_certificate_passes_cert_min_days(
+    engine: str, tls_valid_server: LoopbackServer, tls_ca_file: str
+) -> None:
+    url = tls_valid_server.url("/ok")
+    passed = await check(engine, url=url, verify_tls=tls_ca_file, cert_min_days=14)
+    assert passed.ok, passed.reason
+    assert passed.cert_days is not None
+    assert 29 < passed.cert_days < 31
+    failed = await check(engine, url=url, verify_tls=tls_ca_file, cert_min_days=60)
+    assert conditions(failed) == ["cert_min_days"]
+    assert failed.failures[0].expected == ">= 60 days left"
+    assert failed.failures[0].seen.endswith("days left")
+
+
+async def test_an_expired_self_signed_certificate_fails_with_the_reason_and_the_days(
+    engine: str, tls_self_signed_expired_server: LoopbackServer
+) -> None:
+    url = tls_self_signed_expired_server.url("/ok")
+    result = await check(engine, url=url, cert_min_days=14)
+    assert (result.ok, result.error) == (False, "tls")
+    assert "self-signed certificate" in result.message or "self signed" in result.message
+    assert result.cert_days is not None
+    assert -4 < result.cert_days < -2
+    (cert,) = [f for f in result.failures if f.condition == "cert_min_days"]
+    assert cert.seen.startswith("expired 3.0 days ago") or cert.seen.startswith("expired 2.9")
+
+
+async def test_an_expired_certificate_read_without_verifying_still_fails_on_days(
+    engine: str, tls_expired_server: LoopbackServer, tls_ca_file: str
+) -> None:
+    url = tls_expired_server.url("/ok")
+    trusted = await check(engine, url=url, verify_tls=tls_ca_file, cert_min_days=1)
+    assert trusted.error == "tls"
+    assert "expired" in trusted.message
+    unverified = await check(engine, url=url, verify_tls=False, cert_min_days=1)
+    assert unverified.status == 200
+    assert conditions(unverified) == ["cert_min_days"]
+    assert unverified.cert_days is not None
+    assert unverified.cert_days < 0
+
+
+async def test_many_targets_are_checked_at_once_and_keep_their_order(
+    engine: str, server: LoopbackServer
+) -> None:
+    targets = [Target(name=f"t{i}", url=server.url(f"/slow?delay=0.3&i={i}")) for i in range(20)]
+    started = time.monotonic()
+    results = await check_targets(targets, engine=engine)
+    assert time.monotonic() - started < 0.3 * 20 / 2  # concurrent, not one after another
+    assert [result.name for result in results] == [target.name for target in targets]
+    assert all(result.ok for result in results)
+
+
+@pytest.mark.parametrize("method", ["HEAD", "POST"])
+async def test_the_method_and_request_headers_are_sent(
+    engine: str, server: LoopbackServer, method: str
+) -> None:
+    result = await check(
+        engine, url=server.url("/echo"), method=method, request_headers={"X-Probe": "yes"},
+        **({} if method == "HEAD" else {"json": {"method": "POST", "headers.x-probe": "yes"}}),
+    )  # fmt: skip
+    assert result.ok, result.reason
+    assert result.size == 0 if method == "HEAD" else result.size

@@ -1,0 +1,95 @@
+"""`crawl check --crawl config.toml`: every broken link of a site, with the pages
+that link to it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from junitparser import JUnitXml
+
+from crawler.cli import main
+from crawler.health.linkcheck import check_links
+from tests.server import LoopbackServer
+
+
+def crawl_config(tmp_path: Path, server: LoopbackServer, engine: str = "aiohttp") -> Path:
+    path = tmp_path / "crawl.toml"
+    path.write_text(f"""
+[crawl]
+start_urls = ["{server.url("/site/")}"]
+[fetch]
+engine = "{engine}"
+timeout = 5
+[retry]
+retries = 0
+[rate_limit]
+per_host = ""
+[output]
+dir = "{tmp_path / "never-used"}"
+""")
+    return path
+
+
+def test_every_broken_link_is_reported_with_the_pages_linking_to_it(
+    server: LoopbackServer, tmp_path: Path, engine: str
+) -> None:
+    results = check_links(crawl_config(tmp_path, server, engine))
+    found = {result.url: result for result in results}
+    site = server.url("/site/")
+    assert found.keys() == {
+        server.url("/site/missing"), server.url("/status/500"),
+        server.url("/status/410"), server.url("/site/gone"),
+    }  # fmt: skip
+    assert not any(result.ok for result in results)
+    assert sorted(found[server.url("/site/missing")].linked_from) == [site, server.url("/site/a")]
+    assert found[server.url("/status/500")].status == 500
+    assert found[server.url("/status/500")].reason == "status: expected below 400, saw 500"
+    # a redirect to a broken page: reported at its target, linked from the redirect
+    assert found[server.url("/status/410")].linked_from == (
+        server.url("/redirect-to?url=/status/410"),
+    )
+    # two spellings of one URL are one page that links once
+    assert found[server.url("/site/gone")].linked_from == (server.url("/site/b?x=1&y=2"),)
+    assert not (tmp_path / "never-used").exists()  # state in a temporary folder
+
+
+def test_the_cli_exits_1_with_broken_links_in_every_format(
+    capsys: pytest.CaptureFixture[str], server: LoopbackServer, tmp_path: Path
+) -> None:
+    config = str(crawl_config(tmp_path, server))
+    assert main(["check", "--crawl", config, "--format", "json"]) == 1
+    out, err = capsys.readouterr()
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == 4
+    assert all("linked_from" in record for record in records)
+    assert "4 broken links" in err
+    assert main(["check", "--crawl", config, "--format", "junit"]) == 1
+    (suite,) = JUnitXml.fromstring(capsys.readouterr().out.encode())
+    assert (suite.tests, suite.failures) == (4, 4)
+    assert main(["check", "--crawl", config]) == 1
+    table = capsys.readouterr().out
+    assert "linked from" in table
+    assert server.url("/site/missing") in table
+
+
+def test_a_site_without_broken_links_exits_0(
+    capsys: pytest.CaptureFixture[str], server: LoopbackServer, tmp_path: Path
+) -> None:
+    config = crawl_config(tmp_path, server)
+    config.write_text(config.read_text().replace("/site/", "/ok"))
+    assert main(["check", "--crawl", str(config)]) == 0
+    assert "0 checked, 0 failed" in capsys.readouterr().out
+
+
+def test_an_output_folder_keeps_the_state_and_resumes(
+    capsys: pytest.CaptureFixture[str], server: LoopbackServer, tmp_path: Path
+) -> None:
+    config, out = str(crawl_config(tmp_path, server)), tmp_path / "state"
+    assert main(["check", "--crawl", config, "--output", str(out), "--format", "json"]) == 1
+    first = capsys.readouterr().out
+    hits = server.hits_for("/site/a")
+    assert main(["check", "--crawl", config, "--output", str(out), "--format", "json"]) == 1
+    assert capsys.readouterr().out == first  # the finished crawl is read back, not redone
+    assert server.hits_for("/site/a") == hits
