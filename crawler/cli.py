@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 __all__ = ["main"]
 
@@ -43,13 +42,17 @@ def _positive_int(text: str) -> int:
 
 
 def _add_fetch_options(
-    parser: argparse.ArgumentParser, *, timeout: float | None = 30.0, retries: int | None = 0
+    parser: argparse.ArgumentParser,
+    *,
+    engine: str | None = "aiohttp",
+    timeout: float | None = 30.0,
+    retries: int | None = 0,
 ) -> None:
     parser.add_argument(
         "--engine",
-        default="aiohttp",
+        default=engine,
         choices=["aiohttp", "threads", "futures"],
-        help="fetch engine (default: aiohttp)",
+        help="fetch engine (default: " + (engine or "aiohttp, or the crawl config's") + ")",
     )
     default = "from the file" if timeout is None else f"{timeout:g}"
     parser.add_argument(
@@ -63,11 +66,18 @@ def _add_fetch_options(
     )  # fmt: skip
 
 
-def _add_check_options(parser: argparse.ArgumentParser, **defaults: Any) -> None:
-    _add_fetch_options(parser, **defaults)
+def _add_check_options(
+    parser: argparse.ArgumentParser,
+    *,
+    engine: str | None,
+    timeout: float | None,
+    retries: int | None,
+    concurrency: int | None,
+) -> None:
+    _add_fetch_options(parser, engine=engine, timeout=timeout, retries=retries)
     parser.add_argument(
-        "--concurrency", type=_positive_int, default=64,
-        help="checks in flight at once (default: 64)",
+        "--concurrency", type=_positive_int, default=concurrency,
+        help=f"requests in flight at once (default: {concurrency or 64})",
     )  # fmt: skip
 
 
@@ -109,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="read URLs from FILE, one per line (- for stdin; repeatable)",
     )  # fmt: skip
     ping.add_argument("--json", action="store_true", help="one JSON object per URL")
-    _add_check_options(ping, timeout=10.0, retries=0)
+    _add_check_options(ping, engine="aiohttp", timeout=10.0, retries=0, concurrency=64)
 
     check = commands.add_parser(
         "check", help="check targets against conditions (health.toml), or every link of a site",
@@ -122,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=["table", "json", "junit", "prometheus"], default="table",
         help="output format (default: table)",
     )  # fmt: skip
-    _add_check_options(check, timeout=None, retries=None)
+    # None: the health file's or the crawl config's own setting
+    _add_check_options(check, engine=None, timeout=None, retries=None, concurrency=None)
     check.add_argument(
         "--watch", type=_positive_float, metavar="SECONDS", help="check again every SECONDS"
     )

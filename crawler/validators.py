@@ -15,6 +15,27 @@ from crawler.middleware.ratelimit import parse_rate
 from crawler.models import Timeouts
 from crawler.urls import parse_http_url
 
+__all__ = [
+    "ENGINE_NAMES",
+    "Check",
+    "boolean",
+    "domain",
+    "engine",
+    "headers",
+    "http_url",
+    "integer",
+    "list_of",
+    "number",
+    "positive",
+    "proxy",
+    "rate",
+    "read_toml",
+    "regex",
+    "status",
+    "string",
+    "timeout",
+]
+
 ENGINE_NAMES = ("aiohttp", "futures", "threads")
 
 

@@ -41,7 +41,7 @@ PAGE = b"<!doctype html><html><head><title>ok</title></head><body><p>ok</p></bod
 # /site/<page>: the links of each page, for link checking.
 LINKED_SITE: dict[str, list[str]] = {
     "": ["a", "missing", "/status/500", "/redirect-to?url=/status/410", "a#top", "/ok"],
-    "a": ["missing", "/site/", "b?x=1&y=2"],
+    "a": ["missing", "/site/", "b?x=1&y=2", "/slow?delay=0.4"],
     "b": ["/site/b?y=2&x=1", "gone"],
 }
 
@@ -314,12 +314,13 @@ class LoopbackServer:
         return web.Response(text=f"<html><body>{anchors}</body></html>", content_type="text/html")
 
     async def mode_say(self, request: web.Request, rest: str) -> web.StreamResponse:
-        """/say?status=S&type=T&body=B&h-NAME=V: any status, type, body and headers."""
+        """/say?status=S&type=T&body=B&repeat=N&h-NAME=V: any status, type, headers, and
+        body (B repeated N times)."""
         query = request.query
         headers = {k[2:]: v for k, v in query.items() if k.startswith("h-")}
         headers["Content-Type"] = query.get("type", "text/plain; charset=utf-8")
         return web.Response(status=int(query.get("status", "200")), headers=headers,
-                            body=query.get("body", "").encode())  # fmt: skip
+                            body=query.get("body", "").encode() * int(query.get("repeat", "1")))  # fmt: skip
 
     async def mode_json(self, request: web.Request, rest: str) -> web.StreamResponse:
         return web.Response(text=json.dumps({"status": "ok"}), content_type="application/json")

@@ -192,3 +192,51 @@ async def test_the_method_and_request_headers_are_sent(
     )  # fmt: skip
     assert result.ok, result.reason
     assert result.size == 0 if method == "HEAD" else result.size
+
+
+async def test_more_targets_than_concurrency_keep_their_own_latency_and_timeout(
+    server: LoopbackServer,
+) -> None:
+    targets = [
+        Target(name=f"t{i}", url=server.url(f"/slow?delay=0.3&n={i}"), timeout=1.0,
+               max_latency_ms=900)
+        for i in range(40)
+    ]  # fmt: skip
+    results = await check_targets(targets, concurrency=8)  # five rounds of 0.3 s
+    assert all(result.ok for result in results), [r.reason for r in results if not r.ok]
+    assert max(result.latency for result in results) < 0.9
+
+
+async def test_a_repeated_header_is_matched_as_one_list(
+    engine: str, server: LoopbackServer
+) -> None:
+    url = server.url("/set-cookie?first=1&second=2")
+    assert (await check(engine, url=url, headers={"set-cookie": "second=2"})).ok
+
+
+async def test_json_nested_past_the_recursion_limit_fails_the_condition(
+    engine: str, server: LoopbackServer
+) -> None:
+    url = say(server, body="[", repeat=100_000, type="application/json")
+    result = await check(engine, url=url, json={"a": 1})
+    assert conditions(result) == ["json"]
+    assert result.status == 200
+
+
+async def test_a_runaway_body_regex_gives_up_instead_of_hanging(server: LoopbackServer) -> None:
+    url = say(server, body="a" * 30 + " " + "a " * 3000 + "!")
+    started = time.monotonic()
+    result = await check("aiohttp", url=url, body_regex=r"(\w+\s?)*$")
+    assert time.monotonic() - started < 5
+    (failure,) = result.failures
+    assert (failure.condition, failure.seen) == ("body_regex", "no answer within 1 s")
+
+
+async def test_a_long_retry_after_is_capped_by_the_timeout(
+    engine: str, server: LoopbackServer
+) -> None:
+    url = server.url("/retry-after?value=3600&status=503")
+    started = time.monotonic()
+    result = await check(engine, url=url, retries=1, timeout=1)
+    assert time.monotonic() - started < 5
+    assert conditions(result) == ["status"]

@@ -81,11 +81,33 @@ def test_without_a_status_condition_anything_below_400_passes() -> None:
     ]  # fmt: skip
 
 
-def test_a_relative_ca_file_is_found_beside_the_health_file(tmp_path: Path) -> None:
+def test_a_relative_ca_file_is_found_beside_the_health_file(
+    tmp_path: Path, tls_ca_file: str
+) -> None:
+    (tmp_path / "ca.pem").write_bytes(Path(tls_ca_file).read_bytes())
     path = tmp_path / "health.toml"
     path.write_text('[[target]]\nurl = "https://a.test/"\nverify_tls = "ca.pem"\n')
     (target,) = load_health_config(path).targets
     assert target.verify_tls == str(tmp_path / "ca.pem")
+
+
+@pytest.mark.parametrize("content", [None, b"not a certificate"])
+def test_a_missing_or_broken_ca_file_names_its_key(tmp_path: Path, content: bytes | None) -> None:
+    if content is not None:
+        (tmp_path / "ca.pem").write_bytes(content)
+    with pytest.raises(ConfigError, match="PEM file of CA certificates") as caught:
+        parse_health_config(
+            {"defaults": {"verify_tls": "ca.pem"}, "target": [{"url": "https://a.test/"}]},
+            base=tmp_path,
+        )
+    assert caught.value.key == "defaults.verify_tls"
+
+
+def test_json_paths_may_be_dotted_keys_or_nested_tables() -> None:
+    (target,) = parse_health_config(
+        {"target": [{"url": "http://a.test/", "json": {"db": {"connected": True}, "a.b": 1}}]}
+    ).targets
+    assert target.json == (("db.connected", True), ("a.b", 1))
 
 
 BAD: list[tuple[dict[str, Any], str]] = [
@@ -106,6 +128,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"target": [{"url": "http://a.test/", "verify_tls": ""}]}, "target[0].verify_tls"),
     ({"target": [{"url": "http://a.test/", "statuz": 200}]}, "target[0].statuz"),
     ({"target": [{"url": "http://a.test/"}, {"url": "http://a.test/"}]}, "target[1].name"),
+    ({"target": [{"url": "http://a.test/", "name": " "}]}, "target[0].name"),
     ({"defaults": {"timeout": 0}, "target": [{"url": "http://a.test/"}]}, "defaults.timeout"),
     (
         {"defaults": {"url": "http://a.test/"}, "target": [{"url": "http://a.test/"}]},

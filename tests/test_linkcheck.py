@@ -35,7 +35,9 @@ dir = "{tmp_path / "never-used"}"
 def test_every_broken_link_is_reported_with_the_pages_linking_to_it(
     server: LoopbackServer, tmp_path: Path, engine: str
 ) -> None:
-    results = check_links(crawl_config(tmp_path, server, engine))
+    report = check_links(crawl_config(tmp_path, server, engine))
+    assert report.complete
+    results = report.broken
     found = {result.url: result for result in results}
     site = server.url("/site/")
     assert found.keys() == {
@@ -46,10 +48,9 @@ def test_every_broken_link_is_reported_with_the_pages_linking_to_it(
     assert sorted(found[server.url("/site/missing")].linked_from) == [site, server.url("/site/a")]
     assert found[server.url("/status/500")].status == 500
     assert found[server.url("/status/500")].reason == "status: expected below 400, saw 500"
-    # a redirect to a broken page: reported at its target, linked from the redirect
-    assert found[server.url("/status/410")].linked_from == (
-        server.url("/redirect-to?url=/status/410"),
-    )
+    # a redirect to a broken page: reported at its target, linked from the pages
+    # that link to the redirect
+    assert found[server.url("/status/410")].linked_from == (site,)
     # two spellings of one URL are one page that links once
     assert found[server.url("/site/gone")].linked_from == (server.url("/site/b?x=1&y=2"),)
     assert not (tmp_path / "never-used").exists()  # state in a temporary folder
@@ -88,8 +89,32 @@ def test_an_output_folder_keeps_the_state_and_resumes(
 ) -> None:
     config, out = str(crawl_config(tmp_path, server)), tmp_path / "state"
     assert main(["check", "--crawl", config, "--output", str(out), "--format", "json"]) == 1
-    first = capsys.readouterr().out
+    first = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     hits = server.hits_for("/site/a")
     assert main(["check", "--crawl", config, "--output", str(out), "--format", "json"]) == 1
-    assert capsys.readouterr().out == first  # the finished crawl is read back, not redone
+    again = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for record in first + again:
+        del record["checked_at"]
+    assert again == first  # the finished crawl is read back, not redone
     assert server.hits_for("/site/a") == hits
+
+
+def test_a_crawl_cut_short_by_max_pages_does_not_pass(
+    capsys: pytest.CaptureFixture[str], server: LoopbackServer, tmp_path: Path
+) -> None:
+    config = crawl_config(tmp_path, server)
+    config.write_text(config.read_text().replace("[fetch]", "max_pages = 1\n[fetch]"))
+    assert main(["check", "--crawl", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "checked 1 pages, 0 broken links" in err
+    assert "stopped at max_pages" in err
+
+
+def test_command_line_options_override_the_crawl_config(
+    capsys: pytest.CaptureFixture[str], server: LoopbackServer, tmp_path: Path
+) -> None:
+    config = str(crawl_config(tmp_path, server))
+    assert main(["check", "--crawl", config, "--format", "json", "--timeout", "0.2"]) == 1
+    records = {r["url"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert records[server.url("/slow?delay=0.4")]["error"] == "timeout"
+    assert records[server.url("/slow?delay=0.4")]["linked_from"] == [server.url("/site/a")]

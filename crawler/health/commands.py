@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -13,9 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from crawler.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from crawler.errors import ConfigError
 from crawler.health.history import History
-from crawler.health.probe import check_targets
+from crawler.health.probe import DEFAULT_CONCURRENCY, check_targets
 from crawler.health.report import render_json, render_junit, render_prometheus, render_table
 from crawler.health.result import HealthResult
 from crawler.health.targets import HealthConfig, Target, load_health_config, target_for
@@ -23,7 +25,6 @@ from crawler.validators import http_url
 
 __all__ = ["check", "ping"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 WATCH_FORMATS = ("table", "json")
 
 
@@ -54,11 +55,16 @@ def check(args: argparse.Namespace) -> int:
     if args.crawl:
         from crawler.health.linkcheck import check_links
 
-        results = check_links(args.crawl, engine=args.engine, output=args.output)
-        _render(args.format, results, sys.stdout)
-        return _exit_code(results)
+        report = check_links(args.crawl, engine=args.engine, timeout=args.timeout,
+                             retries=args.retries, concurrency=args.concurrency,
+                             output=args.output)  # fmt: skip
+        _render(args.format, report.broken, sys.stdout)
+        print(f"crawl: {report.summary()}", file=sys.stderr)
+        return _exit_code(report.broken) if report.complete else EXIT_FAILED
     config = load_health_config(args.file)
     targets = [_override(target, args) for target in config.targets]
+    args.engine = args.engine or "aiohttp"
+    args.concurrency = args.concurrency or DEFAULT_CONCURRENCY
     if args.watch:
         return asyncio.run(_watch(config, targets, args))
     results = asyncio.run(check_targets(targets, engine=args.engine, concurrency=args.concurrency))
@@ -92,7 +98,15 @@ async def _watch(config: HealthConfig, targets: list[Target], args: argparse.Nam
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    printer = _print_json if args.format == "json" else _print_summary
+    show = _print_json if args.format == "json" else _print_summary
+
+    def printer(results: list[HealthResult]) -> None:
+        try:
+            show(results)
+        except BrokenPipeError:  # `crawl check --watch ... | head`: the reader is gone
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
+            stop.set()
+
     options: dict[str, Any] = {"engine": args.engine, "concurrency": args.concurrency}
     try:
         if args.serve is None:

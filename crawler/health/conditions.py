@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import regex as bounded_re
+
 from crawler.health.result import Failure
 from crawler.health.targets import Target
 from crawler.models import Response
@@ -13,12 +15,14 @@ from crawler.models import Response
 __all__ = ["evaluate", "json_path"]
 
 SHOWN = 120  # characters of a seen value kept in a report
+REGEX_SECONDS = 1.0  # a pattern from a config file may backtrack for ever: give up then
 _MISSING = object()
 
 
 def evaluate(target: Target, response: Response, latency: float) -> list[Failure]:
     """Every condition of ``target`` that ``response`` fails, in config order.
-    (The certificate is checked apart, as it needs its own connection.)"""
+    (The certificate is checked apart, as it needs its own connection.) Bodies run
+    to megabytes: call it off the event loop."""
     failures: list[Failure] = []
     if not target.status.accepts(response.status):
         failures.append(Failure("status", str(target.status), str(response.status)))
@@ -35,11 +39,13 @@ def evaluate(target: Target, response: Response, latency: float) -> list[Failure
                 failures.append(
                     Failure("body_contains", repr(needle), f"not in {len(response.body)} bytes")
                 )
-        if target.body_regex is not None and not target.body_regex.search(text):
-            pattern = target.body_regex.pattern
-            failures.append(Failure("body_regex", f"a match for {pattern!r}", "no match"))
+        if target.body_regex is not None:
+            failure = _regex_failure(target.body_regex, text)
+            if failure is not None:
+                failures.append(failure)
     for name, expected in target.headers:
-        seen = response.headers.get(name)
+        values = response.headers.getall(name, [])
+        seen = ", ".join(values) if values else None  # a repeated header is one list
         if seen is None or expected.lower() not in seen.lower():
             failures.append(
                 Failure(f"header.{_quote(name)}", f"to contain {expected!r}", _show(seen))
@@ -62,10 +68,19 @@ def json_path(document: Any, path: str) -> Any:
     return value
 
 
+def _regex_failure(pattern: bounded_re.Pattern[str], text: str) -> Failure | None:
+    expected = f"a match for {pattern.pattern!r}"
+    try:
+        found = pattern.search(text, timeout=REGEX_SECONDS, concurrent=True)
+    except TimeoutError:
+        return Failure("body_regex", expected, f"no answer within {REGEX_SECONDS:g} s")
+    return None if found else Failure("body_regex", expected, "no match")
+
+
 def _json_failures(target: Target, response: Response) -> list[Failure]:
     try:
         document = response.json()
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past Python's limit
         return [Failure("json", "a JSON body", f"invalid JSON ({exc})")]
     failures = []
     for path, expected in target.json:

@@ -18,6 +18,8 @@ DEFAULT_HISTORY = 120  # samples kept per target: an hour at the default 30 s in
 
 @dataclass(slots=True)
 class TargetHistory:
+    """One target's recent checks, oldest first, and its counts since the start."""
+
     name: str
     url: str
     size: int = DEFAULT_HISTORY

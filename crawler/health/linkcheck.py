@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,12 @@ from crawler.config import Config, load_config
 from crawler.crawl import ERRORS_FILE, Crawler
 from crawler.errors import ConfigError
 from crawler.health.result import Failure, HealthResult
+from crawler.models import Timeouts
 from crawler.progress import make_progress
 from crawler.site import Item, Link, Page, Site, load_site
 from crawler.urls import canonicalize
 
-__all__ = ["LINKS_FILE", "LinkGraphSite", "broken_links", "check_links"]
+__all__ = ["LINKS_FILE", "LinkGraphSite", "LinkReport", "broken_links", "check_links"]
 
 LINKS_FILE = "links.jsonl"
 MAX_REFERRERS = 100  # pages listed per broken link; the count says how many more
@@ -50,65 +51,109 @@ class LinkGraphSite(Site):
         yield Item(page=page.url, links=[link.url for link in links])
 
 
+@dataclass(frozen=True, slots=True)
+class LinkReport:
+    """What a link check found. ``complete`` is false when the crawl stopped before
+    every reachable page was fetched (``max_pages``): links past it went unchecked."""
+
+    broken: list[HealthResult]
+    pages: int
+    complete: bool
+    unchecked: Mapping[str, int]  # links not followed, by reason: offsite, depth, robots...
+
+    def summary(self) -> str:
+        text = f"checked {self.pages} pages, {len(self.broken)} broken links"
+        if self.unchecked:
+            reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.unchecked.items()))
+            text += f"; not checked: {reasons}"
+        if not self.complete:
+            text += "; the crawl stopped at max_pages, so links beyond it were not checked"
+        return text
+
+
 def check_links(
-    config_path: str | Path, *, engine: str | None = None, output: str | Path | None = None
-) -> list[HealthResult]:
-    """Crawl, then list the broken links. Without ``output`` the crawl's state
-    lives in a temporary folder, so every check starts afresh."""
+    config_path: str | Path,
+    *,
+    engine: str | None = None,
+    timeout: float | None = None,
+    retries: int | None = None,
+    concurrency: int | None = None,
+    output: str | Path | None = None,
+) -> LinkReport:
+    """Crawl, then list the broken links. Options left ``None`` keep the config's
+    settings. Without ``output`` the crawl's state lives in a temporary folder, so
+    every check starts afresh."""
     config = load_config(config_path)
     try:
         site = load_site(config.crawl.site)
     except ValueError as exc:
         raise ConfigError("crawl.site", config.crawl.site, str(exc)) from None
+    fetch = config.fetch
+    fetch = dataclasses.replace(
+        fetch,
+        engine=engine or fetch.engine,
+        concurrency=concurrency or fetch.concurrency,
+        timeout=fetch.timeout if timeout is None else Timeouts(total=timeout),
+    )
+    config = config.replace(fetch=fetch)
+    if retries is not None:
+        config = config.replace(retry=dataclasses.replace(config.retry, retries=retries))
     if output is not None:
-        return _check(config, site, Path(output), engine)
+        return _check(config, site, Path(output))
     with tempfile.TemporaryDirectory(prefix="crawl-check-") as folder:
-        return _check(config, site, Path(folder), engine)
+        return _check(config, site, Path(folder))
 
 
-def _check(config: Config, site: Site, out: Path, engine: str | None) -> list[HealthResult]:
-    fetch = config.fetch if engine is None else dataclasses.replace(config.fetch, engine=engine)
+def _check(config: Config, site: Site, out: Path) -> LinkReport:
     output = dataclasses.replace(config.output, dir=out, items=LINKS_FILE, pages=False)
     crawler = Crawler(
-        config.replace(fetch=fetch, output=output),
-        site=LinkGraphSite(site),
-        progress=make_progress(quiet=True),
+        config.replace(output=output), site=LinkGraphSite(site), progress=make_progress(quiet=True)
     )
     stats = asyncio.run(crawler.run())
-    results = broken_links(out / ERRORS_FILE, out / LINKS_FILE)
-    print(f"crawl: checked {stats.pages} pages, {len(results)} broken links", file=sys.stderr)
-    return results
+    broken = broken_links(out / ERRORS_FILE, out / LINKS_FILE)
+    return LinkReport(broken, stats.pages, crawler.finished, dict(stats.dropped))
 
 
 def broken_links(errors_file: Path, links_file: Path) -> list[HealthResult]:
-    """One failed result per broken URL, in the order the crawl met them, with
-    up to ``MAX_REFERRERS`` of the pages linking to it."""
+    """One failed result per broken URL, in the order the crawl met them, with up to
+    ``MAX_REFERRERS`` of the pages linking to it. A redirect's target is linked from
+    the pages that link to the redirect (one hop back)."""
     errors = {
         canonicalize(record["url"]): record
         for record in _records(errors_file)
         if record.get("kind") not in NOT_BROKEN
     }
-    referrers: dict[str, list[str]] = {url: [] for url in errors}
-    counts = dict.fromkeys(errors, 0)
+    via = {url: _canonical(record.get("referrer")) for url, record in errors.items()}
+    wanted = set(errors) | {source for source in via.values() if source}
+    referrers: dict[str, list[str]] = {url: [] for url in wanted}
+    counts = dict.fromkeys(wanted, 0)
     for record in _records(links_file):
-        page = record.get("page")
-        for link in set(record.get("links") or ()):
-            try:
-                url = canonicalize(link)
-            except ValueError:
-                continue
+        page = str(record.get("page"))
+        for url in {_canonical(link) for link in record.get("links") or ()}:
             if url in referrers:
                 counts[url] += 1
                 if len(referrers[url]) < MAX_REFERRERS:
-                    referrers[url].append(str(page))
+                    referrers[url].append(page)
     now = time.time()
     results = []
     for url, record in errors.items():
-        found = referrers[url]
-        if not found and record.get("referrer"):  # e.g. the source of a redirect
-            found, counts[url] = [record["referrer"]], 1
-        results.append(_result(record, tuple(found), counts[url], now))
+        found, count = referrers[url], counts[url]
+        source = via[url]
+        if not found and source:  # reached only through a redirect (or a sitemap)
+            found, count = referrers[source], counts[source]
+            if not found:
+                found, count = [record["referrer"]], 1
+        results.append(_result(record, tuple(found), count, now))
     return results
+
+
+def _canonical(url: object) -> str:
+    if not isinstance(url, str):
+        return ""
+    try:
+        return canonicalize(url)
+    except ValueError:
+        return ""
 
 
 def _result(

@@ -19,7 +19,7 @@ from crawler.health.result import Failure, HealthResult
 from crawler.health.targets import Target
 from crawler.outcome import error_kind
 
-__all__ = ["DEFAULT_CONCURRENCY", "check_targets"]
+__all__ = ["DEFAULT_CONCURRENCY", "check_one", "check_targets"]
 
 DEFAULT_CONCURRENCY = 64
 MAX_BYTES = 10_000_000  # a health check reads at most this much of a body
@@ -33,14 +33,17 @@ async def check_targets(
 ) -> list[HealthResult]:
     """Check every target once, all at the same time, and return the results in
     the targets' order. Never raises for what a server does."""
-    groups: dict[tuple[int, bool, bool | str], list[int]] = {}
+    groups: dict[tuple[int, float, bool, bool | str], list[int]] = {}
     for index, target in enumerate(targets):
-        key = (target.retries, target.follow_redirects, target.verify_tls)
+        key = (target.retries, target.timeout, target.follow_redirects, target.verify_tls)
         groups.setdefault(key, []).append(index)
+    # Checks wait here, before their clock starts, never in a queue inside the fetcher:
+    # a check's latency and timeout are its own exchange's, however many targets there are.
+    slots = asyncio.Semaphore(concurrency)
     results: list[HealthResult | None] = [None] * len(targets)
     async with contextlib.AsyncExitStack() as stack:
         jobs = []
-        for (retries, follow, verify), indexes in groups.items():
+        for (retries, timeout, follow, verify), indexes in groups.items():
             # No rate limit: a check must see the server as users do, all at once.
             fetcher = await stack.enter_async_context(
                 Fetcher(
@@ -48,6 +51,7 @@ async def check_targets(
                     concurrency=concurrency,
                     per_host_concurrency=concurrency,
                     retries=retries,
+                    max_backoff=timeout,  # a Retry-After of an hour must not stall a check
                     follow_redirects=follow,
                     verify_tls=verify,
                     max_bytes=MAX_BYTES,
@@ -58,7 +62,8 @@ async def check_targets(
         async def run(index: int, fetcher: Fetcher) -> None:
             target = targets[index]
             try:
-                results[index] = await check_one(fetcher, target)
+                async with slots:
+                    results[index] = await check_one(fetcher, target)
             except Exception as exc:  # a bug must not take the other checks (or a monitor) down
                 results[index] = HealthResult(
                     target.name, target.url, ok=False, checked_at=time.time(), latency=0.0,
@@ -96,7 +101,7 @@ async def check_one(fetcher: Fetcher, target: Target) -> HealthResult:
             cert_days=cert.days_left if cert else None,
         )  # fmt: skip
     latency = time.monotonic() - started
-    failures = evaluate(target, response, latency)
+    failures = await asyncio.to_thread(evaluate, target, response, latency)
     cert, cert_failures = await _certificate_failures(target, cert_task, fetch_failed=None)
     failures += cert_failures
     return HealthResult(
@@ -121,7 +126,7 @@ async def _certificate_failures(
 ) -> tuple[Certificate | None, list[Failure]]:
     """The certificate (when it could be read) and what is wrong with it. When
     the fetch already failed on TLS, its error carries the verification reason."""
-    if task is None or target.cert_min_days is None:
+    if task is None or target.cert_min_days is None:  # (both or neither)
         return None, []
     try:
         cert = await task

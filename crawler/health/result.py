@@ -11,7 +11,7 @@ __all__ = ["Failure", "HealthResult"]
 @dataclass(frozen=True, slots=True)
 class Failure:
     """One unmet condition. ``condition`` names it as the config does
-    (``status``, ``max_latency_ms``, ``json."db.connected"``, ``header."content-type"``,
+    (``status``, ``max_latency_ms``, ``json."db.connected"``, ``header.content-type``,
     ``cert_min_days``); a failed fetch is the condition ``fetch``."""
 
     condition: str
@@ -32,7 +32,7 @@ class HealthResult:
     url: str
     ok: bool
     checked_at: float  # Unix time the check started
-    latency: float  # seconds from the first byte sent to the last received, redirects included
+    latency: float  # seconds from sending the request to the last byte, redirects included
     status: int | None = None
     size: int | None = None  # body bytes of the final response
     final_url: str | None = None

@@ -7,10 +7,13 @@ value and what was expected.
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import regex as bounded_re
 
 from crawler.errors import ConfigError
 from crawler.validators import (
@@ -19,9 +22,9 @@ from crawler.validators import (
     headers,
     http_url,
     integer,
+    number,
     positive,
     read_toml,
-    regex,
     string,
 )
 
@@ -72,7 +75,7 @@ class Target:
     status: StatusRule = HEALTHY
     max_latency_ms: float | None = None
     body_contains: tuple[str, ...] = ()
-    body_regex: re.Pattern[str] | None = None
+    body_regex: bounded_re.Pattern[str] | None = None  # `regex`: its search takes a timeout
     headers: tuple[tuple[str, str], ...] = ()  # response headers: name, expected substring
     json: tuple[tuple[str, Any], ...] = ()  # dotted path, expected value
     cert_min_days: float | None = None
@@ -80,6 +83,8 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class HealthConfig:
+    """A whole health-check file: its targets in file order, and the status page's title."""
+
     targets: tuple[Target, ...]
     title: str = "crawl check"
 
@@ -91,6 +96,7 @@ def load_health_config(path: str | Path) -> HealthConfig:
 
 
 def parse_health_config(data: Mapping[str, Any], *, base: Path = Path()) -> HealthConfig:
+    """Validate a parsed health-check document; ``base`` anchors relative CA paths."""
     for key, value in data.items():
         if key not in ("defaults", "target", "title"):
             raise ConfigError(key, value, "title, [defaults] or [[target]]")
@@ -136,8 +142,19 @@ def _options(
             raise ConfigError(f"{section}.{key}", value, "one of " + ", ".join(allowed))
         options[key] = allowed[key](f"{section}.{key}", value)
     if isinstance(options.get("verify_tls"), str):
-        options["verify_tls"] = str(base / options["verify_tls"])
+        options["verify_tls"] = _ca_file(f"{section}.verify_tls", base / options["verify_tls"])
     return options
+
+
+def _ca_file(key: str, path: Path) -> str:
+    """Load the bundle now: a missing or broken file is the config's error, not a
+    failed check on every run."""
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        expected = f"a readable PEM file of CA certificates ({exc})"
+        raise ConfigError(key, str(path), expected) from None
+    return str(path)
 
 
 # validators ------------------------------------------------------------------------------
@@ -166,12 +183,6 @@ def _method(key: str, value: Any) -> str:
     return text
 
 
-def _non_negative(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(key, value, "a non-negative number")
-    return float(value)
-
-
 def _days(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(key, value, "a number of days")
@@ -188,10 +199,38 @@ def _strings(key: str, value: Any) -> tuple[str, ...]:
 def _json(key: str, value: Any) -> tuple[tuple[str, Any], ...]:
     if not isinstance(value, Mapping) or not value:
         raise ConfigError(key, value, 'a table of dotted paths to values, e.g. {"status" = "ok"}')
-    for path in value:
-        if not path or any(not part for part in path.split(".")):
-            raise ConfigError(f"{key}.{path}", value[path], "a dotted path such as db.connected")
-    return tuple(value.items())
+    paths = _flatten(value)
+    for path, expected in paths:
+        if any(not part for part in path.split(".")):
+            raise ConfigError(f"{key}.{path}", expected, "a dotted path such as db.connected")
+    return paths
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> tuple[tuple[str, Any], ...]:
+    """``{db.connected = true}`` (unquoted: a nested table in TOML) and
+    ``{"db.connected" = true}`` mean the same path."""
+    paths: list[tuple[str, Any]] = []
+    for name, value in table.items():
+        path = f"{prefix}{name}"
+        if isinstance(value, Mapping) and value:
+            paths += _flatten(value, path + ".")
+        else:
+            paths.append((path, value))
+    return tuple(paths)
+
+
+def _name(key: str, value: Any) -> str:
+    text = string(key, value)
+    if not text.strip():
+        raise ConfigError(key, value, "a non-empty name")
+    return text
+
+
+def _body_regex(key: str, value: Any) -> bounded_re.Pattern[str]:
+    try:
+        return bounded_re.compile(string(key, value))
+    except bounded_re.error as exc:
+        raise ConfigError(key, value, f"a valid regular expression ({exc})") from None
 
 
 def _verify(key: str, value: Any) -> bool | str:
@@ -208,11 +247,11 @@ _SHARED: dict[str, Check] = {
     "follow_redirects": boolean,
     "verify_tls": _verify,
     "status": _status,
-    "max_latency_ms": _non_negative,
+    "max_latency_ms": number,
     "body_contains": _strings,
-    "body_regex": regex,
+    "body_regex": _body_regex,
     "headers": headers,
     "json": _json,
     "cert_min_days": _days,
 }
-_CHECKS: dict[str, Check] = {"name": string, "url": http_url, **_SHARED}
+_CHECKS: dict[str, Check] = {"name": _name, "url": http_url, **_SHARED}

@@ -81,6 +81,26 @@ class Retry:
         if self.retries == 0 or request.method not in self.methods:
             return await call_next(request)
         started = self._clock()
+        # Most requests succeed at once: send the first attempt without tenacity's
+        # machinery, and replay its outcome to tenacity only when it must be retried.
+        first: Response | BaseException
+        try:
+            first = await call_next(request)
+        except self.exceptions as exc:
+            first = exc
+        else:
+            if not self._retryable(first):
+                return first
+        replay = [first]
+
+        async def attempt(request: Request) -> Response:
+            if replay:
+                outcome = replay.pop()
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                return outcome
+            return await call_next(request)
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retries + 1) | _OutOfTime(self, started),
             wait=functools.partial(self._wait, started),
@@ -89,7 +109,7 @@ class Retry:
             reraise=True,
             retry_error_callback=_last_outcome,
         )
-        response: Response = await retrying(call_next, request)
+        response: Response = await retrying(attempt, request)
         return response
 
     def _retryable(self, response: Response) -> bool:
