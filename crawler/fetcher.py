@@ -1,6 +1,6 @@
 """The embeddable Fetcher: an engine wrapped in the policy chain, nothing else.
 
-FollowRedirects ▶ [your middleware] ▶ Retry ▶ RateLimit ▶ Timeout ▶ Engine.send
+FollowRedirects ▶ [your middleware] ▶ Retry ▶ RateLimit ▶ Concurrency ▶ Timeout ▶ Engine.send
 """
 
 from __future__ import annotations
@@ -22,7 +22,15 @@ from urllib.parse import urlencode
 from crawler.engines import ENGINES, Engine, EngineOptions, create_engine
 from crawler.engines._errors import require_http_url
 from crawler.errors import ConfigError, FetchError
-from crawler.middleware import FollowRedirects, Middleware, RateLimit, Retry, Timeout, compose
+from crawler.middleware import (
+    Concurrency,
+    FollowRedirects,
+    Middleware,
+    RateLimit,
+    Retry,
+    Timeout,
+    compose,
+)
 from crawler.middleware.chain import Handler
 from crawler.middleware.ratelimit import parse_rate
 from crawler.middleware.retry import DEFAULT_RETRY_STATUSES
@@ -148,7 +156,9 @@ class Fetcher(AsyncResource):
                 per_host_concurrency=self._per_host_concurrency,
                 max_backoff=self._max_backoff,
             )
-            chain: list[Middleware] = [*self._policy, rate_limit, Timeout(self.timeouts)]
+            chain: list[Middleware] = [
+                *self._policy, rate_limit, Concurrency(self.concurrency), Timeout(self.timeouts)
+            ]  # fmt: skip
             self._engine, self._handler = engine, compose(chain, engine.send)
 
     async def aclose(self) -> None:

@@ -367,3 +367,15 @@ async def test_map_never_waits_on_a_slow_source(server: LoopbackServer) -> None:
             results.append(result)
             first_result.set()
     assert [r.ok for r in results] == [True, True]
+
+
+async def test_requests_past_the_concurrency_limit_wait_outside_their_timeout(
+    engine: str, server: LoopbackServer
+) -> None:
+    # Three rounds of 0.3 s behind a limit of 2: the last round starts 0.6 s after
+    # it was asked for, past its 0.5 s timeout, and must still succeed.
+    async with Fetcher(engine, concurrency=2, per_host_concurrency=8, timeout=0.5) as fetcher:
+        responses = await asyncio.gather(
+            *(fetcher.get(server.url(f"/slow?delay=0.3&n={i}")) for i in range(6))
+        )
+    assert [response.status for response in responses] == [200] * 6

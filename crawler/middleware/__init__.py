@@ -1,6 +1,7 @@
 """Policy as middleware: ``(request, call_next) -> response``, composed in list order."""
 
 from crawler.middleware.chain import Handler, Middleware, compose
+from crawler.middleware.concurrency import Concurrency
 from crawler.middleware.ratelimit import RateLimit, parse_rate
 from crawler.middleware.redirects import FollowRedirects
 from crawler.middleware.retry import Retry
@@ -8,6 +9,7 @@ from crawler.middleware.robots import Robots
 from crawler.middleware.timeout import Timeout
 
 __all__ = [
+    "Concurrency",
     "FollowRedirects",
     "Handler",
     "Middleware",
