@@ -68,6 +68,7 @@ class CrawlSettings:
     sitemaps: bool = True
     site: str = "generic"
     follow_nofollow: bool = False
+    parse_workers: int = 1  # 1: threads of the crawl's process; more: that many processes
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,7 @@ _SCHEMA: dict[str, tuple[type[Any], dict[str, Check]]] = {
         "sitemaps": boolean,
         "site": _site,
         "follow_nofollow": boolean,
+        "parse_workers": integer(1),
     }),
     "fetch": (FetchSettings, {
         "engine": engine,

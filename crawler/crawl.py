@@ -17,7 +17,6 @@ import os
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,17 +41,17 @@ from crawler.outcome import (
     absolute_location,
     error_kind,
     is_page,
-    run_site,
     same_page,
     sitemap_request,
 )
+from crawler.parsing import PageParser, ParseJob
 from crawler.progress import Progress, Snapshot
 from crawler.scope import Scope
 from crawler.sinks import JsonlSink, PagesSink, Sink, open_items_sink
-from crawler.site import Link, Page, Site, load_site
+from crawler.site import Page, Site, load_site
 from crawler.sitemaps import parse_sitemap
 from crawler.stats import CrawlStats
-from crawler.urls import fingerprint, host_key, origin
+from crawler.urls import host_key, origin
 
 __all__ = ["Crawler"]
 
@@ -141,14 +140,16 @@ class Crawler:
             )
             errors = JsonlSink(out / ERRORS_FILE, resume_at=checkpoint.get("offset.errors", 0))
             pages = PagesSink(out / "pages") if config.output.pages else None
-            parse_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="parse")
+            crawl = config.crawl
+            parser = PageParser(ParseJob(self.site, self.scope, crawl.follow_nofollow),
+                                workers=crawl.parse_workers)  # fmt: skip
             try:
                 async with items, errors:
                     if pages is not None:
                         await pages.open()
-                    await self._crawl(frontier, items, errors, pages, parse_pool)
+                    await self._crawl(frontier, items, errors, pages, parser)
             finally:
-                parse_pool.shutdown(wait=False, cancel_futures=True)
+                parser.close()
         await self._write_stats(out / STATS_FILE)
         return self.stats
 
@@ -158,11 +159,11 @@ class Crawler:
         items: Sink,
         errors: Sink,
         pages: PagesSink | None,
-        parse_pool: ThreadPoolExecutor,
+        parser: PageParser,
     ) -> None:
         fetch = self.config.fetch
         self._frontier, self._items, self._errors, self._pages = frontier, items, errors, pages
-        self._parse_pool = parse_pool
+        self._parser = parser
         self._outcomes: list[Outcome] = []
         self._extra_links: list[Request] = []
         self._local: deque[Request] = deque()
@@ -234,7 +235,7 @@ class Crawler:
     def _on_sitemaps(self, origin: str, urls: list[str]) -> None:
         if self.config.crawl.sitemaps:
             self._extra_links += [
-                sitemap_request(url) for url in urls if self._drop_reason(url, 0) is None
+                sitemap_request(url) for url in urls if self.scope.drop_reason(url, 0) is None
             ]
 
     # leasing -----------------------------------------------------------------------------
@@ -415,46 +416,32 @@ class Crawler:
 
     async def _parse(self, outcome: Outcome, response: Response) -> None:
         request = outcome.request
-        depth = depth_of(request)
-        referrer = request.meta.get("referrer")
-        page = Page.from_response(response, depth=depth, referrer=referrer)
-        loop = asyncio.get_running_loop()
+        page = Page.from_response(
+            response, depth=depth_of(request), referrer=request.meta.get("referrer")
+        )
         try:
-            results = await loop.run_in_executor(self._parse_pool, run_site, self.site, page)
+            items, links, dropped = await self._parser.parse(page)
         except ParseError as exc:
             outcome.error = self._error(request, "parse", str(exc), status=response.status)
             return
         fetched_at = datetime.now(UTC).isoformat(timespec="seconds")
-        links: list[Request] = []
-        for result in results:
-            if isinstance(result, Link):
-                if result.nofollow and not self.config.crawl.follow_nofollow:
-                    outcome.dropped.append("nofollow")
-                    continue
-                links.append(
-                    Request(result.url, meta={"depth": depth + 1, "referrer": response.url})
-                )
-            else:
-                item = dict(result)
-                if item.get("fetched_at", "") is None:
-                    item["fetched_at"] = fetched_at
-                outcome.items.append(item)
-        self._add_links(outcome, links, depth=depth + 1)
+        for item in items:
+            if item.get("fetched_at", "") is None:
+                item["fetched_at"] = fetched_at
+        outcome.items += items
+        depth = page.depth + 1
+        outcome.links += [
+            Request(url, meta={"depth": depth, "referrer": page.url}) for url in links
+        ]
+        outcome.dropped += dropped
 
     def _add_links(self, outcome: Outcome, links: list[Request], *, depth: int) -> None:
         for link in links:
-            reason = self._drop_reason(link.url, depth)
+            reason = self.scope.drop_reason(link.url, depth)
             if reason is None:
                 outcome.links.append(link)
             else:
                 outcome.dropped.append(reason)
-
-    def _drop_reason(self, url: str, depth: int) -> str | None:
-        try:
-            fingerprint(url)  # what the frontier will need; refuses ports > 65535
-            return self.scope.drop_reason(url, depth)
-        except ValueError:
-            return "invalid_url"
 
     def _error(
         self, request: Request, kind: str, message: str, *, status: int | None = None

@@ -13,6 +13,7 @@ from crawler.config import Config, load_config
 from crawler.crawl import ERRORS_FILE, STATS_FILE, Crawler
 from crawler.errors import CrawlerError, FrontierError
 from crawler.frontier import SQLITE_FILE
+from crawler.loop import run
 from crawler.progress import make_progress
 from crawler.stats import CrawlStats
 
@@ -57,7 +58,7 @@ def run_crawl(
     if fresh:
         discard(config)
     try:
-        stats = asyncio.run(_run(crawler, quiet))
+        stats = run(_run(crawler, quiet))
     except (asyncio.CancelledError, KeyboardInterrupt):
         print("crawl: aborted; run the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED

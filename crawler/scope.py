@@ -6,13 +6,17 @@ from collections import Counter
 from urllib.parse import urlsplit
 
 from crawler.config import CrawlSettings
+from crawler.urls import fingerprint
 
 __all__ = ["Scope"]
+
+HOST_VERDICTS = 4096  # hosts whose verdict is remembered; forgotten all at once past it
 
 
 class Scope:
     """Decides per URL: ``None`` to visit it, or the reason to drop it
-    (``offsite``, ``depth``, ``trap``, ``excluded``)."""
+    (``invalid_url``, ``offsite``, ``depth``, ``trap``, ``excluded``). Pure, so
+    parse threads and processes can share it."""
 
     def __init__(self, settings: CrawlSettings) -> None:
         self.settings = settings
@@ -20,15 +24,29 @@ class Scope:
             (urlsplit(url).hostname or "").lower() for url in settings.start_urls
         )
         self.domains = frozenset(_ascii_host(d) for d in domains if d)
+        self._hosts: dict[str, bool] = {}  # verdicts: every page links the same few hosts
 
     def allows_host(self, host: str) -> bool:
-        host = _ascii_host(host)
-        if host in self.domains:
-            return True
-        # A name also allows its subdomains: shop.example.org under example.org.
-        return any(host.endswith("." + domain) for domain in self.domains)
+        allowed = self._hosts.get(host)
+        if allowed is None:
+            ascii_host = _ascii_host(host)
+            # A name also allows its subdomains: shop.example.org under example.org.
+            allowed = ascii_host in self.domains or any(
+                ascii_host.endswith("." + domain) for domain in self.domains
+            )
+            if len(self._hosts) >= HOST_VERDICTS:
+                self._hosts.clear()
+            self._hosts[host] = allowed
+        return allowed
 
     def drop_reason(self, url: str, depth: int) -> str | None:
+        try:
+            fingerprint(url)  # what the frontier will need; refuses ports > 65535
+            return self._drop_reason(url, depth)
+        except ValueError:
+            return "invalid_url"
+
+    def _drop_reason(self, url: str, depth: int) -> str | None:
         settings = self.settings
         if len(url) > settings.max_url_length:
             return "trap"
@@ -38,7 +56,10 @@ class Scope:
         if depth > settings.max_depth:
             return "depth"
         segments = [s for s in parts.path.split("/") if s]
-        if segments and Counter(segments).most_common(1)[0][1] > settings.max_path_repeats:
+        if (
+            len(segments) > settings.max_path_repeats  # fewer cannot repeat too often
+            and Counter(segments).most_common(1)[0][1] > settings.max_path_repeats
+        ):
             return "trap"
         if settings.include and not any(p.search(url) for p in settings.include):
             return "excluded"

@@ -79,6 +79,17 @@ async def test_crawl_fetches_exactly_the_reachable_allowed_pages(
     assert saved["finished"] is True
 
 
+async def test_parse_workers_in_processes_find_the_same_pages(
+    site: GeneratedSite, tmp_path: Path
+) -> None:
+    config = make_config([site.url("/")], tmp_path, crawl={"parse_workers": 2, "site": "shop"})
+    stats = await Crawler(config).run()
+    urls = item_urls(tmp_path / "items.jsonl")
+    assert sorted(urls) == sorted(site.expected_urls())
+    assert stats.dropped["offsite"] > 0
+    assert stats.dropped["robots"] > 0
+
+
 async def test_generic_items_have_every_field(site: GeneratedSite, tmp_path: Path) -> None:
     config = make_config([site.url("/p/1999.html")], tmp_path, crawl={"max_depth": 0})
     await Crawler(config).run()

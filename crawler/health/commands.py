@@ -21,6 +21,7 @@ from crawler.health.probe import DEFAULT_CONCURRENCY, check_targets
 from crawler.health.report import render_json, render_junit, render_prometheus, render_table
 from crawler.health.result import HealthResult
 from crawler.health.targets import HealthConfig, Target, load_health_config, target_for
+from crawler.loop import run
 from crawler.validators import http_url
 
 __all__ = ["check", "ping"]
@@ -42,7 +43,7 @@ def ping(args: argparse.Namespace) -> int:
         return _usage(exc)
     if not targets:
         return _usage(UsageError("no URLs to ping: give URLs, - for stdin, or --from FILE"))
-    results = asyncio.run(check_targets(targets, engine=args.engine, concurrency=args.concurrency))
+    results = run(check_targets(targets, engine=args.engine, concurrency=args.concurrency))
     (render_json if args.json else render_table)(results, sys.stdout)
     return _exit_code(results)
 
@@ -66,8 +67,8 @@ def check(args: argparse.Namespace) -> int:
     args.engine = args.engine or "aiohttp"
     args.concurrency = args.concurrency or DEFAULT_CONCURRENCY
     if args.watch:
-        return asyncio.run(_watch(config, targets, args))
-    results = asyncio.run(check_targets(targets, engine=args.engine, concurrency=args.concurrency))
+        return run(_watch(config, targets, args))
+    results = run(check_targets(targets, engine=args.engine, concurrency=args.concurrency))
     _render(args.format, results, sys.stdout)
     return _exit_code(results)
 

@@ -10,7 +10,6 @@ broken URLs come from ``errors.jsonl``.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import tempfile
@@ -24,6 +23,7 @@ from crawler.config import Config, load_config
 from crawler.crawl import ERRORS_FILE, Crawler
 from crawler.errors import ConfigError
 from crawler.health.result import Failure, HealthResult
+from crawler.loop import run
 from crawler.models import Timeouts
 from crawler.progress import make_progress
 from crawler.site import Item, Link, Page, Site, load_site
@@ -109,7 +109,7 @@ def _check(config: Config, site: Site, out: Path) -> LinkReport:
     crawler = Crawler(
         config.replace(output=output), site=LinkGraphSite(site), progress=make_progress(quiet=True)
     )
-    stats = asyncio.run(crawler.run())
+    stats = run(crawler.run())
     broken = broken_links(out / ERRORS_FILE, out / LINKS_FILE)
     return LinkReport(broken, stats.pages, crawler.finished, dict(stats.dropped))
 

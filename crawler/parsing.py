@@ -1,0 +1,99 @@
+"""Parsing off the event loop: a page goes in, its items and its links (already
+scoped, each with the reason it was dropped) come out.
+
+With one worker the parsing runs in threads of this process, which lxml's C
+code shares well. With more, it runs in that many processes: the parse (HTML
+tree, links, the site's fields, scope) is most of a crawl's CPU, and only
+processes spread it over several cores. The site and the scope travel to each
+process once; per page only the page's inputs and the results do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from crawler.outcome import run_site
+from crawler.scope import Scope
+from crawler.site import Link, Page, Site
+
+__all__ = ["PageParser", "ParseJob", "Parsed"]
+
+# items, the URLs of the links to follow, and why the others were dropped
+Parsed = tuple[list[dict[str, Any]], list[str], list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class ParseJob:
+    """What every page of a crawl is parsed with; picklable."""
+
+    site: Site
+    scope: Scope
+    follow_nofollow: bool = False
+
+    def __call__(self, page: Page) -> Parsed:
+        items: list[dict[str, Any]] = []
+        links: list[str] = []
+        dropped: list[str] = []
+        depth = page.depth + 1
+        seen: set[str] = set()
+        for result in run_site(self.site, page):
+            if not isinstance(result, Link):
+                items.append(dict(result))
+            elif result.nofollow and not self.follow_nofollow:
+                dropped.append("nofollow")
+            elif result.url not in seen:  # the frontier would drop a repeat anyway
+                seen.add(result.url)
+                reason = self.scope.drop_reason(result.url, depth)
+                if reason is None:
+                    links.append(result.url)
+                else:
+                    dropped.append(reason)
+        return items, links, dropped
+
+
+class PageParser:
+    """Runs a ``ParseJob`` in ``workers`` processes, or in threads when ``workers``
+    is 1. Raises ``ParseError`` for a page its site fails on."""
+
+    def __init__(self, job: ParseJob, workers: int = 1) -> None:
+        self._job = job
+        self._executor: Executor
+        if workers <= 1:
+            self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="parse")
+            self._in_process = False
+        else:
+            # spawn, not fork: this process runs threads (the engine's, SQLite's)
+            # that a forked child would inherit mid-flight.
+            self._executor = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_install,
+                initargs=(job,),
+            )
+            self._in_process = True
+
+    async def parse(self, page: Page) -> Parsed:
+        loop = asyncio.get_running_loop()
+        if self._in_process:
+            return await loop.run_in_executor(self._executor, _parse_installed, page)
+        return await loop.run_in_executor(self._executor, self._job, page)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+_installed: ParseJob | None = None  # in a parse process: the crawl's job
+
+
+def _install(job: ParseJob) -> None:
+    global _installed
+    _installed = job
+
+
+def _parse_installed(page: Page) -> Parsed:
+    assert _installed is not None, "a parse process runs _install first"
+    return _installed(page)
