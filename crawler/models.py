@@ -37,7 +37,12 @@ def make_headers(headers: HeadersLike | None = None) -> Headers:
     """Case-insensitive, multi-valued, read-only headers."""
     if isinstance(headers, CIMultiDictProxy):
         return headers
-    return CIMultiDictProxy(CIMultiDict(headers or ()))
+    if not headers:
+        return _NO_HEADERS  # read-only, so one serves every request that has none
+    return CIMultiDictProxy(CIMultiDict(headers))
+
+
+_NO_HEADERS: Headers = CIMultiDictProxy(CIMultiDict())
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,8 @@ __all__ = ["SqliteFrontier"]
 PENDING, LEASED, DONE = 0, 1, 2
 T = TypeVar("T")
 
+KNOWN_FINGERPRINTS = 32_768  # about 2.5 MB: enough to skip most repeats, bounded for any crawl
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     fp BLOB PRIMARY KEY,
@@ -51,6 +53,8 @@ class SqliteFrontier(BaseFrontier):
         self._thread: ThreadPoolExecutor | None = None
         self._counts = {PENDING: 0, LEASED: 0, DONE: 0}
         self._seq = 0
+        # Fingerprints known to be stored: a bounded shortcut, the table stays the truth.
+        self._known: set[bytes] = set()
 
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
         if self._thread is None:
@@ -77,7 +81,9 @@ class SqliteFrontier(BaseFrontier):
         self._recount()
 
     def _recount(self) -> None:
+        """Read the counters back from the table (on open, after a rollback or a clear)."""
         db = self._conn()
+        self._known.clear()  # a rolled-back INSERT may have put a fingerprint there
         self._counts = {PENDING: 0, LEASED: 0, DONE: 0}
         for state, count in db.execute("SELECT state, COUNT(*) FROM requests GROUP BY state"):
             self._counts[state] = count
@@ -141,20 +147,21 @@ class SqliteFrontier(BaseFrontier):
                 )
                 self._move(LEASED, PENDING, cursor.rowcount)
             for request in batch.links:
+                fp = fingerprint(request.url)
+                if fp in self._known:  # most links name pages already stored: skip the INSERT
+                    added.append(False)
+                    continue
                 self._seq += 1
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO requests (fp, seq, url, depth, meta) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    (
-                        fingerprint(request.url),
-                        self._seq,
-                        request.url,
-                        depth_of(request),
-                        _meta(request),
-                    ),
+                    (fp, self._seq, request.url, depth_of(request), _meta(request)),
                 )
                 added.append(cursor.rowcount == 1)
                 self._counts[PENDING] += cursor.rowcount
+                if len(self._known) >= KNOWN_FINGERPRINTS:
+                    self._known.clear()
+                self._known.add(fp)
             db.executemany(
                 "INSERT INTO checkpoint (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -1,0 +1,502 @@
+"""Pages/s against Scrapy and against the limits of a Python client, on one nginx site.
+
+    .venv/bin/python benchmarks/compare.py [--pages 20000] [--repeats 3] [--only NAME,...]
+        [--write-readme] [--json FILE] [--keep] [--timeout 600]
+
+Issue 5 asks for several times Scrapy's pages/s, near the limit of a Python crawler.
+This writes the generated shop (``site.py``) once as static files, serves it with
+Debian's nginx (``nginx.py``: fast enough that only the client is measured), and
+runs, alternating and with the order rotated every repetition:
+
+- ``aiohttp-bare``: ``limits.py`` over the known URL list, 64 in flight, no parsing;
+- ``aiohttp-lxml``: the same, plus lxml link extraction and the three item fields;
+- ``crawl-<engine>-shop`` (aiohttp, threads, futures) and ``crawl-aiohttp-generic``:
+  ``python -m crawler CONFIG --quiet``, robots obeyed, SQLite frontier, 64 in flight;
+- ``scrapy``: ``scrapy_spider.py``, an equivalent ``CrawlSpider``, in a virtualenv of
+  its own under ``benchmarks/.cache/`` (created on first use).
+
+Each child runs under the launcher of ``harness.launch``, so wall time, CPU (user +
+sys) and peak RSS are that one process's. Pages found are distinct canonical URLs:
+of items for the crawls and Scrapy, of status-200 fetches for the baselines. Every
+run must find exactly ``expected_urls``; nginx's access log must show each page
+fetched once, nothing under ``/private/`` and no other host name. It prints a
+markdown table of medians (``--write-readme`` also puts it in ``README.md``) and exits
+1 if any run failed a check. Every process is stopped by its pid on success,
+failure, timeout and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import harness  # benchmarks/harness.py: run as a script, this folder is first on sys.path
+import nginx
+
+from crawler.urls import canonicalize
+
+HERE = Path(__file__).resolve().parent
+README = HERE / "README.md"
+SCRAPY_VENV = HERE / ".cache" / "venv-scrapy"
+BASELINES = ("aiohttp-bare", "aiohttp-lxml")
+CRAWLS = {  # variant -> (engine, site, parse_workers)
+    "crawl-aiohttp-shop": ("aiohttp", "shop", 1),
+    "crawl-threads-shop": ("threads", "shop", 1),
+    "crawl-futures-shop": ("futures", "shop", 1),
+    "crawl-aiohttp-generic": ("aiohttp", "generic", 1),
+    "crawl-aiohttp-shop-p2": ("aiohttp", "shop", 2),
+}
+SCRAPY = "scrapy"
+VARIANTS = (*BASELINES, *CRAWLS, SCRAPY)
+CONCURRENCY = 64
+RUN_TIMEOUT = 600.0  # seconds per run
+MARK_START, MARK_END = "<!-- compare:start -->", "<!-- compare:end -->"
+
+
+@dataclass
+class Run:
+    variant: str
+    repetition: int
+    wall_s: float = 0.0  # spawn to exit, from the launcher
+    cpu_s: float = 0.0  # user + sys of that one process
+    user_s: float = 0.0
+    sys_s: float = 0.0
+    peak_rss_kib: int = 0
+    exit_code: int | None = None
+    found: int = 0  # distinct canonical URLs found (items, or status-200 fetches)
+    records: int = 0  # item or fetch lines, duplicates included
+    page_requests: int = 0  # requests nginx saw for expected pages
+    robots_requests: int = 0
+    sitemap_requests: int = 0
+    nginx_cpu_s: float = 0.0  # nginx's worker during the run
+    load1: float = 0.0  # 1-minute load average when the run started
+    problems: list[str] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)  # the crawler's or Scrapy's own
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def pages_per_s(self) -> float:
+        return self.found / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def cpu_ms_per_page(self) -> float:
+        return 1000 * self.cpu_s / self.found if self.found else 0.0
+
+
+@dataclass
+class Bench:
+    """What every run shares: one site on disk, one port, one expected set."""
+
+    work: Path
+    port: int
+    nginx_binary: str
+    config: Path  # nginx.conf
+    expected: set[str]
+    url_file: Path  # every expected URL, for the baselines
+    scrapy_python: Path | None
+    timeout: float
+
+    @property
+    def base(self) -> str:
+        return f"http://{nginx.HOST}:{self.port}"
+
+
+# setup -------------------------------------------------------------------------------------
+
+
+def ensure_scrapy() -> Path:
+    """The Python of the harness's own Scrapy virtualenv, created on first use: Scrapy
+    (the latest on the package index then) is no dependency of the crawler."""
+    python = SCRAPY_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"creating {SCRAPY_VENV} and installing Scrapy", file=sys.stderr)
+        # The project venv's Python makes a venv on the same base interpreter.
+        subprocess.run([sys.executable, "-m", "venv", str(SCRAPY_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip", "scrapy"],
+            check=True,
+        )
+    return python
+
+
+def scrapy_version(python: Path) -> str:
+    script = "import scrapy, twisted; print(scrapy.__version__, twisted.__version__)"
+    result = subprocess.run([str(python), "-c", script], capture_output=True, text=True, check=True)
+    scrapy, twisted = result.stdout.split()
+    return f"Scrapy {scrapy} (Twisted {twisted})"
+
+
+def versions(bench: Bench) -> str:
+    """nginx, the client libraries and Scrapy: what the numbers depend on besides the code."""
+    nginx_v = subprocess.run([bench.nginx_binary, "-v"], capture_output=True, text=True)
+    found = [
+        f"nginx {nginx_v.stderr.strip().rsplit('/', 1)[-1]}",
+        f"aiohttp {version('aiohttp')}",
+        f"lxml {version('lxml')}",
+    ]
+    if bench.scrapy_python is not None:
+        found.append(scrapy_version(bench.scrapy_python))
+    return ", ".join(found)
+
+
+def prepare(work: Path, pages: int, variants: list[str], timeout: float) -> Bench:
+    """Install what is missing, write the site for a free port and nginx's config."""
+    binary = nginx.ensure_nginx()
+    scrapy_python = ensure_scrapy() if SCRAPY in variants else None
+    site_module = harness.load_site_module()
+    port = nginx.free_port()
+    root = work / "site"
+    old_umask = os.umask(0o022)  # nginx's worker runs as nobody when started by root
+    try:
+        work.chmod(0o755)
+        written = site_module.ShopSite(pages, port=port).write_static(root)
+    finally:
+        os.umask(old_umask)
+    print(f"wrote {written:,} files to {root}", file=sys.stderr)
+    expected: set[str] = site_module.expected_urls(pages, port)
+    base = f"http://{nginx.HOST}:{port}"
+    url_file = work / "urls.txt"
+    paths = site_module.expected_paths(pages)
+    url_file.write_text("".join(f"{base}{path}\n" for path in paths), encoding="utf-8")
+    config = nginx.write_config(work / "nginx", root, port)
+    return Bench(work, port, binary, config, expected, url_file, scrapy_python, timeout)
+
+
+# one run -----------------------------------------------------------------------------------
+
+
+def write_crawl_config(
+    folder: Path, bench: Bench, engine: str, site: str, parse_workers: int
+) -> Path:
+    config = folder / "crawl.toml"
+    config.write_text(
+        f"""[crawl]
+start_urls = ["{bench.base}/"]
+site = "{site}"
+obey_robots = true
+parse_workers = {parse_workers}
+
+[fetch]
+engine = "{engine}"
+concurrency = {CONCURRENCY}
+per_host_concurrency = {CONCURRENCY}
+
+[rate_limit]
+per_host = ""
+
+[output]
+dir = "{folder / "out"}"
+items = "items.jsonl"
+
+[state]
+frontier = "sqlite"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def command(variant: str, bench: Bench, folder: Path) -> list[str]:
+    if variant in BASELINES:
+        parse = ["--parse"] if variant == "aiohttp-lxml" else []
+        return [sys.executable, str(HERE / "limits.py"), str(bench.url_file),
+                str(folder / "fetched.tsv"), "--concurrency", str(CONCURRENCY), *parse]  # fmt: skip
+    if variant in CRAWLS:
+        config = write_crawl_config(folder, bench, *CRAWLS[variant])
+        return [sys.executable, "-m", "crawler", str(config), "--quiet"]
+    assert variant == SCRAPY
+    assert bench.scrapy_python is not None
+    return [str(bench.scrapy_python), str(HERE / "scrapy_spider.py"), "--url", f"{bench.base}/",
+            "--feed", str(folder / "items.jsonl"), "--stats", str(folder / "scrapy-stats.json"),
+            "--concurrency", str(CONCURRENCY)]  # fmt: skip
+
+
+def found_urls(variant: str, folder: Path, run: Run) -> Counter[str]:
+    """Canonical URL -> lines naming it: items for crawls, status-200 fetches for baselines.
+    Records missing a field that variant extracts are problems."""
+    seen: Counter[str] = Counter()
+    incomplete: list[str] = []
+    if variant in BASELINES:
+        path = folder / "fetched.tsv"
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        for line in lines:
+            status, url, *parsed = line.split("\t")
+            if status == "200":
+                seen[canonicalize(url)] += 1
+                # links, name, sku, price: some links and every field, on every page
+                complete = len(parsed) == 4 and parsed[0] != "0" and all(parsed[1:])
+                if variant == "aiohttp-lxml" and not complete:
+                    incomplete.append(url)
+        run.records = len(lines)
+    else:
+        path = folder / ("out/items.jsonl" if variant in CRAWLS else "items.jsonl")
+        wanted = ("title",) if variant == "crawl-aiohttp-generic" else ("name", "sku", "price")
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        for line in lines:
+            item = json.loads(line)
+            seen[canonicalize(item["url"])] += 1
+            if not all(item.get(key) for key in wanted):
+                incomplete.append(item["url"])
+        run.records = len(lines)
+    if incomplete:
+        run.problems.append(f"{len(incomplete)} records without every field, e.g. {incomplete[:3]}")
+    return seen
+
+
+def check(run: Run, bench: Bench, folder: Path, usage: harness.Usage) -> None:
+    """Exactly the expected pages found, each fetched once, nothing else fetched."""
+    if usage.timed_out:
+        run.problems.append(f"timed out after {bench.timeout:.0f} s: stopped")
+    if run.exit_code != 0:
+        run.problems.append(f"exited with {run.exit_code}")
+    seen = found_urls(run.variant, folder, run)
+    run.found = len(seen)
+    twice = sorted(url for url, n in seen.items() if n > 1)
+    missing = sorted(bench.expected - seen.keys())
+    extra = sorted(seen.keys() - bench.expected)
+    for label, urls in (("found twice", twice), ("missing", missing), ("extra", extra)):
+        if urls:
+            run.problems.append(f"{len(urls)} pages {label}, e.g. {urls[:3]}")
+
+    fetched: Counter[str] = Counter()
+    private, offsite, other, failed = [], [], [], []
+    for host, status, uri in nginx.read_log(folder / "access.log"):
+        if host != nginx.HOST:
+            offsite.append(f"{host} {uri}")
+        elif uri.startswith("/private/"):
+            private.append(uri)
+        elif uri == "/robots.txt":
+            run.robots_requests += 1
+        elif uri == "/sitemap.xml":
+            run.sitemap_requests += 1
+        elif (url := canonicalize(bench.base + uri)) in bench.expected:
+            fetched[url] += 1
+            if status != 200:
+                failed.append(f"{status} {uri}")
+        else:
+            other.append(f"{status} {uri}")
+    run.page_requests = sum(fetched.values())
+    again = sorted(url for url, n in fetched.items() if n > 1)
+    unfetched = len(bench.expected) - len(fetched)
+    for label, items in (
+        ("requests for /private/", private),
+        ("requests to another host name", offsite),
+        ("requests for other paths", other),
+        ("page requests not answered 200", failed),
+        ("pages fetched more than once", again),
+    ):
+        if items:
+            run.problems.append(f"{len(items)} {label}, e.g. {items[:3]}")
+    if unfetched:
+        run.problems.append(f"{unfetched} expected pages never requested")
+    error_log = folder / "error.log"
+    if error_log.exists() and (errors := error_log.read_text(errors="replace").splitlines()):
+        run.problems.append(f"{len(errors)} lines in nginx's error log, e.g. {errors[:2]}")
+
+
+def read_stats(variant: str, folder: Path) -> dict[str, Any]:
+    path = folder / ("out/stats.json" if variant in CRAWLS else "scrapy-stats.json")
+    if variant in BASELINES or not path.exists():
+        return {}
+    stats: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return stats
+
+
+def measure(
+    processes: harness.LaunchedProcesses, bench: Bench, variant: str, repetition: int
+) -> Run:
+    """One run against a freshly started nginx, whose access log is this run's alone."""
+    run = Run(variant, repetition, load1=os.getloadavg()[0])
+    folder = bench.work / "runs" / f"{variant}-{repetition}"
+    folder.mkdir(parents=True)
+    args = command(variant, bench, folder)
+    server = nginx.start(processes, bench.nginx_binary, bench.config, bench.port)
+    try:
+        usage = harness.launch(processes, args, folder / "run.log", bench.timeout)
+        run.nginx_cpu_s = nginx.workers_cpu_s(server.pid)
+    finally:
+        nginx.stop(processes, server)
+    for name in ("access.log", "error.log"):  # this run's alone; no log, no page fetched
+        log = bench.config.parent / name
+        if log.exists():
+            shutil.move(log, folder / name)
+    run.exit_code, run.peak_rss_kib, run.wall_s = usage.exit_code, usage.max_rss_kib, usage.wall_s
+    run.user_s, run.sys_s, run.cpu_s = usage.user_s, usage.sys_s, usage.cpu_s
+    check(run, bench, folder, usage)
+    run.stats = read_stats(variant, folder)
+    if run.problems:
+        tail = (folder / "run.log").read_text(errors="replace")[-1500:].strip()
+        if tail:
+            run.problems.append(f"log tail: {tail}")
+    return run
+
+
+# report ------------------------------------------------------------------------------------
+
+
+def describe(run: Run) -> str:
+    return (
+        f"{run.variant:>21}: {run.found:,} pages, {run.wall_s:.1f} s, "
+        f"{run.pages_per_s:,.0f} pages/s, CPU {run.cpu_s:.1f} s "
+        f"({run.cpu_ms_per_page:.2f} ms/page), RSS {run.peak_rss_kib / 1024:.0f} MiB, "
+        f"nginx CPU {run.nginx_cpu_s:.1f} s, load {run.load1:.2f}"
+    )
+
+
+def table(runs: list[Run], variants: list[str]) -> str:
+    def median(group: list[Run], key: str) -> float:
+        return statistics.median(float(getattr(r, key)) for r in group)
+
+    groups = {v: [r for r in runs if r.variant == v] for v in variants}
+    groups = {v: group for v, group in groups.items() if group}
+    rates = {v: median(group, "pages_per_s") for v, group in groups.items()}
+
+    def ratio(variant: str, reference: str) -> str:
+        base = rates.get(reference, 0.0)
+        return f"{rates[variant] / base:.2f}" if base else "-"
+
+    lines = [
+        "| variant | pages/s | wall, s | CPU, s | CPU ms/page | peak RSS, MiB | pages found "
+        "| runs ok | vs Scrapy | vs aiohttp-lxml | nginx CPU, s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for variant, group in groups.items():
+        lines.append(
+            f"| `{variant}` | {rates[variant]:,.0f} | {median(group, 'wall_s'):.1f} "
+            f"| {median(group, 'cpu_s'):.1f} | {median(group, 'cpu_ms_per_page'):.2f} "
+            f"| {median(group, 'peak_rss_kib') / 1024:.0f} | {median(group, 'found'):,.0f} "
+            f"| {sum(r.ok for r in group)}/{len(group)} | {ratio(variant, SCRAPY)} "
+            f"| {ratio(variant, 'aiohttp-lxml')} | {median(group, 'nginx_cpu_s'):.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_readme(text: str) -> None:
+    """Replace what stands between the markers of README.md with TEXT."""
+    readme = README.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(MARK_START) + r".*?" + re.escape(MARK_END), re.DOTALL)
+    if not pattern.search(readme):
+        raise RuntimeError(f"{README} has no {MARK_START} ... {MARK_END} section")
+    block = f"{MARK_START}\n{text}\n{MARK_END}"
+    README.write_text(pattern.sub(lambda _: block, readme, count=1), encoding="utf-8")
+
+
+def _relative(path: str) -> str:
+    """``.venv/bin/python`` rather than the absolute path, when it is under the cwd."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def _variants(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown {unknown}; choose from {', '.join(VARIANTS)}")
+    return [v for v in VARIANTS if v in names]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=20000, help="product pages (default 20000)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per variant (default 3)")
+    parser.add_argument("--only", type=_variants, default=list(VARIANTS),
+                        help=f"comma-separated variants of: {', '.join(VARIANTS)}")  # fmt: skip
+    parser.add_argument("--write-readme", action="store_true", help="put the table in README.md")
+    parser.add_argument("--timeout", type=float, default=RUN_TIMEOUT, help="seconds per run")
+    parser.add_argument("--json", type=Path, help="write every run's measurements here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args(argv)
+    if args.pages < 1 or args.repeats < 1:
+        parser.error("--pages and --repeats must be at least 1")
+
+    harness.exit_on_sigterm()
+    header = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": harness.machine(),
+        "command": shlex.join([_relative(sys.executable), *sys.argv]),
+        "versions": "",
+        "load": "",
+    }
+    processes = harness.LaunchedProcesses()
+    runs: list[Run] = []
+    work = Path(tempfile.mkdtemp(prefix="bench-compare-"))
+    load_start = os.getloadavg()[0]
+    expected = 0
+    try:
+        bench = prepare(work, args.pages, args.only, args.timeout)
+        expected = len(bench.expected)
+        header["versions"] = versions(bench)
+        for key in ("date", "machine", "versions", "command"):
+            print(f"{key}: {header[key]}", file=sys.stderr)
+        harness.measure_all(
+            runs,
+            args.repeats,
+            args.only,
+            lambda variant, repetition: measure(processes, bench, variant, repetition),
+            describe,
+            rotate=True,
+        )
+    except KeyboardInterrupt:
+        print("interrupted: stopping the processes started", file=sys.stderr)
+        return 130
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        processes.stop_all()
+        loads = [r.load1 for r in runs] or [load_start]
+        header["load"] = (
+            f"1-minute load average {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at "
+            f"the end, {min(loads):.2f} to {max(loads):.2f} as the runs started"
+        )
+        if args.json is not None and runs:
+            report = {**header, "runs": [{**asdict(r), "ok": r.ok} for r in runs]}
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    text = "\n".join(
+        [
+            f"- Date: {header['date']}",
+            f"- Machine: {header['machine']}",
+            f"- Versions: {header['versions']}",
+            f"- Load: {header['load']}",
+            f"- Command: `{header['command']}`",
+            f"- {args.pages:,} product pages, {expected:,} pages to find, "
+            f"{args.repeats} run(s) per variant; medians",
+            "",
+            table(runs, args.only),
+        ]
+    )
+    print(text)
+    failed = [r for r in runs if not r.ok]
+    for run in failed:
+        print(f"\nFAILED {run.variant} #{run.repetition + 1}: " + "; ".join(run.problems))
+    if args.write_readme:
+        write_readme(text)
+        print(f"wrote the table to {README}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
