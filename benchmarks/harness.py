@@ -14,7 +14,9 @@ import selectors
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any, Protocol, TypeVar
@@ -73,6 +75,110 @@ class Processes:
         for child in reversed(self.children):
             self.stop(child)
         self.children.clear()
+
+
+# Runs COMMAND in a fresh child and reports that child's own rusage. A small process of
+# its own, because ru_maxrss also counts the memory image a child had before exec: one
+# forked from a harness would inherit the harness's RSS. The wall time is taken here,
+# from just before the fork to the reaping, so polling in the harness adds nothing.
+# Written to stdout: the child's pid, then "exit-code max-rss-kib user-s sys-s wall-s".
+RUSAGE_LAUNCHER = r"""
+import os, signal, sys, time
+log, command = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.execv(command[0], command)
+    finally:
+        os._exit(127)
+for signum in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(signum, lambda signum, frame: os.kill(pid, signum))
+print(pid, flush=True)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+code = os.waitstatus_to_exitcode(status)
+print(code, usage.ru_maxrss, usage.ru_utime, usage.ru_stime, wall, flush=True)
+"""
+
+
+@dataclass
+class Usage:
+    """What ``launch`` measured of one process: its own rusage, from ``os.wait4``."""
+
+    exit_code: int | None = None
+    max_rss_kib: int = 0
+    user_s: float = 0.0
+    sys_s: float = 0.0
+    wall_s: float = 0.0
+    timed_out: bool = False
+
+    @property
+    def cpu_s(self) -> float:
+        return self.user_s + self.sys_s
+
+
+class LaunchedProcesses(Processes):
+    """``Processes`` that also knows what stands behind a child.
+
+    A launcher's own child (``adopt``) is killed by its pid if the launcher ignores
+    SIGTERM; a child registered with ``group`` (a server with workers of its own, in
+    the session ``start`` gave it) has its whole process group killed.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner: dict[int, int] = {}  # launcher pid -> its child's pid
+        self.groups: set[int] = set()  # children whose process group dies with them
+
+    def adopt(self, launcher: subprocess.Popen[bytes], pid: int) -> None:
+        self.inner[launcher.pid] = pid
+
+    def group(self, child: subprocess.Popen[bytes]) -> None:
+        self.groups.add(child.pid)
+
+    def before_kill(self, child: subprocess.Popen[bytes]) -> None:
+        inner = self.inner.get(child.pid)
+        if inner is not None:  # still the launcher's unreaped child: safe to signal
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(inner, signal.SIGKILL)
+        if child.pid in self.groups:  # unreaped leader: the group id is still its own
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+
+
+def launch(
+    processes: LaunchedProcesses,
+    command: list[str],
+    log: Path,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> Usage:
+    """Run COMMAND (stdout and stderr to LOG) through ``RUSAGE_LAUNCHER``; stop it by pid
+    after TIMEOUT seconds. The usage is that one process's, not its launcher's."""
+    launcher = processes.start(
+        [sys.executable, "-I", "-S", "-c", RUSAGE_LAUNCHER, str(log), *command],
+        stdout=subprocess.PIPE, cwd=ROOT, env=env,
+    )  # fmt: skip
+    processes.adopt(launcher, int(read_line(launcher, "the launcher")))
+    usage = Usage()
+    deadline = time.monotonic() + timeout
+    try:
+        launcher.wait(max(deadline - time.monotonic(), 0.0))
+    except subprocess.TimeoutExpired:
+        usage.timed_out = True
+        processes.stop(launcher)
+    assert launcher.stdout is not None
+    result = launcher.stdout.read().split()
+    if len(result) == 5:
+        usage.exit_code, usage.max_rss_kib = int(result[0]), int(result[1])  # KiB on Linux
+        usage.user_s, usage.sys_s, usage.wall_s = map(float, result[2:])
+    else:
+        usage.exit_code = launcher.returncode
+    return usage
 
 
 def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -143,15 +249,19 @@ def measure_all(
     variants: Sequence[V],
     measure: Callable[[V, int], R],
     describe: Callable[[R], str],
+    rotate: bool = False,
 ) -> None:
     """``measure(variant, repetition)`` for every variant in turn, REPEATS times over
     (a, b, a, b, ...), so that drift on a shared machine hits every variant alike.
+    With ROTATE, each repetition starts one variant later (a, b, c, b, c, a, ...), so
+    that no variant always runs first, after a pause, or after the same neighbour.
 
     Each run is appended to RUNS as it ends, so that an interrupted benchmark still
     reports those, and gets a line on stderr, so that a long one shows where it is.
     """
     for repetition in range(repeats):
-        for variant in variants:
+        shift = repetition % len(variants) if rotate and variants else 0
+        for variant in [*variants[shift:], *variants[:shift]]:
             run = measure(variant, repetition)
             runs.append(run)
             status = "FAILED: " + "; ".join(run.problems) if run.problems else "ok"

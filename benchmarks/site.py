@@ -26,6 +26,8 @@ Bodies are generated on demand from a seeded RNG per page (tens of microseconds)
 and the last few thousand are cached, so the server starts at once for any
 ``--pages`` and is never the bottleneck of a crawl. ``expected_urls(pages, port)``
 gives the canonical URL of every page a correct crawl fetches and parses.
+``ShopSite(...).write_static(folder)`` writes the same pages as files, for nginx
+to serve (``compare.py``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ SEARCH_EVERY = 4  # page i % 4 == 0 links /search?q=i&page=1 in two parameter or
 PRIVATE_EVERY = 25  # page i % 25 == 0 links /private/i.html (robots: disallowed)
 SITEMAP_EVERY = 50  # /sitemap.xml lists every 50th page
 CACHE_PAGES = 4096
+PRIVATE_BODY = b"<html><body>secret</body></html>"
 
 _WORD_TEXT = (
     "alpine anchor amber basalt beacon birch cedar chrome cobalt copper coral crystal "
@@ -222,6 +225,36 @@ class ShopSite:
             f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{locs}</urlset>'
         ).encode()
 
+    def write_static(self, root: Path) -> int:
+        """Every page this site serves, as files under ROOT, for a static server (nginx)
+        to serve the same bytes; returns how many files were written.
+
+        ``/`` is ``index.html``; ``/search?q=I&page=1`` is ``search/I.html``: the server
+        maps the query to the file, so both parameter orders get the one page.
+        Set ``port`` first: absolute and off-site links name it.
+        """
+        files: dict[str, bytes] = {
+            "index.html": self.home_body(),
+            "robots.txt": self.robots(),
+            "sitemap.xml": self.sitemap(),
+        }
+        for folder in ("p", "search", "private"):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+        for name, body in files.items():
+            (root / name).write_bytes(body)
+        written = len(files)
+        for i in range(self.pages):
+            # The uncached renderers: each page is written once, and the LRU stays empty.
+            (root / "p" / f"{i}.html").write_bytes(self._page_body(i))
+            written += 1
+            if i % SEARCH_EVERY == 0:
+                (root / "search" / f"{i}.html").write_bytes(self._search_body(i))
+                written += 1
+            if i % PRIVATE_EVERY == 0:
+                (root / "private" / f"{i}.html").write_bytes(PRIVATE_BODY)
+                written += 1
+        return written
+
     # serving ------------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
@@ -252,7 +285,7 @@ class ShopSite:
                 body = self.search_body(int(q))
                 return web.Response(body=body, content_type=html, charset="utf-8")
         if path.startswith("/private/"):
-            return web.Response(body=b"<html><body>secret</body></html>", content_type=html)
+            return web.Response(body=PRIVATE_BODY, content_type=html)
         if path == "/robots.txt":
             return web.Response(body=self.robots(), content_type="text/plain")
         if path == "/sitemap.xml":
