@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,11 +40,28 @@ def host_key(url: str | URL) -> str:
     return f"{parsed.host or ''}:{parsed.port or ''}"
 
 
+# Already canonical as written: lower-case scheme and host, a port that is not the
+# default, a path of unreserved characters without dot segments, nothing after it.
+_PLAIN = re.compile(
+    r"(https?)://(?:[a-z0-9-]{1,63}\.)*[a-z0-9-]{1,63}(?::([1-9][0-9]{0,4}))?"
+    r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._~-]*)+"
+)
+
+
 @lru_cache(maxsize=8192)  # links repeat within a page and between neighbours; bounded
 def canonicalize(url: str) -> str:
     """The form two URLs share when they name the same page: query sorted, fragment
     dropped, scheme and host lower-cased, default port dropped, percent-encoding
     normalised. Path case is kept: servers may treat it as significant."""
+    plain = _PLAIN.fullmatch(url)
+    if plain is not None:  # most links: nothing to normalise, and w3lib is slow
+        scheme, port = plain.groups()
+        if port is None or (int(port) <= 65535 and int(port) != _DEFAULT_PORTS[scheme]):
+            return url
+    return _canonicalize(url)
+
+
+def _canonicalize(url: str) -> str:
     canonical = canonicalize_url(url)
     parts = urlsplit(canonical)
     try:
