@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -251,3 +252,18 @@ def test_watch_serves_metrics_and_stops_cleanly_on_sigterm(
         out, _ = watcher.communicate(timeout=30)
     assert watcher.returncode == 0
     assert "2 up, 2 down" in out
+
+
+def test_serving_on_a_taken_address_exits_2(
+    capsys: pytest.CaptureFixture[str], server: LoopbackServer, tmp_path: Path, closed_port: int
+) -> None:
+    path = health_file(tmp_path, server, closed_port)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run(
+            capsys, "check", str(path), "--watch", "1", "--serve", f"127.0.0.1:{port}"
+        )
+    assert code == 2
+    assert f"--serve 127.0.0.1:{port}: Address already in use" in err

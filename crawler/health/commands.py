@@ -4,11 +4,7 @@ and print them. Exit codes: 0 all healthy, 1 any not, 2 a usage error."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
-import signal
 import sys
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +16,7 @@ from crawler.health.history import History
 from crawler.health.probe import DEFAULT_CONCURRENCY, check_targets
 from crawler.health.report import render_json, render_junit, render_prometheus, render_table
 from crawler.health.result import HealthResult
-from crawler.health.targets import HealthConfig, Target, load_health_config, target_for
+from crawler.health.targets import Target, load_health_config, target_for
 from crawler.loop import run
 from crawler.validators import http_url
 
@@ -67,7 +63,14 @@ def check(args: argparse.Namespace) -> int:
     args.engine = args.engine or "aiohttp"
     args.concurrency = args.concurrency or DEFAULT_CONCURRENCY
     if args.watch:
-        return run(_watch(config, targets, args))
+        from crawler.health.monitor import ServeError, monitor
+
+        try:
+            return run(monitor(targets, interval=args.watch, serve=args.serve, title=config.title,
+                               history=args.history, json=args.format == "json",
+                               engine=args.engine, concurrency=args.concurrency))  # fmt: skip
+        except ServeError as exc:
+            return _usage(UsageError(str(exc)))
     results = run(check_targets(targets, engine=args.engine, concurrency=args.concurrency))
     _render(args.format, results, sys.stdout)
     return _exit_code(results)
@@ -86,64 +89,6 @@ def _check_usage(args: argparse.Namespace) -> None:
         raise UsageError("--output is for --crawl")
     if args.serve:
         args.serve = _address(args.serve)
-
-
-async def _watch(config: HealthConfig, targets: list[Target], args: argparse.Namespace) -> int:
-    from crawler.health.server import StatusServer
-    from crawler.health.watch import watch
-
-    history = History(args.history)
-    for target in targets:
-        history.expect(target.name, target.url)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    show = _print_json if args.format == "json" else _print_summary
-
-    def printer(results: list[HealthResult]) -> None:
-        try:
-            show(results)
-        except BrokenPipeError:  # `crawl check --watch ... | head`: the reader is gone
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
-            stop.set()
-
-    options: dict[str, Any] = {"engine": args.engine, "concurrency": args.concurrency}
-    try:
-        if args.serve is None:
-            await watch(targets, interval=args.watch, history=history, stop=stop,
-                        on_run=printer, **options)  # fmt: skip
-            return EXIT_OK
-        host, port = args.serve
-        server = StatusServer(history, host=host, port=port, metrics=render_prometheus,
-                              title=config.title, interval=args.watch)  # fmt: skip
-        try:
-            await server.open()
-        except OSError as exc:
-            return _usage(UsageError(f"--serve {host}:{port}: {exc.strerror or exc}"))
-        try:
-            print(f"crawl: serving the status page on {server.url}", file=sys.stderr, flush=True)
-            await watch(targets, interval=args.watch, history=history, stop=stop,
-                        on_run=printer, **options)  # fmt: skip
-        finally:
-            await server.aclose()
-        return EXIT_OK
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-
-
-def _print_summary(results: list[HealthResult]) -> None:
-    down = [result for result in results if not result.ok]
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    line = f"{stamp} {len(results) - len(down)} up, {len(down)} down"
-    details = "".join(f"\n  DOWN {result.name}: {result.reason}" for result in down)
-    print(line + details, flush=True)
-
-
-def _print_json(results: list[HealthResult]) -> None:
-    render_json(results, sys.stdout)
-    sys.stdout.flush()
 
 
 def _render(format: str, results: list[HealthResult], file: TextIO) -> None:
