@@ -1,7 +1,7 @@
 """Pages/s against Scrapy and against the limits of a Python client, on one nginx site.
 
     .venv/bin/python benchmarks/compare.py [--pages 20000] [--repeats 3] [--only NAME,...]
-        [--write-readme] [--json FILE] [--keep] [--timeout 600]
+        [--at REV,...] [--write-readme] [--json FILE] [--keep] [--timeout 600]
 
 Issue 5 asks for several times Scrapy's pages/s, near the limit of a Python crawler.
 This writes the generated shop (``site.py``) once as static files, serves it with
@@ -15,8 +15,12 @@ runs, alternating and with the order rotated every repetition:
 - ``scrapy``: ``scrapy_spider.py``, an equivalent ``CrawlSpider``, in a virtualenv of
   its own under ``benchmarks/.cache/`` (created on first use).
 
-Each child runs under the launcher of ``harness.launch``, so wall time, CPU (user +
-sys) and peak RSS are that one process's. Pages found are distinct canonical URLs:
+Each child runs under the launcher of ``harness.launch``, so wall time and CPU (user +
+sys) are that one process's (with the children it waited for); peak RSS is the highest
+sum of RSS over it and all its descendants (parse workers), sampled every 50 ms.
+``--at REV,...`` runs the crawl variants of ``--only`` at those commits instead of the
+working tree: each in a ``git worktree`` under /tmp (removed afterwards), imported
+through ``PYTHONPATH``, named ``VARIANT@REV``. Pages found are distinct canonical URLs:
 of items for the crawls and Scrapy, of status-200 fetches for the baselines. Every
 run must find exactly ``expected_urls``; nginx's access log must show each page
 fetched once, nothing under ``/private/`` and no other host name. It prints a
@@ -28,6 +32,7 @@ failure, timeout and Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -38,10 +43,12 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from textwrap import shorten
 from typing import Any
 
 import harness  # benchmarks/harness.py: run as a script, this folder is first on sys.path
@@ -65,6 +72,14 @@ VARIANTS = (*BASELINES, *CRAWLS, SCRAPY)
 CONCURRENCY = 64
 RUN_TIMEOUT = 600.0  # seconds per run
 MARK_START, MARK_END = "<!-- compare:start -->", "<!-- compare:end -->"
+AT_START, AT_END = "<!-- compare-at:start -->", "<!-- compare-at:end -->"
+WORKTREES = Path("/tmp")  # REV's worktree: WORKTREES / f"bench-rev-{short}"
+
+
+def split_variant(name: str) -> tuple[str, str | None]:
+    """``crawl-aiohttp-shop@1a802d6`` -> (``crawl-aiohttp-shop``, ``1a802d6``)."""
+    base, _, rev = name.partition("@")
+    return base, rev or None
 
 
 @dataclass
@@ -75,7 +90,10 @@ class Run:
     cpu_s: float = 0.0  # user + sys of that one process
     user_s: float = 0.0
     sys_s: float = 0.0
-    peak_rss_kib: int = 0
+    peak_rss_kib: int = 0  # of the process tree: see harness.Usage.peak_rss_kib
+    rss_main: int = 0  # ru_maxrss (KiB) from wait4: the largest single process of the tree
+    rss_tree_sampled: int = 0  # highest sampled sum of VmRSS over the tree, KiB
+    processes: int = 0  # most processes in the tree in one sample
     exit_code: int | None = None
     found: int = 0  # distinct canonical URLs found (items, or status-200 fetches)
     records: int = 0  # item or fetch lines, duplicates included
@@ -101,6 +119,28 @@ class Run:
 
 
 @dataclass
+class Rev:
+    """An older version of the crawler, checked out in a worktree of its own."""
+
+    short: str
+    sha: str
+    subject: str
+    path: Path  # the worktree
+    parse_workers: bool = False  # its config knows ``[crawl] parse_workers``
+    uvloop: bool = False  # its command line runs on uvloop when installed
+    crawler_file: str = ""  # crawler.__file__ as a crawl there imports it
+
+    def env(self) -> dict[str, str]:
+        """PYTHONPATH comes before the editable install's finder (a meta path hook
+        after the path finder), so the worktree's ``crawler`` and ``sites`` win."""
+        old = os.environ.get("PYTHONPATH")
+        return {
+            **os.environ,
+            "PYTHONPATH": f"{self.path}{os.pathsep}{old}" if old else str(self.path),
+        }
+
+
+@dataclass
 class Bench:
     """What every run shares: one site on disk, one port, one expected set."""
 
@@ -112,6 +152,7 @@ class Bench:
     url_file: Path  # every expected URL, for the baselines
     scrapy_python: Path | None
     timeout: float
+    revs: dict[str, Rev] = field(default_factory=dict)  # short -> Rev, for --at
 
     @property
     def base(self) -> str:
@@ -156,6 +197,74 @@ def versions(bench: Bench) -> str:
     return ", ".join(found)
 
 
+def _git(*args: str) -> str:
+    result = subprocess.run(
+        ["git", *args], cwd=harness.ROOT, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+IMPORTED = "import crawler, sites; print(crawler.__file__); print(sites.__file__)"
+
+
+@contextlib.contextmanager
+def worktrees(names: list[str]) -> Iterator[dict[str, Rev]]:
+    """A detached worktree under /tmp for each revision, removed on the way out. Checks
+    that a crawl run there imports that worktree's ``crawler`` and ``sites``."""
+    revs: dict[str, Rev] = {}
+    try:
+        for name in names:
+            sha = _git("rev-parse", "--verify", f"{name}^{{commit}}")
+            short = _git("rev-parse", "--short=7", sha)
+            if short in revs:
+                raise RuntimeError(f"--at names {short} twice")
+            path = WORKTREES / f"bench-rev-{short}"
+            if path.exists():
+                raise RuntimeError(f"{path} exists: remove it (git worktree remove {path})")
+            _git("worktree", "add", "--detach", str(path), sha)
+            rev = Rev(short, sha, _git("log", "-1", "--format=%s", sha), path)
+            revs[short] = rev
+            config = (path / "crawler" / "config.py").read_text(encoding="utf-8")
+            rev.parse_workers = '"parse_workers"' in config
+            loop = path / "crawler" / "loop.py"
+            rev.uvloop = loop.exists() and "uvloop" in loop.read_text(encoding="utf-8")
+            # The same interpreter, environment and working directory as its crawls.
+            result = subprocess.run([sys.executable, "-c", IMPORTED], cwd=path, env=rev.env(),
+                                    capture_output=True, text=True, check=True)  # fmt: skip
+            files = result.stdout.split()
+            if len(files) != 2 or not all(Path(f).is_relative_to(path) for f in files):
+                raise RuntimeError(f"{short}: a crawl there would import {files}, not {path}'s")
+            rev.crawler_file = files[0]
+            print(f"{short} {rev.subject[:70]!r}: crawler from {rev.crawler_file}, "
+                  f"parse_workers {'known' if rev.parse_workers else 'unknown'}, "
+                  f"uvloop {'used' if rev.uvloop else 'not used'}", file=sys.stderr)  # fmt: skip
+        yield revs
+    finally:
+        for rev in revs.values():
+            try:
+                _git("worktree", "remove", "--force", str(rev.path))
+            except RuntimeError as exc:
+                print(f"warning: {exc}", file=sys.stderr)
+
+
+def at_variants(only: list[str], revs: dict[str, Rev]) -> list[str]:
+    """ONLY with each crawl variant replaced by one per revision, ``VARIANT@REV``; a
+    variant with parse_workers > 1 only at revisions that know that setting."""
+    variants: list[str] = []
+    for variant in only:
+        if variant not in CRAWLS:
+            variants.append(variant)
+            continue
+        for rev in revs.values():
+            if CRAWLS[variant][2] > 1 and not rev.parse_workers:
+                print(f"skipping {variant}@{rev.short}: no parse_workers there", file=sys.stderr)
+            else:
+                variants.append(f"{variant}@{rev.short}")
+    return variants
+
+
 def prepare(work: Path, pages: int, variants: list[str], timeout: float) -> Bench:
     """Install what is missing, write the site for a free port and nginx's config."""
     binary = nginx.ensure_nginx()
@@ -183,16 +292,19 @@ def prepare(work: Path, pages: int, variants: list[str], timeout: float) -> Benc
 
 
 def write_crawl_config(
-    folder: Path, bench: Bench, engine: str, site: str, parse_workers: int
+    folder: Path, bench: Bench, engine: str, site: str, parse_workers: int, rev: Rev | None
 ) -> Path:
+    """The crawl's config; without ``parse_workers`` for a REV whose config lacks it
+    (configs reject unknown keys), which then parses in threads, as 1 does."""
+    workers = f"parse_workers = {parse_workers}\n" if rev is None or rev.parse_workers else ""
+    assert workers or parse_workers == 1
     config = folder / "crawl.toml"
     config.write_text(
         f"""[crawl]
 start_urls = ["{bench.base}/"]
 site = "{site}"
 obey_robots = true
-parse_workers = {parse_workers}
-
+{workers}
 [fetch]
 engine = "{engine}"
 concurrency = {CONCURRENCY}
@@ -213,13 +325,15 @@ frontier = "sqlite"
     return config
 
 
-def command(variant: str, bench: Bench, folder: Path) -> list[str]:
+def command(name: str, bench: Bench, folder: Path) -> list[str]:
+    variant, rev = split_variant(name)
     if variant in BASELINES:
         parse = ["--parse"] if variant == "aiohttp-lxml" else []
         return [sys.executable, str(HERE / "limits.py"), str(bench.url_file),
                 str(folder / "fetched.tsv"), "--concurrency", str(CONCURRENCY), *parse]  # fmt: skip
     if variant in CRAWLS:
-        config = write_crawl_config(folder, bench, *CRAWLS[variant])
+        at = bench.revs[rev] if rev else None
+        config = write_crawl_config(folder, bench, *CRAWLS[variant], at)
         return [sys.executable, "-m", "crawler", str(config), "--quiet"]
     assert variant == SCRAPY
     assert bench.scrapy_python is not None
@@ -228,9 +342,10 @@ def command(variant: str, bench: Bench, folder: Path) -> list[str]:
             "--concurrency", str(CONCURRENCY)]  # fmt: skip
 
 
-def found_urls(variant: str, folder: Path, run: Run) -> Counter[str]:
+def found_urls(name: str, folder: Path, run: Run) -> Counter[str]:
     """Canonical URL -> lines naming it: items for crawls, status-200 fetches for baselines.
     Records missing a field that variant extracts are problems."""
+    variant, _ = split_variant(name)
     seen: Counter[str] = Counter()
     incomplete: list[str] = []
     if variant in BASELINES:
@@ -311,7 +426,8 @@ def check(run: Run, bench: Bench, folder: Path, usage: harness.Usage) -> None:
         run.problems.append(f"{len(errors)} lines in nginx's error log, e.g. {errors[:2]}")
 
 
-def read_stats(variant: str, folder: Path) -> dict[str, Any]:
+def read_stats(name: str, folder: Path) -> dict[str, Any]:
+    variant, _ = split_variant(name)
     path = folder / ("out/stats.json" if variant in CRAWLS else "scrapy-stats.json")
     if variant in BASELINES or not path.exists():
         return {}
@@ -327,9 +443,11 @@ def measure(
     folder = bench.work / "runs" / f"{variant}-{repetition}"
     folder.mkdir(parents=True)
     args = command(variant, bench, folder)
+    rev = bench.revs.get(split_variant(variant)[1] or "")
+    env, cwd = (rev.env(), rev.path) if rev else (None, harness.ROOT)
     server = nginx.start(processes, bench.nginx_binary, bench.config, bench.port)
     try:
-        usage = harness.launch(processes, args, folder / "run.log", bench.timeout)
+        usage = harness.launch(processes, args, folder / "run.log", bench.timeout, env, cwd)
         run.nginx_cpu_s = nginx.workers_cpu_s(server.pid)
     finally:
         nginx.stop(processes, server)
@@ -337,7 +455,9 @@ def measure(
         log = bench.config.parent / name
         if log.exists():
             shutil.move(log, folder / name)
-    run.exit_code, run.peak_rss_kib, run.wall_s = usage.exit_code, usage.max_rss_kib, usage.wall_s
+    run.exit_code, run.wall_s = usage.exit_code, usage.wall_s
+    run.peak_rss_kib, run.rss_main = usage.peak_rss_kib, usage.max_rss_kib
+    run.rss_tree_sampled, run.processes = usage.tree_rss_kib, usage.tree_processes
     run.user_s, run.sys_s, run.cpu_s = usage.user_s, usage.sys_s, usage.cpu_s
     check(run, bench, folder, usage)
     run.stats = read_stats(variant, folder)
@@ -353,9 +473,10 @@ def measure(
 
 def describe(run: Run) -> str:
     return (
-        f"{run.variant:>21}: {run.found:,} pages, {run.wall_s:.1f} s, "
+        f"{run.variant:>29}: {run.found:,} pages, {run.wall_s:.1f} s, "
         f"{run.pages_per_s:,.0f} pages/s, CPU {run.cpu_s:.1f} s "
-        f"({run.cpu_ms_per_page:.2f} ms/page), RSS {run.peak_rss_kib / 1024:.0f} MiB, "
+        f"({run.cpu_ms_per_page:.2f} ms/page), RSS {run.peak_rss_kib / 1024:.0f} MiB "
+        f"(tree of {run.processes}, largest alone {run.rss_main / 1024:.0f}), "
         f"nginx CPU {run.nginx_cpu_s:.1f} s, load {run.load1:.2f}"
     )
 
@@ -388,13 +509,49 @@ def table(runs: list[Run], variants: list[str]) -> str:
     return "\n".join(lines)
 
 
-def write_readme(text: str) -> None:
-    """Replace what stands between the markers of README.md with TEXT."""
+def ab_table(runs: list[Run], variants: list[str], revs: dict[str, Rev]) -> str:
+    """For each crawl variant run at several revisions, in the order of ``--at``: medians
+    and each step's ratio to the one before (pages/s up, CPU per page down)."""
+    lines = [
+        "| variant | commit | pages/s | CPU ms/page | peak RSS, MiB | runs ok | uvloop "
+        "| pages/s vs previous | CPU/page vs previous | pages/s vs first |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    bases = list(dict.fromkeys(split_variant(v)[0] for v in variants if split_variant(v)[1]))
+    for base in bases:
+        previous: tuple[float, float] | None = None
+        first = 0.0
+        for rev in revs.values():
+            group = [r for r in runs if r.variant == f"{base}@{rev.short}"]
+            if not group:
+                continue
+            rate = statistics.median(r.pages_per_s for r in group)
+            cpu = statistics.median(r.cpu_ms_per_page for r in group)
+            rss = statistics.median(r.peak_rss_kib for r in group) / 1024
+            first = first or rate
+            steps = (
+                f"{rate / previous[0]:.2f} | {cpu / previous[1]:.2f}"
+                if previous and previous[0] and previous[1]
+                else "- | -"
+            )
+            subject = shorten(rev.subject, 60, placeholder=" …")
+            lines.append(
+                f"| `{base}` | `{rev.short}` {subject} | {rate:,.0f} | {cpu:.2f} "
+                f"| {rss:.0f} | {sum(r.ok for r in group)}/{len(group)} "
+                f"| {'yes' if rev.uvloop else 'no'} | {steps} "
+                f"| {rate / first if first else 0:.2f} |"
+            )
+            previous = (rate, cpu)
+    return "\n".join(lines)
+
+
+def write_readme(text: str, start: str = MARK_START, end: str = MARK_END) -> None:
+    """Replace what stands between the markers START and END of README.md with TEXT."""
     readme = README.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(MARK_START) + r".*?" + re.escape(MARK_END), re.DOTALL)
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(readme):
-        raise RuntimeError(f"{README} has no {MARK_START} ... {MARK_END} section")
-    block = f"{MARK_START}\n{text}\n{MARK_END}"
+        raise RuntimeError(f"{README} has no {start} ... {end} section")
+    block = f"{start}\n{text}\n{end}"
     README.write_text(pattern.sub(lambda _: block, readme, count=1), encoding="utf-8")
 
 
@@ -420,7 +577,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per variant (default 3)")
     parser.add_argument("--only", type=_variants, default=list(VARIANTS),
                         help=f"comma-separated variants of: {', '.join(VARIANTS)}")  # fmt: skip
-    parser.add_argument("--write-readme", action="store_true", help="put the table in README.md")
+    parser.add_argument("--at", type=lambda text: [r for r in text.split(",") if r.strip()],
+                        default=[], metavar="REV,...",
+                        help="run the crawl variants at these commits (git worktrees under "
+                        "/tmp) instead of the working tree")  # fmt: skip
+    parser.add_argument("--write-readme", action="store_true",
+                        help="put the table in README.md (with --at: the A/B table, between "
+                        f"{AT_START} and {AT_END})")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=RUN_TIMEOUT, help="seconds per run")
     parser.add_argument("--json", type=Path, help="write every run's measurements here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
@@ -441,20 +604,28 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-compare-"))
     load_start = os.getloadavg()[0]
     expected = 0
+    variants: list[str] = args.only
+    revs: dict[str, Rev] = {}
     try:
-        bench = prepare(work, args.pages, args.only, args.timeout)
-        expected = len(bench.expected)
-        header["versions"] = versions(bench)
-        for key in ("date", "machine", "versions", "command"):
-            print(f"{key}: {header[key]}", file=sys.stderr)
-        harness.measure_all(
-            runs,
-            args.repeats,
-            args.only,
-            lambda variant, repetition: measure(processes, bench, variant, repetition),
-            describe,
-            rotate=True,
-        )
+        with worktrees(args.at) as revs:
+            variants = at_variants(args.only, revs) if revs else args.only
+            bench = prepare(work, args.pages, variants, args.timeout)
+            bench.revs = revs
+            expected = len(bench.expected)
+            header["versions"] = versions(bench)
+            for key in ("date", "machine", "versions", "command"):
+                print(f"{key}: {header[key]}", file=sys.stderr)
+            try:
+                harness.measure_all(
+                    runs,
+                    args.repeats,
+                    variants,
+                    lambda variant, repetition: measure(processes, bench, variant, repetition),
+                    describe,
+                    rotate=True,
+                )
+            finally:
+                processes.stop_all()  # before the worktrees they may run in go
     except KeyboardInterrupt:
         print("interrupted: stopping the processes started", file=sys.stderr)
         return 130
@@ -469,13 +640,19 @@ def main(argv: list[str] | None = None) -> int:
             f"the end, {min(loads):.2f} to {max(loads):.2f} as the runs started"
         )
         if args.json is not None and runs:
-            report = {**header, "runs": [{**asdict(r), "ok": r.ok} for r in runs]}
+            report = {
+                **header,
+                "revs": {
+                    short: {**asdict(rev), "path": str(rev.path)} for short, rev in revs.items()
+                },
+                "runs": [{**asdict(r), "ok": r.ok} for r in runs],
+            }
             args.json.write_text(json.dumps(report, indent=2) + "\n")
         if args.keep:
             print(f"kept {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    text = "\n".join(
+    about = "\n".join(
         [
             f"- Date: {header['date']}",
             f"- Machine: {header['machine']}",
@@ -484,15 +661,17 @@ def main(argv: list[str] | None = None) -> int:
             f"- Command: `{header['command']}`",
             f"- {args.pages:,} product pages, {expected:,} pages to find, "
             f"{args.repeats} run(s) per variant; medians",
-            "",
-            table(runs, args.only),
         ]
     )
-    print(text)
+    text = f"{about}\n\n{table(runs, variants)}"
+    ab = ab_table(runs, variants, revs) if revs else ""
+    print(f"{text}\n\n{ab}" if ab else text)
     failed = [r for r in runs if not r.ok]
     for run in failed:
         print(f"\nFAILED {run.variant} #{run.repetition + 1}: " + "; ".join(run.problems))
-    if args.write_readme:
+    if args.write_readme and ab:  # with --at: the A/B table, in a section of its own
+        write_readme(f"{about}\n\n{ab}", AT_START, AT_END)
+    elif args.write_readme:
         write_readme(text)
         print(f"wrote the table to {README}", file=sys.stderr)
     return 1 if failed else 0

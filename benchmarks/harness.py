@@ -1,7 +1,8 @@
 """What the benchmark scripts share: children stopped by pid, and the generated site.
 
-``memory.py`` and ``ping.py`` import it as ``harness``: run as
-``python benchmarks/NAME.py``, Python puts the script's folder first on ``sys.path``.
+``memory.py``, ``ping.py``, ``compare.py`` and ``help_time.py`` import it as
+``harness``: run as ``python benchmarks/NAME.py``, Python puts the script's folder first
+on ``sys.path``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 ROOT = Path(__file__).resolve().parent.parent
 SITE_SCRIPT = Path(__file__).resolve().parent / "site.py"
 START_TIMEOUT = 30.0  # seconds for a child to print its first line
+TREE_POLL = 0.05  # seconds between samples of a process tree's RSS
 
 
 def load_site_module() -> ModuleType:
@@ -107,18 +110,101 @@ print(code, usage.ru_maxrss, usage.ru_utime, usage.ru_stime, wall, flush=True)
 
 @dataclass
 class Usage:
-    """What ``launch`` measured of one process: its own rusage, from ``os.wait4``."""
+    """What ``launch`` measured of one process: its own rusage, from ``os.wait4``, and
+    the sampled RSS of it and its descendants (``TreeRss``)."""
 
     exit_code: int | None = None
-    max_rss_kib: int = 0
+    max_rss_kib: int = 0  # ru_maxrss of the launched process alone
     user_s: float = 0.0
     sys_s: float = 0.0
     wall_s: float = 0.0
     timed_out: bool = False
+    tree_rss_kib: int = 0  # highest sampled sum of VmRSS over the process and its descendants
+    tree_processes: int = 0  # most processes seen in one sample
+    tree_samples: int = 0
 
     @property
     def cpu_s(self) -> float:
         return self.user_s + self.sys_s
+
+    @property
+    def peak_rss_kib(self) -> int:
+        """Peak RSS of the whole tree. The sum at any moment is at least the launched
+        process's own RSS, so ``ru_maxrss`` is a floor that sampling cannot miss."""
+        return max(self.tree_rss_kib, self.max_rss_kib)
+
+
+def _status(pid: int) -> dict[str, str]:
+    """The fields of ``/proc/PID/status``; empty when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8", errors="replace") as status:
+            return dict(line.rstrip("\n").split(":\t", 1) for line in status if ":\t" in line)
+    except OSError:
+        return {}
+
+
+def _children(pid: int) -> list[int]:
+    """PID's children, from every thread's ``children`` file: a child belongs to the
+    thread that forked it (a pool's management thread, say), not to the main thread."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            path = f"/proc/{pid}/task/{task}/children"
+            with contextlib.suppress(OSError, ValueError), open(path, encoding="ascii") as file:
+                found.extend(int(child) for child in file.read().split())
+    return found
+
+
+def tree_rss(pid: int, parent: int | None = None) -> tuple[int, int]:
+    """(sum of VmRSS in KiB, processes) over PID and its descendants, now. With PARENT,
+    PID counts only while its parent is PARENT, so that a reused pid is not measured."""
+    status = _status(pid)
+    if not status or (parent is not None and status.get("PPid", "").strip() != str(parent)):
+        return 0, 0
+    total, count, todo = 0, 0, [pid]
+    while todo:
+        current = todo.pop()
+        fields = status if current == pid else _status(current)
+        rss = fields.get("VmRSS", "")  # absent for a zombie
+        if rss:
+            total += int(rss.split()[0])  # "12345 kB"
+            count += 1
+        todo.extend(_children(current))
+    return total, count
+
+
+class TreeRss:
+    """Samples ``tree_rss(PID)`` every ``TREE_POLL`` seconds from a thread of its own,
+    keeping the highest sum, until ``stop``."""
+
+    def __init__(self, pid: int, parent: int | None = None, interval: float = TREE_POLL) -> None:
+        self.pid, self.parent, self.interval = pid, parent, interval
+        self.peak_kib = 0
+        self.processes = 0
+        self.samples = 0
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"tree-rss-{pid}", daemon=True)
+
+    def __enter__(self) -> TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        while True:
+            total, count = tree_rss(self.pid, self.parent)
+            self.samples += 1
+            self.peak_kib = max(self.peak_kib, total)
+            self.processes = max(self.processes, count)
+            if self._stopped.wait(self.interval):
+                return
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 class LaunchedProcesses(Processes):
@@ -156,21 +242,27 @@ def launch(
     log: Path,
     timeout: float,
     env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
 ) -> Usage:
-    """Run COMMAND (stdout and stderr to LOG) through ``RUSAGE_LAUNCHER``; stop it by pid
-    after TIMEOUT seconds. The usage is that one process's, not its launcher's."""
+    """Run COMMAND (stdout and stderr to LOG) in CWD through ``RUSAGE_LAUNCHER``; stop it
+    by pid after TIMEOUT seconds. The rusage is that one process's, not its launcher's;
+    while it runs, ``TreeRss`` samples the RSS of it and every process it starts."""
     launcher = processes.start(
         [sys.executable, "-I", "-S", "-c", RUSAGE_LAUNCHER, str(log), *command],
-        stdout=subprocess.PIPE, cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, cwd=cwd, env=env,
     )  # fmt: skip
-    processes.adopt(launcher, int(read_line(launcher, "the launcher")))
+    pid = int(read_line(launcher, "the launcher"))
+    processes.adopt(launcher, pid)
     usage = Usage()
     deadline = time.monotonic() + timeout
-    try:
-        launcher.wait(max(deadline - time.monotonic(), 0.0))
-    except subprocess.TimeoutExpired:
-        usage.timed_out = True
-        processes.stop(launcher)
+    with TreeRss(pid, parent=launcher.pid) as sampler:
+        try:
+            launcher.wait(max(deadline - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired:
+            usage.timed_out = True
+            processes.stop(launcher)
+    usage.tree_rss_kib, usage.tree_processes = sampler.peak_kib, sampler.processes
+    usage.tree_samples = sampler.samples
     assert launcher.stdout is not None
     result = launcher.stdout.read().split()
     if len(result) == 5:
