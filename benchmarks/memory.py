@@ -140,37 +140,15 @@ def _vmhwm(pid: int) -> int:
     return 0
 
 
-# Runs COMMAND in a fresh child and reports that child's own rusage. A small
-# process of its own because ru_maxrss also counts the memory image the child had
-# before exec: forked from this harness (which holds every URL of a crawl to check
-# it), a crawler would inherit the harness's RSS as its "peak". Written to stdout:
-# the child's pid, then "exit-code max-rss-kib" once it has exited.
-LAUNCHER = r"""
-import os, signal, sys
-log, command = sys.argv[1], sys.argv[2:]
-pid = os.fork()
-if pid == 0:
-    try:
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.execv(command[0], command)
-    finally:
-        os._exit(127)
-for signum in (signal.SIGTERM, signal.SIGINT):
-    signal.signal(signum, lambda signum, frame: os.kill(pid, signum))
-print(pid, flush=True)
-_, status, usage = os.wait4(pid, 0)
-print(os.waitstatus_to_exitcode(status), usage.ru_maxrss, flush=True)
-"""
-
-
 def run_crawler(processes: Processes, config: Path, work: Path, run: Run, timeout: float) -> None:
-    """Run the crawl through LAUNCHER; poll VmHWM as a cross-check; stop it at the deadline."""
+    """Run the crawl through ``harness.RUSAGE_LAUNCHER`` (a child of its own, so that
+    ``ru_maxrss`` is the crawler's and not this harness's memory image before exec);
+    poll VmHWM as a cross-check; stop it at the deadline."""
     command = [sys.executable, "-m", "crawler", str(config), "--quiet"]
     started = time.perf_counter()
     launcher = processes.start(
-        [sys.executable, "-I", "-S", "-c", LAUNCHER, str(work / "crawl.log"), *command],
+        [sys.executable, "-I", "-S", "-c", harness.RUSAGE_LAUNCHER, str(work / "crawl.log"),
+         *command],
         stdout=subprocess.PIPE, cwd=ROOT,
     )  # fmt: skip
     pid = int(harness.read_line(launcher, "the crawler launcher"))
@@ -185,8 +163,8 @@ def run_crawler(processes: Processes, config: Path, work: Path, run: Run, timeou
         time.sleep(POLL)
     run.wall_s = time.perf_counter() - started
     assert launcher.stdout is not None
-    result = launcher.stdout.read().split()
-    if len(result) == 2:
+    result = launcher.stdout.read().split()  # exit-code max-rss-kib user-s sys-s wall-s
+    if len(result) == 5:
         run.exit_code, run.peak_rss_kib = int(result[0]), int(result[1])  # KiB on Linux
     else:
         run.exit_code, run.peak_rss_kib = launcher.returncode, run.vmhwm_kib
