@@ -53,7 +53,7 @@ from crawler.sitemaps import parse_sitemap
 from crawler.stats import CrawlStats
 from crawler.urls import host_key, origin
 
-__all__ = ["Crawler"]
+__all__ = ["Crawler", "configured_site"]
 
 DEFER_AFTER = 5.0  # a retry that must wait longer goes back to the frontier
 COMMIT_EVERY = 256  # outcomes per commit, at most
@@ -88,12 +88,7 @@ class Crawler:
         progress: Progress | None = None,
     ) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
-        if site is None:
-            try:
-                site = load_site(self.config.crawl.site)
-            except ValueError as exc:
-                raise ConfigError("crawl.site", self.config.crawl.site, str(exc)) from None
-        self.site = site
+        self.site = site if site is not None else configured_site(self.config)
         self.middleware = tuple(middleware)
         self.progress = progress or Progress()
         self.scope = Scope(self.config.crawl)
@@ -508,10 +503,9 @@ class Crawler:
                     stats.statuses[outcome.status] += 1
             stats.duration = self._base_duration + time.monotonic() - self._started_at
             # A page either spent its budget (sent) or gives it back (deferred, dropped).
-            unsent = [o for o in outcomes if o.release_at is not None or not o.sent]
-            self._spent += sum(is_page(o.request) for o in outcomes) - sum(
-                is_page(o.request) for o in unsent
-            )
+            refund = sum(is_page(o.request) for o in outcomes
+                         if o.release_at is not None or not o.sent)  # fmt: skip
+            self._spent += sum(is_page(o.request) for o in outcomes) - refund
             batch.checkpoint = {
                 SPENT: self._spent,
                 "offset.items": await self._items.commit(),
@@ -522,7 +516,7 @@ class Crawler:
             if final and self.finished and not self._stopping:
                 batch.checkpoint[FINISHED] = 1
             await self._frontier.commit(batch)
-            self._budget += sum(is_page(o.request) for o in unsent)
+            self._budget += refund
         self._wake()
 
     # reporting ---------------------------------------------------------------------------
@@ -548,3 +542,11 @@ class Crawler:
             os.replace(temporary, path)
 
         await asyncio.to_thread(write)
+
+
+def configured_site(config: Config) -> Site:
+    """The site ``crawl.site`` names; a name that does not load is the config's error."""
+    try:
+        return load_site(config.crawl.site)
+    except ValueError as exc:
+        raise ConfigError("crawl.site", config.crawl.site, str(exc)) from None

@@ -15,8 +15,9 @@ HOST_VERDICTS = 4096  # hosts whose verdict is remembered; forgotten all at once
 
 class Scope:
     """Decides per URL: ``None`` to visit it, or the reason to drop it
-    (``invalid_url``, ``offsite``, ``depth``, ``trap``, ``excluded``). Pure, so
-    parse threads and processes can share it."""
+    (``invalid_url``, ``offsite``, ``depth``, ``trap``, ``excluded``). The answer
+    depends on the URL and depth alone (the host cache only remembers answers), so
+    parse threads and processes can share a Scope."""
 
     def __init__(self, settings: CrawlSettings) -> None:
         self.settings = settings

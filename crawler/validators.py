@@ -8,7 +8,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from crawler.errors import ConfigError
 from crawler.middleware.ratelimit import parse_rate
@@ -26,6 +26,7 @@ __all__ = [
     "integer",
     "list_of",
     "number",
+    "pattern",
     "positive",
     "proxy",
     "rate",
@@ -56,6 +57,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 Check = Callable[[str, Any], Any]
+P = TypeVar("P")
 
 
 def integer(minimum: int) -> Check:
@@ -111,11 +113,20 @@ def domain(key: str, value: Any) -> str:
     return text
 
 
-def regex(key: str, value: Any) -> re.Pattern[str]:
-    try:
-        return re.compile(string(key, value))
-    except re.error as exc:
-        raise ConfigError(key, value, f"a valid regular expression ({exc})") from None
+def pattern(compile: Callable[[str], P], error: type[Exception]) -> Callable[[str, Any], P]:
+    """A check that compiles a regular expression with ``compile`` (``re``'s, or
+    another engine's with the same API) and turns its ``error`` into a ConfigError."""
+
+    def check(key: str, value: Any) -> P:
+        try:
+            return compile(string(key, value))
+        except error as exc:
+            raise ConfigError(key, value, f"a valid regular expression ({exc})") from None
+
+    return check
+
+
+regex = pattern(re.compile, re.error)
 
 
 def status(key: str, value: Any) -> int:

@@ -4,11 +4,12 @@ and exit codes 0 (all healthy), 1 (any not) and 2 (usage)."""
 from __future__ import annotations
 
 import json
+import queue
 import signal
 import socket
 import subprocess
 import sys
-import time
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -229,18 +230,21 @@ def test_watch_serves_metrics_and_stops_cleanly_on_sigterm(
          "--serve", "127.0.0.1:0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    assert watcher.stdout is not None
+    assert watcher.stderr is not None
+    printed: queue.Queue[str] = queue.Queue()  # the watcher's stdout, line by line
+    reader = threading.Thread(target=lambda: [printed.put(line) for line in watcher.stdout])
+    reader.start()
+    out: list[str] = []
     try:
-        assert watcher.stderr is not None
         announced = watcher.stderr.readline()
         url = announced.rsplit(" ", 1)[-1].strip()
         assert url.startswith("http://127.0.0.1:"), announced
-        deadline = time.monotonic() + 30
-        runs: dict[str, float] = {}
-        while time.monotonic() < deadline and min(runs.values(), default=0) < 3:
-            time.sleep(0.05)  # the pace of polling, not a wait for something
-            with urllib.request.urlopen(url + "metrics", timeout=5) as response:
-                text = response.read().decode()
-            runs = samples(text, "crawl_check_runs_total")
+        while sum(" up, " in line for line in out) < 3:  # one summary line per run
+            out.append(printed.get(timeout=30))
+        # A run is recorded before it is printed: /metrics counts all three by now.
+        with urllib.request.urlopen(url + "metrics", timeout=5) as response:
+            runs = samples(response.read().decode(), "crawl_check_runs_total")
         assert runs.keys() == {"home", "api", "broken", "down"}
         assert min(runs.values()) >= 3
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -249,9 +253,12 @@ def test_watch_serves_metrics_and_stops_cleanly_on_sigterm(
         assert "Loopback" in page
     finally:
         watcher.send_signal(signal.SIGTERM)
-        out, _ = watcher.communicate(timeout=30)
+        watcher.wait(timeout=30)
+        reader.join(timeout=30)
+        watcher.stdout.close()
+        watcher.stderr.close()
     assert watcher.returncode == 0
-    assert "2 up, 2 down" in out
+    assert "2 up, 2 down" in "".join(out)
 
 
 def test_serving_on_a_taken_address_exits_2(

@@ -16,7 +16,7 @@ from crawler.health.history import History
 from crawler.health.probe import DEFAULT_CONCURRENCY, check_targets
 from crawler.health.report import render_json, render_junit, render_prometheus, render_table
 from crawler.health.result import HealthResult
-from crawler.health.targets import Target, load_health_config, target_for
+from crawler.health.targets import Target, load_health_config
 from crawler.loop import run
 from crawler.validators import http_url
 
@@ -31,10 +31,8 @@ class UsageError(Exception):
 
 def ping(args: argparse.Namespace) -> int:
     try:
-        targets = [
-            target_for(url, timeout=args.timeout, retries=args.retries)
-            for url in _unique(_read_urls(args.urls, args.from_files))
-        ]
+        urls = dict.fromkeys(_read_urls(args.urls, args.from_files))  # once each, in order
+        targets = [Target(url, url, timeout=args.timeout, retries=args.retries) for url in urls]
     except UsageError as exc:
         return _usage(exc)
     if not targets:
@@ -134,10 +132,6 @@ def _read_urls(urls: Iterable[str], files: Iterable[str]) -> Iterator[str]:
             except ConfigError:
                 where = "" if source == "arguments" else f" (line {number} of {source})"
                 raise UsageError(f"not an http:// or https:// URL: {url!r}{where}") from None
-
-
-def _unique(urls: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(urls))
 
 
 def _address(text: str) -> tuple[str, int]:

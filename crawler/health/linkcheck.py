@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from crawler.config import Config, load_config
-from crawler.crawl import ERRORS_FILE, Crawler
-from crawler.errors import ConfigError
+from crawler.crawl import ERRORS_FILE, Crawler, configured_site
 from crawler.health.result import Failure, HealthResult
 from crawler.loop import run
 from crawler.models import Timeouts
 from crawler.progress import make_progress
-from crawler.site import Item, Link, Page, Site, load_site
+from crawler.site import Item, Link, Page, Site
 from crawler.urls import canonicalize
 
 __all__ = ["LINKS_FILE", "LinkGraphSite", "LinkReport", "broken_links", "check_links"]
@@ -84,10 +83,7 @@ def check_links(
     settings. Without ``output`` the crawl's state lives in a temporary folder, so
     every check starts afresh."""
     config = load_config(config_path)
-    try:
-        site = load_site(config.crawl.site)
-    except ValueError as exc:
-        raise ConfigError("crawl.site", config.crawl.site, str(exc)) from None
+    site = configured_site(config)
     fetch = config.fetch
     fetch = dataclasses.replace(
         fetch,

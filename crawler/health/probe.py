@@ -33,45 +33,45 @@ async def check_targets(
 ) -> list[HealthResult]:
     """Check every target once, all at the same time, and return the results in
     the targets' order. Never raises for what a server does."""
-    groups: dict[tuple[int, float, bool, bool | str], list[int]] = {}
-    for index, target in enumerate(targets):
-        key = (target.retries, target.timeout, target.follow_redirects, target.verify_tls)
-        groups.setdefault(key, []).append(index)
     # Checks wait here, before their clock starts, never in a queue inside the fetcher:
     # a check's latency and timeout are its own exchange's, however many targets there are.
     slots = asyncio.Semaphore(concurrency)
-    results: list[HealthResult | None] = [None] * len(targets)
     async with contextlib.AsyncExitStack() as stack:
-        jobs = []
-        for (retries, timeout, follow, verify), indexes in groups.items():
-            # No rate limit: a check must see the server as users do, all at once.
-            fetcher = await stack.enter_async_context(
-                Fetcher(
-                    engine,
-                    concurrency=concurrency,
-                    per_host_concurrency=concurrency,
-                    retries=retries,
-                    max_backoff=timeout,  # a Retry-After of an hour must not stall a check
-                    follow_redirects=follow,
-                    verify_tls=verify,
-                    max_bytes=MAX_BYTES,
+        # One Fetcher per combination of the settings a Fetcher fixes for all its requests.
+        fetchers: dict[tuple[int, float, bool, bool | str], Fetcher] = {}
+        for target in targets:
+            if (key := _fetcher_settings(target)) not in fetchers:
+                # No rate limit: a check must see the server as users do, all at once.
+                fetchers[key] = await stack.enter_async_context(
+                    Fetcher(
+                        engine,
+                        concurrency=concurrency,
+                        per_host_concurrency=concurrency,
+                        retries=target.retries,
+                        max_backoff=target.timeout,  # a Retry-After of an hour must not stall it
+                        follow_redirects=target.follow_redirects,
+                        verify_tls=target.verify_tls,
+                        max_bytes=MAX_BYTES,
+                    )
                 )
-            )
-            jobs += [(index, fetcher) for index in indexes]
 
-        async def run(index: int, fetcher: Fetcher) -> None:
-            target = targets[index]
+        async def run(target: Target, fetcher: Fetcher) -> HealthResult:
             try:
                 async with slots:
-                    results[index] = await check_one(fetcher, target)
+                    return await check_one(fetcher, target)
             except Exception as exc:  # a bug must not take the other checks (or a monitor) down
-                results[index] = HealthResult(
+                return HealthResult(
                     target.name, target.url, ok=False, checked_at=time.time(), latency=0.0,
                     error="internal", message=f"{type(exc).__name__}: {exc}",
                 )  # fmt: skip
 
-        await asyncio.gather(*(run(index, fetcher) for index, fetcher in jobs))
-    return [result for result in results if result is not None]
+        return await asyncio.gather(
+            *(run(target, fetchers[_fetcher_settings(target)]) for target in targets)
+        )
+
+
+def _fetcher_settings(target: Target) -> tuple[int, float, bool, bool | str]:
+    return target.retries, target.timeout, target.follow_redirects, target.verify_tls
 
 
 async def check_one(fetcher: Fetcher, target: Target) -> HealthResult:

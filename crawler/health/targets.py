@@ -23,6 +23,7 @@ from crawler.validators import (
     http_url,
     integer,
     number,
+    pattern,
     positive,
     read_toml,
     string,
@@ -34,7 +35,6 @@ __all__ = [
     "Target",
     "load_health_config",
     "parse_health_config",
-    "target_for",
 ]
 
 DEFAULT_TIMEOUT = 10.0
@@ -126,11 +126,6 @@ def parse_health_config(data: Mapping[str, Any], *, base: Path = Path()) -> Heal
             raise ConfigError(f"{key}.cert_min_days", target.cert_min_days, "an https:// url")
         targets.append(target)
     return HealthConfig(tuple(targets), title)
-
-
-def target_for(url: str, **options: Any) -> Target:
-    """A target with the default conditions, for ``crawl ping``."""
-    return Target(name=url, url=http_url("url", url), **options)
 
 
 def _options(
@@ -226,13 +221,6 @@ def _name(key: str, value: Any) -> str:
     return text
 
 
-def _body_regex(key: str, value: Any) -> bounded_re.Pattern[str]:
-    try:
-        return bounded_re.compile(string(key, value))
-    except bounded_re.error as exc:
-        raise ConfigError(key, value, f"a valid regular expression ({exc})") from None
-
-
 def _verify(key: str, value: Any) -> bool | str:
     if isinstance(value, bool) or (isinstance(value, str) and value):
         return value
@@ -249,7 +237,7 @@ _SHARED: dict[str, Check] = {
     "status": _status,
     "max_latency_ms": number,
     "body_contains": _strings,
-    "body_regex": _body_regex,
+    "body_regex": pattern(bounded_re.compile, bounded_re.error),
     "headers": headers,
     "json": _json,
     "cert_min_days": _days,
