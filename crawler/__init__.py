@@ -23,6 +23,7 @@ from crawler.errors import (
     TooManyRedirects,
 )
 from crawler.fetcher import Fetcher, Result
+from crawler.guard import AddressGuard
 from crawler.middleware import FollowRedirects, Middleware, RateLimit, Retry, Timeout
 from crawler.models import Request, Response, Timeouts
 from crawler.sync import SyncFetcher
@@ -43,6 +44,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AddressGuard",
     "BlockedAddress",
     "BodyTooLarge",
     "ConfigError",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.errors import ConfigError
+from crawler.guard import address_guard
 from crawler.middleware.retry import DEFAULT_RETRY_STATUSES
 from crawler.models import Timeouts
 from crawler.validators import (
@@ -83,6 +84,8 @@ class FetchSettings:
     max_redirects: int = 10
     verify_tls: bool = True
     proxy: str = ""
+    block_private: bool = False  # refuse loopback, private and reserved addresses
+    allow_private: tuple[str, ...] = ()  # addresses, address:port or networks still allowed
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +182,8 @@ _SCHEMA: dict[str, tuple[type[Any], dict[str, Check]]] = {
         "max_redirects": integer(0),
         "verify_tls": boolean,
         "proxy": proxy,
+        "block_private": boolean,
+        "allow_private": list_of(string, "addresses or networks"),
     }),
     "retry": (RetrySettings, {
         "retries": integer(0),
@@ -214,6 +219,8 @@ def parse_config(data: Mapping[str, Any]) -> Config:
             values[key] = checks[key](f"{name}.{key}", raw)
         sections[name] = settings_class(**values)
     config = Config(**sections)
+    fetch = config.fetch
+    address_guard(fetch.block_private, fetch.allow_private, proxy=fetch.proxy, section="fetch.")
     if not config.crawl.start_urls:
         raise ConfigError(
             "crawl.start_urls", list(config.crawl.start_urls), "at least one http(s) URL"

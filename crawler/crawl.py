@@ -33,6 +33,7 @@ from crawler.errors import (
 )
 from crawler.frontier import Batch, open_frontier
 from crawler.frontier.base import BaseFrontier, depth_of
+from crawler.guard import address_guard
 from crawler.middleware import Middleware, RateLimit, Retry, Robots, Timeout, compose
 from crawler.middleware.chain import Handler
 from crawler.models import Request, Response, make_headers
@@ -180,6 +181,7 @@ class Crawler:
         engine = create_engine(fetch.engine, EngineOptions(
             concurrency=fetch.concurrency, verify_tls=fetch.verify_tls,
             proxy=fetch.proxy or None,
+            guard=address_guard(fetch.block_private, fetch.allow_private, proxy=fetch.proxy),
         ))  # fmt: skip
         async with engine:
             self._handler = self._chain(engine.send)

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from crawler.engines import ENGINES, Engine, EngineOptions, create_engine
 from crawler.engines._errors import require_http_url
 from crawler.errors import ConfigError, FetchError
+from crawler.guard import address_guard
 from crawler.middleware import (
     Concurrency,
     FollowRedirects,
@@ -69,6 +70,12 @@ class Fetcher(AsyncResource):
     Any HTTP status is a response; only failures to get one raise (``FetchError``
     subclasses). A Fetcher can be opened again after it was closed. ``verify_tls``
     may name a PEM file of the CAs to trust instead of the system's.
+
+    ``block_private=True`` is for URLs you do not control: no connection is made
+    to a loopback, private, link-local, multicast or reserved address, however
+    the URL spells it, whatever DNS answers, on any redirect hop
+    (``BlockedAddress``). ``allow_private`` keeps some reachable: addresses,
+    ``address:port`` or networks (``["127.0.0.1:8099", "10.1.2.0/24"]``).
     """
 
     def __init__(
@@ -88,6 +95,8 @@ class Fetcher(AsyncResource):
         cookies: Mapping[str, str] | None = None,
         proxy: str | None = None,
         verify_tls: bool | str = True,
+        block_private: bool = False,
+        allow_private: Iterable[str] = (),
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_redirects: int = 10,
         follow_redirects: bool = True,
@@ -119,7 +128,12 @@ class Fetcher(AsyncResource):
             verify_tls=verify_tls,
             proxy=proxy or None,
             cookies=dict(cookies or {}),
+            guard=address_guard(block_private, allow_private, proxy=proxy),
         )
+        if block_private and not isinstance(engine, str):
+            raise ConfigError(
+                "block_private", block_private, "an engine name (a ready engine has its own guard)"
+            )
         self.concurrency = concurrency
         self.max_bytes = max_bytes
         self.headers = [("User-Agent", user_agent), *_pairs(headers)]

@@ -44,6 +44,8 @@ class FetcherOptions(TypedDict, total=False):
     cookies: Mapping[str, str] | None
     proxy: str | None
     verify_tls: bool | str
+    block_private: bool
+    allow_private: Iterable[str]
     max_bytes: int
     max_redirects: int
     follow_redirects: bool

@@ -14,7 +14,7 @@ from crawler.errors import ConfigError, CrawlerError, FetchError
 def test_public_names_are_pinned() -> None:
     assert crawler.__all__ == sorted(crawler.__all__)
     assert crawler.__all__ == [
-        "BlockedAddress", "BodyTooLarge", "ConfigError", "ConnectError", "Crawler", "CrawlerError",
+        "AddressGuard", "BlockedAddress", "BodyTooLarge", "ConfigError", "ConnectError", "Crawler", "CrawlerError",
         "Engine", "EngineOptions", "FetchError", "FetchTimeout", "Fetcher", "FollowRedirects",
         "FrontierError", "HTTPStatusError", "InvalidURL", "Middleware", "MockEngine", "ParseError",
         "ProtocolError", "RateLimit", "Request", "RequestDropped", "Response", "Result", "Retry",

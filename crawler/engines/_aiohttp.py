@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import time
+from collections.abc import Callable
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 
-from crawler.engines._errors import connect_error, require_http_url
+from crawler.engines._errors import blocked, connect_error, require_http_url
 from crawler.engines.base import EngineOptions
 from crawler.errors import (
     BodyTooLarge,
@@ -17,6 +20,7 @@ from crawler.errors import (
     InvalidURL,
     ProtocolError,
 )
+from crawler.guard import AddressGuard, AddrInfo
 from crawler.models import Request, Response, Timeouts
 from crawler.resources import AsyncResource
 
@@ -45,6 +49,8 @@ class AiohttpEngine(AsyncResource):
                 if isinstance(verify, str)
                 else verify,
                 ttl_dns_cache=300,
+                resolver=_GuardedResolver(guard) if (guard := self._options.guard) else None,
+                socket_factory=_socket_factory(guard) if guard else None,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -64,7 +70,7 @@ class AiohttpEngine(AsyncResource):
     async def send(self, request: Request) -> Response:
         if self._session is None:
             raise RuntimeError("engine is not open: use `async with engine:`")
-        require_http_url(request)
+        require_http_url(request, self._options.guard)
         timeouts = request.timeouts or Timeouts()
         started = time.monotonic()
         in_body = False
@@ -103,6 +109,38 @@ class AiohttpEngine(AsyncResource):
             raise _translate(exc, request, timeouts, in_body) from exc
 
 
+def _socket_factory(guard: AddressGuard) -> Callable[[AddrInfo], socket.socket]:
+    """Judge the address of every socket aiohttp opens, IP literals included
+    (aiohttp does not resolve those, so the resolver never sees them)."""
+
+    def socket_factory(info: AddrInfo) -> socket.socket:
+        family, kind, proto, _, sockaddr = info
+        guard.check(sockaddr[0], sockaddr[1])
+        return socket.socket(family, kind, proto)
+
+    return socket_factory
+
+
+class _GuardedResolver(AbstractResolver):
+    """The system resolver (as the thread engines use), its answers filtered, so
+    a name with one public address among private ones still works.
+    ThreadedResolver holds nothing to release, so the connector not closing a
+    resolver it did not create loses nothing."""
+
+    def __init__(self, guard: AddressGuard) -> None:
+        self._guard = guard
+        self._resolver = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._resolver.resolve(host, port, family)
+        return self._guard.permitted(results, lambda result: (result["host"], result["port"]))
+
+    async def close(self) -> None:
+        await self._resolver.close()
+
+
 async def _read_body(raw: aiohttp.ClientResponse, request: Request) -> bytes:
     limit = request.max_bytes
     if "content-encoding" not in raw.headers and (raw.content_length or 0) > limit:
@@ -120,6 +158,8 @@ async def _read_body(raw: aiohttp.ClientResponse, request: Request) -> bytes:
 def _translate(exc: Exception, request: Request, timeouts: Timeouts, in_body: bool) -> FetchError:
     """Map one aiohttp or OS error onto our tree (the original becomes ``__cause__``)."""
     detail = str(exc) or type(exc).__name__
+    if (refused := blocked(exc, request)) is not None:
+        return refused
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return FetchTimeout(
             f"connect timeout after {timeouts.effective_connect:g}s",

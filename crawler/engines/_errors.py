@@ -13,11 +13,12 @@ import ssl
 
 from yarl import URL
 
-from crawler.errors import ConnectError, ConnectKind, InvalidURL
+from crawler.errors import BlockedAddress, ConnectError, ConnectKind, InvalidURL
+from crawler.guard import AddressGuard, AddressRefused
 from crawler.models import Request
 from crawler.urls import parse_http_url
 
-__all__ = ["connect_error", "connect_reason", "require_http_url", "where"]
+__all__ = ["blocked", "connect_error", "connect_reason", "require_http_url", "where"]
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -39,12 +40,26 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def require_http_url(request: Request) -> None:
-    """Refuse anything but an absolute http(s) URL before any connection is made."""
+def require_http_url(request: Request, guard: AddressGuard | None = None) -> None:
+    """Refuse anything but an absolute http(s) URL before any connection is made,
+    and, with a ``guard``, a host spelled as a legacy numeric IPv4 that it refuses."""
     try:
-        parse_http_url(request.url)
+        url = parse_http_url(request.url)
     except ValueError as exc:
         raise InvalidURL(str(exc), request=request) from None
+    if guard is not None:
+        try:
+            guard.check_literal(url.raw_host or "", url.port or 0)
+        except AddressRefused as exc:
+            raise BlockedAddress(exc.reason, request=request) from exc
+
+
+def blocked(exc: BaseException, request: Request) -> BlockedAddress | None:
+    """``BlockedAddress`` if the guard's refusal is somewhere in ``exc``'s chain."""
+    for error in _chain(exc):
+        if isinstance(error, AddressRefused):
+            return BlockedAddress(error.reason, request=request)
+    return None
 
 
 def where(request: Request) -> str:

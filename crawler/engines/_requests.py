@@ -25,7 +25,7 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar
 
-from crawler.engines._errors import connect_error, require_http_url
+from crawler.engines._errors import blocked, connect_error, require_http_url
 from crawler.engines.base import EngineOptions
 from crawler.errors import (
     BodyTooLarge,
@@ -34,6 +34,7 @@ from crawler.errors import (
     InvalidURL,
     ProtocolError,
 )
+from crawler.guard import AddressGuard, AddressRefused
 from crawler.models import Headers, Request, Response, Timeouts, make_headers
 from crawler.resources import AsyncResource
 
@@ -49,6 +50,7 @@ class Job:
     request: Request
     timeouts: Timeouts
     deadline: float
+    guard: AddressGuard | None = None  # where the job's connections may go
     abandoned: threading.Event = field(default_factory=threading.Event)
     connection: Any = None  # the urllib3 connection in use, while the exchange runs
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -67,7 +69,8 @@ _running = threading.local()  # the Job a worker thread is performing
 
 
 class _Tracked:
-    """Tells the running Job which connection carries it (urllib3 reuses them)."""
+    """Tells the running Job which connection carries it (urllib3 reuses them), and
+    makes new connections through the Job's address guard, if it has one."""
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         job = getattr(_running, "job", None)
@@ -75,6 +78,28 @@ class _Tracked:
             with job.lock:
                 job.connection = self
         super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def _new_conn(self) -> socket.socket:
+        job: Job | None = getattr(_running, "job", None)
+        if job is None or job.guard is None:
+            return super()._new_conn()  # type: ignore[misc,no-any-return]
+        conn: Any = self
+        try:
+            return job.guard.connect(
+                (conn._dns_host, conn.port), conn.timeout, conn.source_address, conn.socket_options
+            )
+        except AddressRefused:
+            raise
+        except socket.gaierror as exc:  # the errors urllib3's own _new_conn raises
+            raise urllib3.exceptions.NameResolutionError(conn.host, conn, exc) from exc
+        except TimeoutError as exc:
+            raise urllib3.exceptions.ConnectTimeoutError(
+                conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
+            ) from exc
+        except OSError as exc:
+            raise urllib3.exceptions.NewConnectionError(
+                conn, f"Failed to establish a new connection: {exc}"
+            ) from exc
 
 
 class _HTTPConnection(_Tracked, urllib3.connection.HTTPConnection):
@@ -252,6 +277,8 @@ def _total_timeout(job: Job) -> FetchTimeout:
 def _translate(exc: Exception, job: Job, in_body: bool) -> FetchError:
     request = job.request
     detail = str(exc) or type(exc).__name__
+    if (refused := blocked(exc, request)) is not None:
+        return refused
     timed_out = isinstance(exc, requests.Timeout | urllib3.exceptions.TimeoutError | socket.timeout)
     if isinstance(exc, requests.ConnectTimeout):
         return FetchTimeout(
@@ -351,9 +378,9 @@ class ThreadedEngine(AsyncResource):
     async def send(self, request: Request) -> Response:
         if not self._open:
             raise RuntimeError("engine is not open: use `async with engine:`")
-        require_http_url(request)
+        require_http_url(request, self._options.guard)
         timeouts = request.timeouts or Timeouts()
-        job = Job(request, timeouts, time.monotonic() + timeouts.total)
+        job = Job(request, timeouts, time.monotonic() + timeouts.total, self._options.guard)
         future = self._submit(job)
         try:
             async with asyncio.timeout(timeouts.total):

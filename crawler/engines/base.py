@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from crawler.guard import AddressGuard
 from crawler.models import Request, Response
 from crawler.resources import Resource
 
@@ -25,10 +26,15 @@ class EngineOptions:
     verify_tls: bool | str = True  # a str: the PEM bundle of the CAs to trust instead
     proxy: str | None = None
     cookies: Mapping[str, str] = field(default_factory=dict)
+    guard: AddressGuard | None = None  # set: connect only to addresses it permits
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency!r}")
+        if self.guard is not None and self.proxy:
+            raise ValueError(
+                "block_private cannot be enforced through a proxy: the proxy makes the connections"
+            )
 
 
 @runtime_checkable
@@ -44,6 +50,8 @@ class Engine(Resource, Protocol):
         - the body is read in full, decompressed, and capped at ``max_bytes``
           after decompression (over the cap: ``ProtocolError``);
         - a 3xx is returned as it is, never followed;
+        - with ``options.guard``, every address is checked where the connection is
+          made, after DNS; a refusal is ``BlockedAddress`` and nothing is sent;
         - every failure is a ``FetchError`` subclass with the library's error as
           ``__cause__``; cancellation propagates untouched.
         """
