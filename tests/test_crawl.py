@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -193,26 +192,6 @@ def write_config(path: Path, start: str, out: Path, extra: str = "") -> Path:
         encoding="utf-8",
     )
     return path
-
-
-def test_kill_9_at_random_moments_then_resume_is_exact(site: GeneratedSite, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    config = write_config(tmp_path / "c.toml", site.url("/"), out)
-    items = out / "items.jsonl"
-    for kill_after in (150, 700, 1300):
-        process = subprocess.Popen([sys.executable, "-m", "crawler", str(config), "--quiet"])
-        deadline = time.monotonic() + 60
-        while process.poll() is None and time.monotonic() < deadline:
-            if items.exists() and items.stat().st_size > kill_after * 300:
-                break
-            time.sleep(0.01)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-    done = run_cli(str(config), "--quiet")
-    assert done.returncode == 0, done.stderr
-    urls = item_urls(items)
-    assert len(urls) == len(set(urls)), "an item was written twice"
-    assert set(urls) == site.expected_urls()
 
 
 def test_interrupt_saves_and_resumes(site: GeneratedSite, tmp_path: Path) -> None:

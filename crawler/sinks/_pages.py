@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 from pathlib import Path
 
 from aiofile import AIOFile
@@ -17,7 +18,9 @@ from crawler.sinks.base import sink_error
 
 __all__ = ["PagesSink"]
 
-TEMP_SUFFIX = ".part"  # leftovers after a kill -9 end in this; safe to delete
+# Bodies are written here first, then moved into place. No page can land in it: the
+# first folder of a page's path is its host, and no host name starts with a dot.
+PARTIAL = ".partial"
 
 
 def _prepare(root: Path, url: str) -> tuple[Path, Path, Path]:
@@ -28,8 +31,13 @@ def _prepare(root: Path, url: str) -> tuple[Path, Path, Path]:
     except ValueError as exc:
         raise SinkError(f"refusing to write {url!r} outside {root}: {exc}", path=root) from exc
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{secrets.token_hex(8)}{TEMP_SUFFIX}")
+    temp = root / PARTIAL / secrets.token_hex(8)
     return Path(*relative.parts), target, temp
+
+
+def _fresh_partial(partial: Path) -> None:
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True, exist_ok=True)
 
 
 def _discard(path: Path) -> None:
@@ -40,9 +48,10 @@ def _discard(path: Path) -> None:
 class PagesSink(AsyncResource):
     """Writes each body to ``root / safe_relative_path(url)``.
 
-    Each write goes to a temp file in the target's folder and is moved into place
-    with ``os.replace``, so a reader (or a crawl resumed after ``kill -9``) sees the
-    old file or the new one, never half of one. Writing the same URL again replaces
+    Each write goes to a temp file under ``root/.partial/`` and is moved into
+    place with ``os.replace``, so a reader (or a crawl resumed after ``kill -9``)
+    sees the old file or the new one, never half of one; opening the sink empties
+    ``.partial``. Writing the same URL again replaces
     the file, which is what makes a resumed crawl that refetches a page harmless.
     """
 
@@ -50,8 +59,9 @@ class PagesSink(AsyncResource):
         self.root = Path(root)
 
     async def open(self) -> None:
+        """Create the root; throw away what a killed run left half-written."""
         try:
-            await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(_fresh_partial, self.root / PARTIAL)
         except OSError as exc:
             raise sink_error(exc, self.root, "cannot create") from exc
 
