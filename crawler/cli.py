@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-follow", action="store_true", help="print a redirect instead of following it"
     )
     fetch.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    fetch.add_argument(
+        "--block-private", action="store_true",
+        help="refuse loopback, private, link-local and reserved addresses (after DNS, every hop)",
+    )  # fmt: skip
 
     ping = commands.add_parser(
         "ping", help="check that URLs answer, all at once, and print a table",
@@ -177,6 +181,7 @@ def _fetch(args: argparse.Namespace) -> int:
         retries=args.retries,
         follow_redirects=not args.no_follow,
         verify_tls=not args.insecure,
+        block_private=args.block_private,
     ) as fetcher:
         try:
             call = fetcher.head if args.head else fetcher.get

@@ -57,3 +57,11 @@ def test_bad_url_is_a_failure_not_a_crash() -> None:
     assert done.returncode == 1
     assert b"InvalidURL" in done.stderr
     assert b"Traceback" not in done.stderr
+
+
+def test_fetch_can_refuse_internal_addresses(server: LoopbackServer) -> None:
+    before = server.hits_for("/ok")
+    done = crawl("fetch", "--block-private", server.url("/ok"))
+    assert done.returncode == 1
+    assert done.stderr.decode().startswith(f"crawl: {server.url('/ok')}: BlockedAddress: refused")
+    assert server.hits_for("/ok") == before
