@@ -334,6 +334,9 @@ class Crawler:
             return outcome
         finally:
             self._fetches.discard(fetch)
+            # The task holds the error, whose traceback holds this frame, which holds
+            # the task: a cycle only the garbage collector would free.
+            del fetch
         outcome.status, outcome.size = response.status, len(response.body)
         await self._on_response(outcome, response)
         return outcome

@@ -147,12 +147,17 @@ async def _read_body(raw: aiohttp.ClientResponse, request: Request) -> bytes:
         raise BodyTooLarge(
             f"body of {raw.content_length} bytes exceeds max_bytes={limit}", request=request
         )
-    body = bytearray()
-    while chunk := await raw.content.readany():
-        body += chunk
-        if len(body) > limit:
-            raise BodyTooLarge(f"body exceeds max_bytes={limit}", request=request)
-    return bytes(body)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while chunk := await raw.content.readany():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"body exceeds max_bytes={limit}", request=request)
+            chunks.append(chunk)
+        return b"".join(chunks)  # one copy, at the end: a growing bytearray holds up to twice
+    finally:
+        chunks.clear()  # an error's traceback keeps this frame alive, maybe in a cycle
 
 
 def _translate(exc: Exception, request: Request, timeouts: Timeouts, in_body: bool) -> FetchError:

@@ -245,21 +245,26 @@ def _read_body(raw: requests.Response, job: Job) -> bytes:
         )
     sock = _socket_of(stream)
     read_timeout = job.timeouts.effective_read
-    body = bytearray()
-    while True:
-        if job.abandoned.is_set():
-            raise Abandoned
-        remaining = job.deadline - time.monotonic()
-        if remaining <= 0:
-            raise _total_timeout(job)
-        if sock is not None:
-            sock.settimeout(min(read_timeout, remaining))
-        chunk = stream.read1(_CHUNK, decode_content=True)
-        if not chunk:
-            return bytes(body)
-        body += chunk
-        if len(body) > limit:
-            raise BodyTooLarge(f"body exceeds max_bytes={limit}", request=job.request)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            if job.abandoned.is_set():
+                raise Abandoned
+            remaining = job.deadline - time.monotonic()
+            if remaining <= 0:
+                raise _total_timeout(job)
+            if sock is not None:
+                sock.settimeout(min(read_timeout, remaining))
+            chunk = stream.read1(_CHUNK, decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"body exceeds max_bytes={limit}", request=job.request)
+            chunks.append(chunk)
+    finally:
+        chunks.clear()  # an error's traceback keeps this frame alive, maybe in a cycle
 
 
 def _socket_of(stream: urllib3.response.BaseHTTPResponse) -> socket.socket | None:
