@@ -26,6 +26,7 @@ boundary, with the original kept as ``__cause__``.
 from __future__ import annotations
 
 import json
+import reprlib
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -68,11 +69,18 @@ class ConfigError(CrawlerError, ValueError):
 
 
 def _show(value: Any) -> str:
-    """Values as the user wrote them in TOML: strings in double quotes."""
+    """Values as the user wrote them in TOML: strings in double quotes. Whatever
+    the value, this returns text: an error message must not raise an error."""
     try:
         return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    if isinstance(value, int):  # Python refuses to print ints of over 4300 digits
+        return f"an integer of {value.bit_length()} bits"
+    try:
+        return reprlib.repr(value)
+    except ValueError:
+        return f"a {type(value).__name__}"
 
 
 class FetchError(CrawlerError):

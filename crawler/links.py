@@ -161,6 +161,8 @@ def resolve_url(href: str | None, base: URL | str | None) -> str | None:
         host = url.raw_host
         if not host or _BAD_HOST.search(host):
             return None
+        if "xn--" in host and not url.host:  # an A-label that is not punycode raises
+            return None
         return str(url)
     except (ValueError, TypeError, UnicodeError):
         return None

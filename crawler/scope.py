@@ -6,7 +6,7 @@ from collections import Counter
 from urllib.parse import urlsplit
 
 from crawler.config import CrawlSettings
-from crawler.urls import fingerprint
+from crawler.urls import is_http_url
 
 __all__ = ["Scope"]
 
@@ -15,7 +15,9 @@ HOST_VERDICTS = 4096  # hosts whose verdict is remembered; forgotten all at once
 
 class Scope:
     """Decides per URL: ``None`` to visit it, or the reason to drop it
-    (``invalid_url``, ``offsite``, ``depth``, ``trap``, ``excluded``). The answer
+    (``invalid_url``, ``offsite``, ``depth``, ``trap``, ``excluded``);
+    ``invalid_url`` is anything ``is_http_url`` refuses, so no engine ever gets
+    a URL it would reject (relative or non-http(s) ones included). The answer
     depends on the URL and depth alone (the host cache only remembers answers), so
     parse threads and processes can share a Scope."""
 
@@ -41,10 +43,13 @@ class Scope:
         return allowed
 
     def drop_reason(self, url: str, depth: int) -> str | None:
+        # What the engines insist on: canonicalize never refuses, so a port over
+        # 65535, an unclosed IPv6 bracket or a lone surrogate must be caught here.
+        if not is_http_url(url):
+            return "invalid_url"
         try:
-            fingerprint(url)  # what the frontier will need; refuses ports > 65535
             return self._drop_reason(url, depth)
-        except ValueError:
+        except ValueError:  # what urlsplit refuses, yarl accepted: still not a URL for us
             return "invalid_url"
 
     def _drop_reason(self, url: str, depth: int) -> str | None:

@@ -4,6 +4,7 @@ was expected. Shared by the crawl config and the health-check file."""
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -53,6 +54,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("config", str(path), f"valid TOML ({exc})") from None
+    except RecursionError:  # tomllib recurses once per nested array or table
+        raise ConfigError("config", str(path), "valid TOML (nested too deeply)") from None
     return data
 
 
@@ -72,7 +75,7 @@ def integer(minimum: int) -> Check:
 
 
 def number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    if not _finite(value) or value < 0:
         raise ConfigError(key, value, "a non-negative number")
     return float(value)
 
@@ -120,7 +123,7 @@ def pattern(compile: Callable[[str], P], error: type[Exception]) -> Callable[[st
     def check(key: str, value: Any) -> P:
         try:
             return compile(string(key, value))
-        except error as exc:
+        except (error, OverflowError, RecursionError) as exc:  # a{4294967296}, (((((…
             raise ConfigError(key, value, f"a valid regular expression ({exc})") from None
 
     return check
@@ -153,9 +156,14 @@ def timeout(key: str, value: Any) -> Timeouts:
 
 
 def positive(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if not _finite(value) or value <= 0:
         raise ConfigError(key, value, "a positive number of seconds")
     return float(value)
+
+
+def _finite(value: Any) -> bool:
+    """A TOML number that is not a bool, nan or inf (nan passes every < check)."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
 
 
 def headers(key: str, value: Any) -> tuple[tuple[str, str], ...]:
