@@ -295,7 +295,6 @@ async def test_a_redirect_to_a_name_of_a_private_address_is_refused(
 # --- in a crawl ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="robots.txt of a blocked origin still turns into a robots drop")
 async def test_a_crawl_records_blocked_requests_as_errors_and_counts_them(
     engine: str, server: LoopbackServer, other_server: LoopbackServer, tmp_path: Path
 ) -> None:

@@ -1,28 +1,34 @@
-"""Robots on a mock engine with an injected clock: no sockets, no real waiting.
-
-No end-to-end test: the loopback server (tests/server.py) answers ``/robots.txt``
-with 404 whatever the mode, so it cannot serve a robots.txt with rules in it.
-"""
+"""Robots on a mock engine with injected clocks (no sockets, no real waiting), then
+end to end through the Fetcher against the hostile server's robots.txt ports."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import time
+from collections.abc import Iterator
 
 import pytest
 
+import crawler.middleware.robots as robots_module
 from crawler import (
+    BlockedAddress,
     BodyTooLarge,
     ConnectError,
+    Fetcher,
+    FetchError,
     FetchTimeout,
+    HTTPStatusError,
     MockEngine,
     ProtocolError,
     RequestDropped,
+    RetryLater,
 )
 from crawler.engines.mock import respond
-from crawler.middleware import RateLimit, Robots, compose
+from crawler.middleware import RateLimit, Retry, Robots, compose
 from crawler.models import Request, Response, Timeouts
 from tests.fakes import FakeTime
+from tests.hostile import BIG_ROBOTS_SIZE, ROBOTS_FLAKY_FAILURES, HostileServer, shared_server
 
 UA = "crawler/0.1 (+https://example.org/bot)"
 
@@ -35,6 +41,10 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+    def wall(self) -> float:
+        """The same clock as ``time.time()`` would read it."""
+        return self.now + 1_700_000_000
 
 
 def site(routes: dict[str, Answer]) -> MockEngine:
@@ -56,7 +66,8 @@ def robots_fetches(engine: MockEngine) -> list[str]:
 
 
 def make(clock: FakeClock | None = None, user_agent: str = UA, **options: object) -> Robots:
-    return Robots(user_agent, clock=clock or FakeClock(), **options)  # type: ignore[arg-type]
+    clock = clock or FakeClock()
+    return Robots(user_agent, clock=clock, wall_clock=clock.wall, **options)  # type: ignore[arg-type]
 
 
 async def fetch(robots: Robots, engine: MockEngine, url: str) -> bool:
@@ -68,6 +79,13 @@ async def fetch(robots: Robots, engine: MockEngine, url: str) -> bool:
             raise
         return False
     return True
+
+
+async def deferred(robots: Robots, engine: MockEngine, url: str) -> RetryLater:
+    """The RetryLater robots raises for ``url`` while its robots.txt is unreachable."""
+    with pytest.raises(RetryLater) as caught:
+        await robots(Request(url, headers={"User-Agent": UA}), engine.send)
+    return caught.value
 
 
 RULES = """
@@ -122,7 +140,10 @@ async def test_robots_request_shape() -> None:
         meta={"depth": 3},
     )
     await make(max_bytes=1234)(request, engine.send)
-    sent = engine.requests[0]
+    await make(max_bytes=1234, max_download=5000)(request, engine.send)
+    sent, other = engine.requests[0], engine.requests[2]
+    assert sent.max_bytes == 4 * 1234  # downloaded: more than is parsed
+    assert other.max_bytes == 5000
     assert sent.url == "http://a.test/robots.txt"
     assert sent.method == "GET"
     assert sent.body is None
@@ -130,7 +151,6 @@ async def test_robots_request_shape() -> None:
     assert "content-type" not in sent.headers
     assert "if-none-match" not in sent.headers
     assert sent.timeouts == timeouts
-    assert sent.max_bytes == 1234
     assert sent.meta == {"robots": True}
 
 
@@ -170,34 +190,147 @@ async def test_4xx_allows_everything(status: int) -> None:
     assert await fetch(make(), engine, "http://a.test/anything")
 
 
-@pytest.mark.parametrize("status", [500, 503, 429])
-async def test_5xx_and_429_disallow_everything(status: int) -> None:
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(500, "500 Internal Server Error"), (503, "503 Service Unavailable"),
+     (429, "429 Too Many Requests")],
+)  # fmt: skip
+async def test_5xx_and_429_defer_everything(status: int, reason: str) -> None:
+    clock = FakeClock()
     engine = site({"http://a.test/robots.txt": (status, "busy")})
-    robots = make()
-    assert not await fetch(robots, engine, "http://a.test/")
-    assert not await fetch(robots, engine, "http://a.test/other")
+    robots = make(clock, error_max_age=60)
+    first = await deferred(robots, engine, "http://a.test/")
+    clock.now += 20
+    second = await deferred(robots, engine, "http://a.test/other")
     assert robots_fetches(engine) == ["http://a.test/robots.txt"]  # cached
+    assert len(engine.requests) == 1  # and no page was sent
+    # Both wait for the cached answer to expire, then robots.txt is asked again.
+    assert first.not_before == second.not_before == clock.wall() + 40
+    assert isinstance(first.__cause__, HTTPStatusError)
+    assert str(first.__cause__) == f"robots.txt unreachable: {reason}"
+    assert first.__cause__.response.status == status
+    assert first.__cause__.response.body == b""  # cached per origin: not the body
+    assert first.request is not None
+    assert first.request.url == "http://a.test/"
+    assert first.response is None  # the page has no response: nothing to parse
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (
+            ConnectError("cannot connect to a.test:80: Connection refused", kind="refused"),
+            ConnectError,
+        ),
+        (FetchTimeout("total timeout after 15s", phase="total"), FetchTimeout),
+        (ProtocolError("malformed response: bad status line"), ProtocolError),
+        (FetchError("engine closed"), FetchError),
+    ],
+)
+async def test_unreachable_defers_with_the_error_as_the_reason(
+    error: FetchError, kind: type[FetchError]
+) -> None:
+    engine = site({"http://a.test/robots.txt": error})
+    robots = make()
+    later = await deferred(robots, engine, "http://a.test/")
+    assert len(engine.requests) == 1
+    cause = later.__cause__
+    assert type(cause) is kind  # the crawl files the error by its class
+    assert str(cause) == f"robots.txt unreachable: {error}"
+    assert cause.__cause__ is error
+    assert getattr(cause, "phase", None) == getattr(error, "phase", None)
+    assert getattr(cause, "kind", None) == getattr(error, "kind", None)
+
+
+async def test_without_defer_unreachable_is_a_robots_drop_with_the_reason() -> None:
+    engine = site({"http://a.test/robots.txt": (503, "")})
+    robots = make(defer=False)
+    with pytest.raises(RequestDropped) as caught:
+        await robots(Request("http://a.test/"), engine.send)
+    assert caught.value.reason == "robots"
+    assert str(caught.value.__cause__) == "robots.txt unreachable: 503 Service Unavailable"
+
+
+async def test_a_brief_outage_only_delays_the_origin() -> None:
+    clock = FakeClock()
+    routes: dict[str, Answer] = {"http://a.test/robots.txt": (503, "")}
+    engine, robots = site(routes), make(clock, error_max_age=30)
+    later = await deferred(robots, engine, "http://a.test/page")
+    routes["http://a.test/robots.txt"] = (200, RULES)
+    clock.now = later.not_before - clock.wall() + clock.now  # the crawl re-queues until then
+    assert await fetch(robots, engine, "http://a.test/page")
+    assert not await fetch(robots, engine, "http://a.test/private/x")
+    assert robots_fetches(engine) == ["http://a.test/robots.txt"] * 2
+
+
+async def test_error_max_age_defaults_to_the_module_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert make().error_max_age == robots_module.ERROR_MAX_AGE == 600
+    monkeypatch.setattr(robots_module, "ERROR_MAX_AGE", 0.25)
+    assert make().error_max_age == 0.25  # how crawl tests keep deferrals short
+    assert make(error_max_age=9).error_max_age == 9
+
+
+async def test_an_inner_retry_that_defers_makes_robots_unreachable() -> None:
+    """A 429 with a long Retry-After makes the crawl's Retry raise RetryLater while
+    fetching robots.txt: the origin is unreachable until then, not a crash, and the
+    page is deferred with the 429 as its reason, never answered with it."""
+    clock = FakeClock()
+    engine = site({"http://a.test/robots.txt": (429, "", {"Retry-After": "30"})})
+    retry = Retry(2, defer_after=5, clock=clock.wall, sleep=FakeTime().sleep)
+    robots = make(clock, error_max_age=600)
+    handler = compose([robots, retry], engine.send)
+    with pytest.raises(RetryLater) as caught:
+        await handler(Request("http://a.test/page"))
+    later = caught.value
+    assert later.response is None
+    assert str(later.__cause__) == "robots.txt unreachable: 429 Too Many Requests"
+    assert later.not_before == pytest.approx(clock.wall() + 30)  # Retry-After beats 600
+    assert robots_fetches(engine) == ["http://a.test/robots.txt"]
+    with pytest.raises(RetryLater):  # cached: no second fetch
+        await handler(Request("http://a.test/other"))
+    assert len(engine.requests) == 1
 
 
 @pytest.mark.parametrize(
     "error",
     [
-        ConnectError("refused"),
-        FetchTimeout("slow", phase="total"),
-        ProtocolError("malformed response: bad status line"),
+        BodyTooLarge("body of 9000000 bytes exceeds max_bytes=2048000"),
+        BlockedAddress("address 10.0.0.1 is blocked"),  # the page meets the same guard
     ],
 )
-async def test_unreachable_disallows_everything(error: Exception) -> None:
+async def test_oversized_or_blocked_robots_allows_everything(error: FetchError) -> None:
+    clock = FakeClock()
     engine = site({"http://a.test/robots.txt": error})
+    robots = make(clock, error_max_age=60)
+    assert await fetch(robots, engine, "http://a.test/")
+    clock.now += 60  # kept only as long as an error: the file may shrink
+    assert await fetch(robots, engine, "http://a.test/")
+    assert len(robots_fetches(engine)) == 2
+
+
+def padded(head: str, size: int, tail: str = "") -> str:
+    """``head``, comment lines up to exactly ``size`` characters, then ``tail``."""
+    filler = "# " + "x" * 98 + "\n"
+    lines, rest = divmod(size - len(head), len(filler))
+    last = "#" * (rest - 1) + "\n" if rest else ""
+    return head + filler * lines + last + tail
+
+
+async def test_the_first_500_kib_of_a_big_robots_txt_are_parsed() -> None:
+    # RFC 9309 2.5: parse at least the first 500 KiB. The rule at the start applies;
+    # the rule past the limit is not read, nor is the one cut by it read in half
+    # (half of "Allow: /private/zone-public" would allow more than it says).
+    text = padded(RULES, 500 * 1024 - 20, "Allow: /private/zone-public\nDisallow: /late\n")
+    text = padded(text, 600 * 1024)
+    engine = site({"http://a.test/robots.txt": (200, text)})
     robots = make()
-    assert not await fetch(robots, engine, "http://a.test/")
-    assert len(engine.requests) == 1
-
-
-async def test_oversized_robots_allows_everything() -> None:
-    error = BodyTooLarge("body of 9000000 bytes exceeds max_bytes=512000")
-    engine = site({"http://a.test/robots.txt": error})
-    assert await fetch(make(), engine, "http://a.test/")
+    assert not await fetch(robots, engine, "http://a.test/private/x")
+    assert not await fetch(robots, engine, "http://a.test/private/zone-secret")
+    assert await fetch(robots, engine, "http://a.test/private/ok")
+    assert await fetch(robots, engine, "http://a.test/late")
+    assert engine.requests[0].max_bytes == 4 * 500 * 1024
 
 
 def chain(hops: int, final: str) -> dict[str, Answer]:
@@ -373,10 +506,10 @@ async def test_errors_are_refetched_after_error_max_age() -> None:
     clock = FakeClock()
     routes: dict[str, Answer] = {"http://a.test/robots.txt": (503, "")}
     engine, robots = site(routes), make(clock, max_age=10_000, error_max_age=60)
-    assert not await fetch(robots, engine, "http://a.test/")
+    await deferred(robots, engine, "http://a.test/")
     routes["http://a.test/robots.txt"] = (404, "")
     clock.now += 59
-    assert not await fetch(robots, engine, "http://a.test/")
+    assert (await deferred(robots, engine, "http://a.test/")).not_before == clock.wall() + 1
     clock.now += 1
     assert await fetch(robots, engine, "http://a.test/")
     assert len(robots_fetches(engine)) == 2
@@ -461,3 +594,98 @@ def test_constructor_validates() -> None:
         Robots(UA, max_origins=0)
     with pytest.raises(ValueError, match="max_redirects"):
         Robots(UA, max_redirects=-1)
+    with pytest.raises(ValueError, match="max_download"):
+        Robots(UA, max_bytes=100, max_download=99)
+
+
+# end to end: the Fetcher with Robots against the hostile server ----------------------------
+
+
+@pytest.fixture(scope="session")
+def hostile() -> Iterator[HostileServer]:
+    with shared_server() as server:
+        yield server
+
+
+async def allowed_on(
+    hostile: HostileServer, engine: str, port: str, paths: list[str], **options: object
+) -> list[bool | BaseException]:
+    """Fetch ``paths`` of ``port`` in order through ``Robots``: True when fetched, else
+    what was raised."""
+    robots = Robots(UA, **options)  # type: ignore[arg-type]
+    results: list[bool | BaseException] = []
+    async with Fetcher(engine, timeout=1, middleware=[robots], user_agent=UA) as fetcher:
+        for path in paths:
+            try:
+                results.append((await fetcher.get(hostile.url(path, port=port))).status == 200)
+            except (RequestDropped, RetryLater, FetchError) as exc:
+                results.append(exc)
+    return results
+
+
+@pytest.mark.parametrize("port", ["r404", "r403", "rloop"])
+async def test_unavailable_robots_txt_allows_everything(
+    engine: str, hostile: HostileServer, port: str
+) -> None:
+    before = hostile.hits_for_port(port, "/forbidden/secret")
+    assert await allowed_on(hostile, engine, port, ["/", "/forbidden/secret"]) == [True, True]
+    assert hostile.hits_for_port(port, "/forbidden/secret") == before + 1
+
+
+@pytest.mark.parametrize("port", ["rredirect", "rbig"])
+async def test_redirected_and_600_kib_rules_are_obeyed(
+    engine: str, hostile: HostileServer, port: str
+) -> None:
+    before = hostile.hits_for_port(port, "/forbidden/secret")
+    results = await allowed_on(hostile, engine, port, ["/page", "/forbidden/secret"])
+    assert results[0] is True
+    assert isinstance(results[1], RequestDropped)
+    assert hostile.hits_for_port(port, "/forbidden/secret") == before  # never sent
+    if port == "rredirect":
+        assert hostile.hits_for_port(port, "/moved/again.txt") > 0
+    else:
+        assert BIG_ROBOTS_SIZE > 500 * 1024
+
+
+@pytest.mark.parametrize(
+    ("port", "reason"),
+    [
+        ("r500", "robots.txt unreachable: 500 Internal Server Error"),
+        ("r429", "robots.txt unreachable: 429 Too Many Requests"),
+        ("rhang", "robots.txt unreachable: total timeout after 1s"),
+    ],
+)
+async def test_unreachable_robots_txt_defers_and_sends_nothing(
+    engine: str, hostile: HostileServer, port: str, reason: str
+) -> None:
+    before = hostile.hits_for_port(port, "/")
+    started = time.monotonic()
+    (later,) = await allowed_on(hostile, engine, port, ["/"], error_max_age=60)
+    assert time.monotonic() - started < 1 + 1.5  # a hanging robots.txt costs one timeout
+    assert isinstance(later, RetryLater)
+    assert str(later.__cause__) == reason
+    assert later.not_before == pytest.approx(time.time() + 60, abs=3)
+    (dropped,) = await allowed_on(hostile, engine, port, ["/"], defer=False)
+    assert isinstance(dropped, RequestDropped)
+    assert str(dropped.__cause__).startswith("robots.txt unreachable")
+    assert hostile.hits_for_port(port, "/") == before  # the page was never requested
+
+
+async def test_robots_txt_back_after_an_outage(engine: str, hostile: HostileServer) -> None:
+    """The rflaky port fails its first fetches of robots.txt, then serves the rules."""
+    clock = FakeClock()
+    robots = Robots(UA, error_max_age=5, clock=clock, wall_clock=clock.wall)
+    outcomes: list[str] = []
+    hostile.arm_flaky_robots()
+    async with Fetcher(engine, timeout=1, middleware=[robots], user_agent=UA) as fetcher:
+        for _ in range(ROBOTS_FLAKY_FAILURES + 1):
+            clock.now += 5  # the cached outage expires: robots.txt is asked again
+            try:
+                outcomes.append(str((await fetcher.get(hostile.url("/", port="rflaky"))).status))
+            except RetryLater as exc:
+                outcomes.append(str(exc.__cause__))
+        with pytest.raises(RequestDropped):
+            await fetcher.get(hostile.url("/forbidden/secret", port="rflaky"))
+    assert outcomes[-1] == "200"
+    assert set(outcomes[:-1]) == {"robots.txt unreachable: 503 Service Unavailable"}
+    assert hostile.hits_for_port("rflaky", "/forbidden/secret") == 0

@@ -7,7 +7,9 @@ request had to pass.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from urllib.parse import urlsplit
 
 from yarl import URL
 
@@ -20,6 +22,9 @@ __all__ = ["FollowRedirects"]
 
 _CREDENTIALS = ("authorization", "cookie", "proxy-authorization")
 _BODY_HEADERS = ("content-type", "content-length", "content-encoding", "transfer-encoding")
+# A Location that names an authority ("http://...", "//...") must name a host: yarl
+# resolves "http://" and "//" to the current URL, which turned them into loops.
+_AUTHORITY = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?//")
 
 
 class FollowRedirects:
@@ -56,9 +61,11 @@ class FollowRedirects:
 def next_request(response: Response) -> Request:
     """The request a browser would send after ``response`` (a 3xx with Location)."""
     previous = response.request
-    location = response.headers["location"]
+    location = response.headers["location"].strip()
     try:
-        target = URL(response.url).join(URL(location.strip()))
+        if _AUTHORITY.match(location) and not urlsplit(location).hostname:
+            raise ValueError(f"no host in {location!r}")
+        target = URL(response.url).join(URL(location))
         target = parse_http_url(str(target.with_fragment(None)))
     except ValueError as exc:
         raise InvalidURL(f"bad redirect from {response.url}: {exc}", request=previous) from None

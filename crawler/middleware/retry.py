@@ -30,7 +30,10 @@ DEFAULT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 Sleep = Callable[[float], Awaitable[None]]
-_DELTA_SECONDS = re.compile(r"[0-9]{1,10}")  # ASCII only: str.isdigit() accepts "²"
+_DELTA_SECONDS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() accepts "²"
+# RFC 9111 5.1: a delta-seconds too large to hold is read as 2^31, never as invalid:
+# "wait longer than you can count" must not become "retry at once".
+_DELTA_MAX = 2**31
 
 
 class Retry:
@@ -165,13 +168,15 @@ def _last_outcome(state: RetryCallState) -> Response:
 def parse_retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP-date).
 
-    Invalid values are ignored (``None``); dates in the past mean "now" (0).
+    Invalid values are ignored (``None``); dates in the past mean "now" (0); a
+    number of seconds past 2^31 (however many digits) means 2^31.
     """
     if not value:
         return None
     value = value.strip()
     if _DELTA_SECONDS.fullmatch(value):
-        return float(value)
+        digits = value.lstrip("0") or "0"  # int() refuses over 4300 digits: count them first
+        return float(_DELTA_MAX if len(digits) > 10 else min(int(digits), _DELTA_MAX))
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -9,15 +9,22 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from protego import Protego
 from yarl import URL
 
 from crawler.errors import (
+    BlockedAddress,
     BodyTooLarge,
+    ConnectError,
     FetchError,
+    FetchTimeout,
+    HTTPStatusError,
     InvalidURL,
+    ProtocolError,
     RequestDropped,
+    RetryLater,
     TooManyRedirects,
 )
 from crawler.middleware.chain import Handler
@@ -50,14 +57,15 @@ _DROP_HEADERS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class _Rules:
-    """What an origin's robots.txt says: a parse, or a blanket answer."""
+    """What an origin's robots.txt says: a parse, or a blanket answer. ``unreachable``
+    is set, with why, when the answer is "disallow all until it can be fetched"."""
 
     parser: Protego | None = None
     allow_all: bool = True
+    unreachable: FetchError | None = None
 
 
 _ALLOW_ALL = _Rules(allow_all=True)
-_DISALLOW_ALL = _Rules(allow_all=False)
 
 
 @dataclass(slots=True)
@@ -68,6 +76,9 @@ class _Entry:
 
 
 MAX_CRAWL_DELAY = 60.0  # seconds; a larger Crawl-delay is treated as this
+ERROR_MAX_AGE = 600.0  # seconds an unreachable or oversized robots.txt is trusted
+PARSE_BYTES = 500 * 1024  # RFC 9309 2.5: parse at least the first 500 KiB
+DOWNLOAD_FACTOR = 4  # robots.txt bodies up to this many times PARSE_BYTES are read
 
 
 class Robots:
@@ -78,27 +89,39 @@ class Robots:
     once: concurrent requests to that origin wait for the same fetch, and if the
     request doing the fetch is cancelled, one of the waiters starts it afresh.
     The fetch is a GET with the original request's headers (body, conditional and
-    range headers dropped), timeouts, ``max_bytes`` and ``meta={"robots": True}``;
+    range headers dropped), timeouts, ``max_download`` and ``meta={"robots": True}``;
     up to ``max_redirects`` redirects are followed here, each through ``call_next``.
 
     Outcomes, per RFC 9309:
 
-    - 2xx: parsed with protego; cached for ``max_age`` seconds.
+    - 2xx: the first ``max_bytes`` (500 KiB, cut at a line break) parsed with
+      protego; cached for ``max_age`` seconds. The body is downloaded up to
+      ``max_download`` bytes (four times ``max_bytes``), because the engines refuse
+      an oversized body rather than truncate it.
     - 4xx (except 429), a 3xx without ``Location``, a redirect chain longer than
-      ``max_redirects`` or to an invalid URL: "unavailable", everything allowed;
-      cached for ``max_age``.
-    - 5xx, 429, or any ``FetchError`` (unreachable, timeout, malformed):
-      "unreachable", everything disallowed; cached for ``error_max_age``. 429 is
-      treated as a server error, as Google does: a host that asks us to slow down
-      must not be answered with an unrestricted crawl.
-    - A body over ``max_bytes``: everything allowed, cached for ``error_max_age``.
-      RFC 9309 asks crawlers to parse at least the first 500 KiB, but the engines
-      refuse an oversized body outright rather than truncate it, so there are no
-      rules to parse; treating a giant robots.txt as "unreachable" would shut
-      out a whole site for a file-size quirk, so it counts as "unavailable", and
-      the short expiry re-checks it sooner.
+      ``max_redirects`` or to an invalid URL, a blocked address: "unavailable",
+      everything allowed; cached for ``max_age`` (a blocked address for
+      ``error_max_age``: the page request meets the same guard and says so).
+    - A body over ``max_download``: everything allowed, cached for
+      ``error_max_age``: there are no rules to parse, and shutting a whole site
+      out for a file-size quirk would be worse.
+    - 5xx, 429, or any other ``FetchError`` (unreachable, timeout, malformed), or a
+      ``RetryLater`` from an inner retry layer: "unreachable", everything
+      disallowed, cached for ``error_max_age`` (default ``ERROR_MAX_AGE``; a
+      shorter ``Retry-After`` wins). 429 counts as a server error, as Google does:
+      a host that asks us to slow down must not be answered with an unrestricted
+      crawl.
 
-    Any other exception (``RetryLater``, ``RequestDropped`` from an inner layer,
+    While an origin is unreachable its requests are not refused for good: with
+    ``defer`` (the default, what a crawl needs) each raises ``RetryLater`` with
+    ``not_before`` at the cached answer's expiry and the reason as ``__cause__``
+    (``robots.txt unreachable: 503 Service Unavailable``), so a brief outage
+    delays the origin instead of ending its crawl; the crawler re-queues the
+    request and reports the cause once its tries run out. ``defer=False`` (for
+    code embedding a ``Fetcher``, which has no queue to defer to) raises
+    ``RequestDropped("robots")`` with the same ``__cause__``.
+
+    Any other exception (``RequestDropped`` from an inner layer, a bug,
     cancellation) propagates to the request that triggered the fetch and caches
     nothing.
 
@@ -114,7 +137,7 @@ class Robots:
     that lists ``Sitemap:`` URLs. At most ``max_origins`` origins are cached, the
     oldest evicted first. Requests for ``/robots.txt`` itself, or with
     ``meta["robots"] is True``, pass straight through. Time is read from
-    ``clock``; tests inject one.
+    ``clock`` and ``not_before`` from ``wall_clock``; tests inject both.
     """
 
     def __init__(
@@ -123,11 +146,14 @@ class Robots:
         *,
         rate_limit: RateLimit | None = None,
         max_age: float = 86400,
-        error_max_age: float = 600,
-        max_bytes: int = 512_000,
+        error_max_age: float | None = None,
+        max_bytes: int = PARSE_BYTES,
+        max_download: int | None = None,
         max_redirects: int = 5,
         max_origins: int = 10_000,
+        defer: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         on_sitemaps: Callable[[str, list[str]], None] | None = None,
     ) -> None:
         if max_redirects < 0:
@@ -136,17 +162,24 @@ class Robots:
             raise ValueError(f"max_origins must be at least 1, got {max_origins!r}")
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be positive, got {max_bytes!r}")
+        max_download = DOWNLOAD_FACTOR * max_bytes if max_download is None else max_download
+        if max_download < max_bytes:
+            raise ValueError(f"max_download must be at least max_bytes, got {max_download!r}")
         self.user_agent = user_agent
         token = _PRODUCT_TOKEN.match(user_agent.strip())
         self.product_token = token[0].lower() if token else ""
         self.rate_limit = rate_limit
         self.max_age = max_age
-        self.error_max_age = error_max_age
+        # Read at construction, not import: a test can lower the module's default.
+        self.error_max_age = ERROR_MAX_AGE if error_max_age is None else error_max_age
         self.max_bytes = max_bytes
+        self.max_download = max_download
         self.max_redirects = max_redirects
         self.max_origins = max_origins
+        self.defer = defer
         self.on_sitemaps = on_sitemaps
         self._clock = clock
+        self._wall_clock = wall_clock
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
@@ -165,11 +198,22 @@ class Robots:
             return True  # not ours to judge: the engine rejects it with InvalidURL
         if url.path == "/robots.txt":
             return True
-        rules = await self._rules(origin(url), url, request, call_next)
+        rules, expires_at = await self._rules(origin(url), url, request, call_next)
+        if rules.unreachable is not None:
+            self._refuse_for_now(request, rules.unreachable, expires_at)
         if rules.parser is None:
             return rules.allow_all
         allowed: bool = rules.parser.can_fetch(request.url, self.product_token)
         return allowed
+
+    def _refuse_for_now(self, request: Request, cause: FetchError, expires_at: float) -> None:
+        """robots.txt could not be fetched: try ``request`` again when the answer expires."""
+        if not self.defer:
+            raise RequestDropped("robots", request=request) from cause
+        wait = max(expires_at - self._clock(), 0.0)
+        raise RetryLater(
+            self._wall_clock() + wait, request=request, reason=f"{cause} (retry in {wait:.0f}s)"
+        ) from cause
 
     def cached_origins(self) -> int:
         """How many origins have a robots.txt answer cached or being fetched."""
@@ -177,21 +221,24 @@ class Robots:
 
     # fetching once per origin ------------------------------------------------------------
 
-    async def _rules(self, origin: str, url: URL, request: Request, call_next: Handler) -> _Rules:
+    async def _rules(
+        self, origin: str, url: URL, request: Request, call_next: Handler
+    ) -> tuple[_Rules, float]:
+        """The origin's rules and when they expire (on ``clock``)."""
         while True:
             entry = self._entries.get(origin)
             if entry is not None and entry.future.done() and self._clock() >= entry.expires_at:
                 del self._entries[origin]
                 entry = None
             if entry is None:
-                return await self._fetch(origin, url, request, call_next)
+                entry = await self._fetch(origin, url, request, call_next)
             # shield: a waiter's cancellation must not cancel the fetch others wait on.
             rules = await asyncio.shield(entry.future)
             if rules is not None:
-                return rules
+                return rules, entry.expires_at
             # The request doing the fetch was cancelled or failed: take over.
 
-    async def _fetch(self, origin: str, url: URL, request: Request, call_next: Handler) -> _Rules:
+    async def _fetch(self, origin: str, url: URL, request: Request, call_next: Handler) -> _Entry:
         entry = _Entry(asyncio.get_running_loop().create_future())
         while len(self._entries) >= self.max_origins:
             self._entries.popitem(last=False)
@@ -207,7 +254,7 @@ class Robots:
         entry.future.set_result(rules)
         if rules.parser is not None:
             self._announce(origin, rules.parser)
-        return rules
+        return entry
 
     async def _download(
         self, url: URL, request: Request, call_next: Handler
@@ -217,7 +264,7 @@ class Robots:
             str(url.origin().with_path("/robots.txt")),
             headers=make_headers(headers),
             timeouts=request.timeouts,
-            max_bytes=self.max_bytes,
+            max_bytes=self.max_download,
             meta={"robots": True},
         )
         try:
@@ -233,19 +280,44 @@ class Robots:
                     break
         except TooManyRedirects:  # from a redirect-following layer below us
             pass
-        except BodyTooLarge:
+        except (BodyTooLarge, BlockedAddress):
             return _ALLOW_ALL, self.error_max_age
-        except FetchError:
-            return _DISALLOW_ALL, self.error_max_age
+        except FetchError as exc:
+            return self._unreachable(_reworded(exc)), self.error_max_age
+        except RetryLater as later:  # an inner Retry would rather wait than sleep: so do we
+            advised = max(later.not_before - self._wall_clock(), 0.0)
+            cause: FetchError
+            if later.response is not None:
+                cause = _status_error(later.response)
+            elif isinstance(later.__cause__, FetchError):
+                cause = _reworded(later.__cause__)
+            else:
+                cause = FetchError(f"robots.txt unreachable: {later}", request=later.request)
+            return self._unreachable(cause), min(advised, self.error_max_age)
         return _ALLOW_ALL, self.max_age  # too many redirects, or to nowhere: unavailable
+
+    def _unreachable(self, cause: FetchError) -> _Rules:
+        # Cached for every origin that fails: no traceback may pin an engine's frames
+        # (and the half-read body in them) for error_max_age.
+        seen: set[int] = set()
+        link: BaseException | None = cause
+        while link is not None and id(link) not in seen:
+            seen.add(id(link))
+            link.__traceback__ = None
+            link = link.__cause__ or link.__context__
+        return _Rules(allow_all=False, unreachable=cause)
 
     def _judge(self, response: Response) -> tuple[_Rules, float]:
         status = response.status
         if 200 <= status < 300:
-            text = response.body.decode("utf-8", errors="replace").removeprefix("\ufeff")
+            body = response.body
+            if len(body) > self.max_bytes:  # parse the first max_bytes, whole lines only
+                body = body[: self.max_bytes]
+                body = body[: body.rfind(b"\n") + 1] or body
+            text = body.decode("utf-8", errors="replace").removeprefix("\ufeff")
             return _Rules(parser=Protego.parse(text)), self.max_age
         if status >= 500 or status == 429:
-            return _DISALLOW_ALL, self.error_max_age
+            return self._unreachable(_status_error(response)), self.error_max_age
         return _ALLOW_ALL, self.max_age
 
     def _announce(self, origin: str, parser: Protego) -> None:
@@ -259,3 +331,31 @@ class Robots:
             sitemaps = list(parser.sitemaps)
             if sitemaps:
                 self.on_sitemaps(origin, sitemaps)
+
+
+def _status_error(response: Response) -> HTTPStatusError:
+    try:
+        phrase = response.reason or HTTPStatus(response.status).phrase
+    except ValueError:  # a status no RFC names
+        phrase = ""
+    reason = f"{response.status} {phrase}".strip()
+    # Without its body: the answer is cached per origin, and the body may be megabytes.
+    bare = response.replace(body=b"", history=())
+    return HTTPStatusError(f"robots.txt unreachable: {reason}", response=bare)
+
+
+def _reworded(exc: FetchError) -> FetchError:
+    """``exc`` as the reason a page was not fetched: the same kind of error (the crawl
+    files it by its class), saying that it was robots.txt that failed."""
+    message = f"robots.txt unreachable: {exc}"
+    error: FetchError
+    if isinstance(exc, FetchTimeout):
+        error = FetchTimeout(message, phase=exc.phase, request=exc.request)
+    elif isinstance(exc, ConnectError):
+        error = ConnectError(message, kind=exc.kind, request=exc.request)
+    elif isinstance(exc, InvalidURL | TooManyRedirects | ProtocolError):
+        error = type(exc)(message, request=exc.request)
+    else:
+        error = FetchError(message, request=exc.request)
+    error.__cause__ = exc
+    return error
