@@ -91,13 +91,6 @@ TRANSPORT = [
 ]
 
 
-RESENT_BUG = (
-    "the aiohttp engine sends a GET twice when the server closes without answering: "
-    "aiohttp's ClientSession retries idempotent requests once on ServerDisconnectedError, "
-    "even on a fresh connection, so Engine.send is not one exchange"
-)
-
-
 @pytest.mark.parametrize(("path", "error"), TRANSPORT)
 async def test_transport_failures_raise_the_right_error_in_time(
     engine: str,
@@ -106,8 +99,6 @@ async def test_transport_failures_raise_the_right_error_in_time(
     error: type[FetchError],
     request: pytest.FixtureRequest,
 ) -> None:
-    if engine == "aiohttp" and path == "raw:/no-response":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=RESENT_BUG))
     before = hostile.hits_for(hit_key(path))
     result, elapsed = await fetch(engine, target(hostile, path))
     assert type(result) is error, result
@@ -141,18 +132,11 @@ BIG = [
     "/huge?mb=200&length=0",
 ]
 
-DOUBLE_GZIP_BUG = (
-    "the aiohttp engine decodes no layer of 'Content-Encoding: gzip, gzip' and returns the "
-    "compressed bytes as the body; the thread engines decode both (capped)"
-)
-
 
 @pytest.mark.parametrize("path", BIG)
 async def test_bombs_and_huge_bodies_stop_at_max_bytes(
     engine: str, hostile: HostileServer, path: str, request: pytest.FixtureRequest
 ) -> None:
-    if engine == "aiohttp" and path == "/bomb/double-gzip":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=DOUBLE_GZIP_BUG))
     hostile.bombs_ready()
     result, elapsed = await fetch(engine, hostile.url(path), max_bytes=MAX_BYTES)
     assert isinstance(result, BodyTooLarge), result

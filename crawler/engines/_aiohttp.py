@@ -6,6 +6,7 @@ import asyncio
 import socket
 import ssl
 import time
+import zlib
 from collections.abc import Callable
 
 import aiohttp
@@ -61,6 +62,11 @@ class AiohttpEngine(AsyncResource):
                 trust_env=False,
                 auto_decompress=True,
             )
+            # aiohttp sends an idempotent request again when the server closes the
+            # connection without answering; one send is one exchange, as on every
+            # engine (stale pooled connections are checked before reuse, and retries
+            # are the Retry middleware's).
+            self._session._retry_connection = False
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
@@ -155,9 +161,33 @@ async def _read_body(raw: aiohttp.ClientResponse, request: Request) -> bytes:
             if size > limit:
                 raise BodyTooLarge(f"body exceeds max_bytes={limit}", request=request)
             chunks.append(chunk)
-        return b"".join(chunks)  # one copy, at the end: a growing bytearray holds up to twice
+        body = b"".join(chunks)  # one copy, at the end: a growing bytearray holds up to twice
+        codings = raw.headers.get("content-encoding", "")
+        return _decode_stacked(body, codings, request) if "," in codings else body
     finally:
         chunks.clear()  # an error's traceback keeps this frame alive, maybe in a cycle
+
+
+_WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 15}  # zlib's window bits per content-coding
+
+
+def _decode_stacked(body: bytes, codings: str, request: Request) -> bytes:
+    """aiohttp decodes a single content-coding; a stack (``gzip, gzip``) arrives as
+    sent. Undo the layers last to first, each capped at ``max_bytes``."""
+    limit = request.max_bytes
+    for coding in reversed([c.strip().lower() for c in codings.split(",")]):
+        if coding in ("", "identity"):
+            continue
+        if coding not in _WBITS:
+            raise ProtocolError(f"unsupported content-coding {coding!r}", request=request)
+        decoder = zlib.decompressobj(_WBITS[coding])
+        try:
+            body = decoder.decompress(body, limit + 1)
+        except zlib.error as exc:
+            raise ProtocolError(f"malformed {coding} body: {exc}", request=request) from exc
+        if len(body) > limit or decoder.unconsumed_tail:
+            raise BodyTooLarge(f"body exceeds max_bytes={limit}", request=request)
+    return body
 
 
 def _translate(exc: Exception, request: Request, timeouts: Timeouts, in_body: bool) -> FetchError:
