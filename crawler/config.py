@@ -81,6 +81,7 @@ class FetchSettings:
     user_agent: str = DEFAULT_USER_AGENT
     headers: tuple[tuple[str, str], ...] = ()
     max_bytes: int = 10_000_000
+    body_memory: int = 48_000_000  # what bodies past 256 KiB may hold at once; 0: no limit
     max_redirects: int = 10
     verify_tls: bool = True
     proxy: str = ""
@@ -179,6 +180,7 @@ _SCHEMA: dict[str, tuple[type[Any], dict[str, Check]]] = {
         "user_agent": string,
         "headers": headers,
         "max_bytes": integer(1),
+        "body_memory": integer(0),
         "max_redirects": integer(0),
         "verify_tls": boolean,
         "proxy": proxy,

@@ -23,6 +23,7 @@ from typing import Any
 
 from crawler.config import Config, load_config
 from crawler.engines import EngineOptions, create_engine
+from crawler.engines._slots import slot_count
 from crawler.errors import (
     ConfigError,
     FetchError,
@@ -182,6 +183,8 @@ class Crawler:
             concurrency=fetch.concurrency, verify_tls=fetch.verify_tls,
             proxy=fetch.proxy or None,
             guard=address_guard(fetch.block_private, fetch.allow_private, proxy=fetch.proxy),
+            large_bodies=slot_count(fetch.body_memory, fetch.max_bytes)
+            if fetch.body_memory else None,
         ))  # fmt: skip
         async with engine:
             self._handler = self._chain(engine.send)

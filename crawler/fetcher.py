@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from crawler.engines import ENGINES, Engine, EngineOptions, create_engine
 from crawler.engines._errors import require_http_url
+from crawler.engines._slots import slot_count
 from crawler.errors import ConfigError, FetchError
 from crawler.guard import address_guard
 from crawler.middleware import (
@@ -76,6 +77,10 @@ class Fetcher(AsyncResource):
     the URL spells it, whatever DNS answers, on any redirect hop
     (``BlockedAddress``). ``allow_private`` keeps some reachable: addresses,
     ``address:port`` or networks (``["127.0.0.1:8099", "10.1.2.0/24"]``).
+
+    ``body_memory`` bounds what the bodies being read hold at once: past 256 KiB a
+    body needs a share of it until its response is garbage. Keeping many large
+    responses alive then makes later large fetches wait (up to their timeout).
     """
 
     def __init__(
@@ -98,6 +103,7 @@ class Fetcher(AsyncResource):
         block_private: bool = False,
         allow_private: Iterable[str] = (),
         max_bytes: int = DEFAULT_MAX_BYTES,
+        body_memory: int | None = None,
         max_redirects: int = 10,
         follow_redirects: bool = True,
         middleware: Sequence[Middleware] = (),
@@ -108,6 +114,8 @@ class Fetcher(AsyncResource):
         _check_int("per_host_concurrency", per_host_concurrency, 1)
         _check_int("retries", retries, 0)
         _check_int("max_bytes", max_bytes, 1)
+        if body_memory is not None:
+            _check_int("body_memory", body_memory, 1)
         _check_int("max_redirects", max_redirects, 0)
         try:
             self.timeouts = Timeouts.of(timeout)
@@ -129,6 +137,7 @@ class Fetcher(AsyncResource):
             proxy=proxy or None,
             cookies=dict(cookies or {}),
             guard=address_guard(block_private, allow_private, proxy=proxy),
+            large_bodies=None if body_memory is None else slot_count(body_memory, max_bytes),
         )
         if block_private and not isinstance(engine, str):
             raise ConfigError(

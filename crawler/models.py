@@ -104,7 +104,7 @@ class Request:
         return dataclasses.replace(self, **changes)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # weakref: see engines/_slots.py
 class Response:
     """One HTTP response, body fully read (and capped at the request's ``max_bytes``).
 

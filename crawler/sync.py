@@ -47,6 +47,7 @@ class FetcherOptions(TypedDict, total=False):
     block_private: bool
     allow_private: Iterable[str]
     max_bytes: int
+    body_memory: int | None
     max_redirects: int
     follow_redirects: bool
     middleware: list[Middleware]

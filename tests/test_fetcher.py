@@ -379,3 +379,29 @@ async def test_requests_past_the_concurrency_limit_wait_outside_their_timeout(
             *(fetcher.get(server.url(f"/slow?delay=0.3&n={i}")) for i in range(6))
         )
     assert [response.status for response in responses] == [200] * 6
+
+
+async def test_large_bodies_wait_for_body_memory_held_by_live_responses(
+    engine: str, server: LoopbackServer
+) -> None:
+    """One slot: while a large response lives, another large body cannot be read (it
+    times out); small bodies pass; dropping the response frees the slot."""
+    large = server.url("/huge?mb=1")
+    async with Fetcher(engine, max_bytes=2_000_000, body_memory=2_000_000, timeout=1) as fetcher:
+        held = await fetcher.get(large)
+        assert len(held.body) == 1 << 20
+        with pytest.raises(FetchTimeout):
+            await fetcher.get(large + "&again=1")
+        assert (await fetcher.get(server.url("/ok"))).status == 200
+        del held
+        assert len((await fetcher.get(large + "&after=1")).body) == 1 << 20
+
+
+async def test_a_failed_large_read_gives_its_body_memory_back(
+    engine: str, server: LoopbackServer
+) -> None:
+    async with Fetcher(engine, max_bytes=2_000_000, body_memory=2_000_000, timeout=2) as fetcher:
+        for attempt in range(3):
+            with pytest.raises(FetchError):
+                await fetcher.get(server.url(f"/huge?mb=5&length=0&try={attempt}"))
+        assert len((await fetcher.get(server.url("/huge?mb=1"))).body) == 1 << 20

@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from crawler.engines._errors import blocked, connect_error, require_http_url
+from crawler.engines._slots import LARGE_BODY, AsyncSlots, Slot
 from crawler.engines.base import EngineOptions
 from crawler.errors import (
     BodyTooLarge,
@@ -38,10 +39,13 @@ class AiohttpEngine(AsyncResource):
         self._options = options
         self._session: aiohttp.ClientSession | None = None
         self._semaphore = asyncio.Semaphore(options.concurrency)
+        self._slots: AsyncSlots | None = None
 
     async def open(self) -> None:
         if self._session is None:
             self._semaphore = asyncio.Semaphore(self._options.concurrency)
+            large = self._options.large_bodies
+            self._slots = AsyncSlots(large) if large is not None else None
             verify = self._options.verify_tls
             connector = aiohttp.TCPConnector(
                 limit=self._options.concurrency,
@@ -99,16 +103,28 @@ class AiohttpEngine(AsyncResource):
                 ) as raw,
             ):
                 in_body = True
-                body = b"" if request.method == "HEAD" else await _read_body(raw, request)
-                return Response(
-                    request=request,
-                    status=raw.status,
-                    reason=raw.reason or "",
-                    headers=raw.headers,
-                    body=body,
-                    url=request.url,
-                    elapsed=time.monotonic() - started,
+                body, slot = (
+                    (b"", None)
+                    if request.method == "HEAD"
+                    else await _read_body(raw, request, self._slots)
                 )
+                try:
+                    response = Response(
+                        request=request,
+                        status=raw.status,
+                        reason=raw.reason or "",
+                        headers=raw.headers,
+                        body=body,
+                        url=request.url,
+                        elapsed=time.monotonic() - started,
+                    )
+                except BaseException:
+                    if slot is not None:
+                        slot.release()
+                    raise
+                if slot is not None:
+                    slot.held_by(response)
+                return response
         except FetchError:
             raise
         except Exception as exc:
@@ -147,7 +163,9 @@ class _GuardedResolver(AbstractResolver):
         await self._resolver.close()
 
 
-async def _read_body(raw: aiohttp.ClientResponse, request: Request) -> bytes:
+async def _read_body(
+    raw: aiohttp.ClientResponse, request: Request, slots: AsyncSlots | None
+) -> tuple[bytes, Slot | None]:
     limit = request.max_bytes
     if "content-encoding" not in raw.headers and (raw.content_length or 0) > limit:
         raise BodyTooLarge(
@@ -155,15 +173,26 @@ async def _read_body(raw: aiohttp.ClientResponse, request: Request) -> bytes:
         )
     chunks: list[bytes] = []
     size = 0
+    slot: Slot | None = None
     try:
         while chunk := await raw.content.readany():
             size += len(chunk)
             if size > limit:
                 raise BodyTooLarge(f"body exceeds max_bytes={limit}", request=request)
+            if slot is None and slots is not None and size > LARGE_BODY:
+                slot = await slots.take()
             chunks.append(chunk)
         body = b"".join(chunks)  # one copy, at the end: a growing bytearray holds up to twice
         codings = raw.headers.get("content-encoding", "")
-        return _decode_stacked(body, codings, request) if "," in codings else body
+        if "," in codings:
+            body = _decode_stacked(body, codings, request)
+            if slot is None and slots is not None and len(body) > LARGE_BODY:
+                slot = await slots.take()
+        return body, slot
+    except BaseException:
+        if slot is not None:
+            slot.release()
+        raise
     finally:
         chunks.clear()  # an error's traceback keeps this frame alive, maybe in a cycle
 

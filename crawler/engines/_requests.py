@@ -26,6 +26,7 @@ from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar
 
 from crawler.engines._errors import blocked, connect_error, require_http_url
+from crawler.engines._slots import LARGE_BODY, Slot, ThreadSlots
 from crawler.engines.base import EngineOptions
 from crawler.errors import (
     BodyTooLarge,
@@ -51,6 +52,8 @@ class Job:
     timeouts: Timeouts
     deadline: float
     guard: AddressGuard | None = None  # where the job's connections may go
+    slots: ThreadSlots | None = None  # for bodies past LARGE_BODY
+    slot: Slot | None = None  # the one this job's body holds
     abandoned: threading.Event = field(default_factory=threading.Event)
     connection: Any = None  # the urllib3 connection in use, while the exchange runs
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -200,7 +203,7 @@ def _perform(session: requests.Session, job: Job) -> Response:
         with raw:
             in_body = True
             body = b"" if request.method == "HEAD" else _read_body(raw, job)
-            return Response(
+            response = Response(
                 request=request,
                 status=raw.status_code,
                 reason=raw.reason or "",
@@ -209,10 +212,17 @@ def _perform(session: requests.Session, job: Job) -> Response:
                 url=request.url,
                 elapsed=time.monotonic() - started,
             )
+        if job.slot is not None:
+            job.slot.held_by(response)
+            job.slot = None
+        return response
     except (FetchError, Abandoned):
         raise
     except Exception as exc:
         raise _translate(exc, job, in_body) from exc
+    finally:
+        if job.slot is not None:  # the body was not delivered: nobody holds it
+            job.slot.release()
 
 
 def _joined(headers: Headers) -> dict[str, str]:
@@ -249,11 +259,7 @@ def _read_body(raw: requests.Response, job: Job) -> bytes:
     size = 0
     try:
         while True:
-            if job.abandoned.is_set():
-                raise Abandoned
-            remaining = job.deadline - time.monotonic()
-            if remaining <= 0:
-                raise _total_timeout(job)
+            remaining = _time_left(job)
             if sock is not None:
                 sock.settimeout(min(read_timeout, remaining))
             chunk = stream.read1(_CHUNK, decode_content=True)
@@ -262,9 +268,28 @@ def _read_body(raw: requests.Response, job: Job) -> bytes:
             size += len(chunk)
             if size > limit:
                 raise BodyTooLarge(f"body exceeds max_bytes={limit}", request=job.request)
+            if job.slot is None and job.slots is not None and size > LARGE_BODY:
+                job.slot = _take_slot(job.slots, job)
             chunks.append(chunk)
     finally:
         chunks.clear()  # an error's traceback keeps this frame alive, maybe in a cycle
+
+
+def _take_slot(slots: ThreadSlots, job: Job) -> Slot:
+    """Wait for a slot until the deadline, giving up at once if the caller does."""
+    while (slot := slots.take(min(_time_left(job), 0.1))) is None:
+        pass
+    return slot
+
+
+def _time_left(job: Job) -> float:
+    """Seconds to the job's deadline; stop now if it passed or the caller gave up."""
+    if job.abandoned.is_set():
+        raise Abandoned
+    remaining = job.deadline - time.monotonic()
+    if remaining <= 0:
+        raise _total_timeout(job)
+    return remaining
 
 
 def _socket_of(stream: urllib3.response.BaseHTTPResponse) -> socket.socket | None:
@@ -357,6 +382,8 @@ class ThreadedEngine(AsyncResource):
         self._options = options
         self._jar = new_jar(options)
         self._open = False
+        large = options.large_bodies
+        self._slots = ThreadSlots(large) if large is not None else None
 
     async def open(self) -> None:
         if not self._open:
@@ -385,7 +412,9 @@ class ThreadedEngine(AsyncResource):
             raise RuntimeError("engine is not open: use `async with engine:`")
         require_http_url(request, self._options.guard)
         timeouts = request.timeouts or Timeouts()
-        job = Job(request, timeouts, time.monotonic() + timeouts.total, self._options.guard)
+        job = Job(
+            request, timeouts, time.monotonic() + timeouts.total, self._options.guard, self._slots
+        )
         future = self._submit(job)
         try:
             async with asyncio.timeout(timeouts.total):

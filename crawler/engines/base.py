@@ -27,10 +27,14 @@ class EngineOptions:
     proxy: str | None = None
     cookies: Mapping[str, str] = field(default_factory=dict)
     guard: AddressGuard | None = None  # set: connect only to addresses it permits
+    # How many bodies may grow past LARGE_BODY (256 KiB) at once; None: no limit.
+    large_bodies: int | None = None
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency!r}")
+        if self.large_bodies is not None and self.large_bodies < 1:
+            raise ValueError(f"large_bodies must be at least 1, got {self.large_bodies!r}")
         if self.guard is not None and self.proxy:
             raise ValueError(
                 "block_private cannot be enforced through a proxy: the proxy makes the connections"
@@ -48,7 +52,9 @@ class Engine(Resource, Protocol):
         - the request's ``timeouts`` are enforced here: ``connect``, ``read`` and a
           wall-clock ``total`` that covers the body (``None`` means the defaults);
         - the body is read in full, decompressed, and capped at ``max_bytes``
-          after decompression (over the cap: ``ProtocolError``);
+          after decompression (over the cap: ``ProtocolError``); with
+          ``options.large_bodies``, a body past 256 KiB waits for one of that many
+          slots (see ``_slots.py``), within the request's deadline;
         - a 3xx is returned as it is, never followed;
         - with ``options.guard``, every address is checked where the connection is
           made, after DNS; a refusal is ``BlockedAddress`` and nothing is sent;
