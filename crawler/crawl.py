@@ -37,7 +37,8 @@ from crawler.frontier.base import BaseFrontier, depth_of
 from crawler.guard import address_guard
 from crawler.middleware import Middleware, RateLimit, Retry, Robots, Timeout, compose
 from crawler.middleware.chain import Handler
-from crawler.models import Request, Response, make_headers
+from crawler.middleware.redirects import CREDENTIALS
+from crawler.models import Headers, Request, Response, make_headers
 from crawler.outcome import (
     Outcome,
     absolute_location,
@@ -177,7 +178,13 @@ class Crawler:
         self._budget = self.config.crawl.max_pages - self._spent
         self._base_duration = self.stats.duration
         self._started_at = time.monotonic()
-        self._headers = make_headers([("User-Agent", fetch.user_agent), *fetch.headers])
+        headers = [("User-Agent", fetch.user_agent), *fetch.headers]
+        self._headers = make_headers(headers)
+        # Configured credentials are for the start URLs' sites, not for every origin
+        # a link or redirect in scope leads to (another port, a subdomain).
+        anonymous = [(name, value) for name, value in headers if name.lower() not in CREDENTIALS]
+        self._anonymous = make_headers(anonymous) if len(anonymous) < len(headers) else None
+        self._credential_origins = {origin(url) for url in self.config.crawl.start_urls}
 
         engine = create_engine(fetch.engine, EngineOptions(
             concurrency=fetch.concurrency, verify_tls=fetch.verify_tls,
@@ -300,7 +307,8 @@ class Crawler:
         outcome = Outcome(leased)
         if not self._take_host_budget(outcome):
             return outcome
-        request = Request(leased.url, headers=self._headers, timeouts=config.fetch.timeout,
+        request = Request(leased.url, headers=self._headers_for(leased.url),
+                          timeouts=config.fetch.timeout,
                           max_bytes=config.fetch.max_bytes, meta=leased.meta)  # fmt: skip
         fetch = asyncio.ensure_future(self._handler(request))
         self._fetches.add(fetch)
@@ -445,6 +453,11 @@ class Crawler:
                 outcome.links.append(link)
             else:
                 outcome.dropped.append(reason)
+
+    def _headers_for(self, url: str) -> Headers:
+        if self._anonymous is None or origin(url) in self._credential_origins:
+            return self._headers
+        return self._anonymous
 
     def _error(
         self, request: Request, kind: str, message: str, *, status: int | None = None

@@ -18,9 +18,10 @@ from crawler.middleware.chain import Handler
 from crawler.models import Request, Response, make_headers
 from crawler.urls import parse_http_url
 
-__all__ = ["FollowRedirects"]
+__all__ = ["CREDENTIALS", "FollowRedirects"]
 
-_CREDENTIALS = ("authorization", "cookie", "proxy-authorization")
+# Headers that carry who the client is: never sent to an origin they were not meant for.
+CREDENTIALS = ("authorization", "cookie", "proxy-authorization")
 _BODY_HEADERS = ("content-type", "content-length", "content-encoding", "transfer-encoding")
 # A Location that names an authority ("http://...", "//...") must name a host: yarl
 # resolves "http://" and "//" to the current URL, which turned them into loops.
@@ -79,7 +80,7 @@ def next_request(response: Response) -> Request:
         method, body = "GET", None
         drop.update(_BODY_HEADERS)
     if target.origin() != URL(previous.url).origin():
-        drop.update(_CREDENTIALS)
+        drop.update(CREDENTIALS)
     headers = [(k, v) for k, v in previous.headers.items() if k.lower() not in drop]
     return previous.replace(
         url=str(target), method=method, body=body, headers=make_headers(headers)
