@@ -114,6 +114,9 @@ def parse_html(markup: bytes | str) -> tuple[Any, bool]:
     UTF-8; other bytes are left to libxml2, which honours a BOM and a
     ``<meta charset>`` and otherwise assumes Latin-1. When the HTTP header
     names the charset, decode first (``Page.text`` does) and pass the text.
+
+    Content after ``</html>`` is in the body, as in browsers (libxml2 2.14
+    leaves it outside the tree: see ``_adopt_after_html``).
     """
     encoding: str | None
     if isinstance(markup, str):
@@ -129,7 +132,43 @@ def parse_html(markup: bytes | str) -> tuple[Any, bool]:
         root = etree.fromstring(data, parser)
     except (etree.LxmlError, ValueError):
         return None, True
+    if root is not None and root.getnext() is not None:  # rare: only what follows </html>
+        _adopt_after_html(root)
     return root, not parser.error_log.filter_from_fatals()
+
+
+def _adopt_after_html(root: Any) -> None:
+    """Move what came after ``</html>`` into the body, where browsers put it.
+
+    libxml2 2.14 closes the document at ``</html>`` and starts a new ``<html>``
+    beside it for whatever follows, an element the tree's root never reaches.
+    HTML reads that content as if ``</html>`` were not there: into the body,
+    with the attributes of a repeated ``<html>`` or ``<body>`` tag added to the
+    first one's, its ``<head>`` tag ignored. Comments stay after the document
+    element, where HTML puts them too.
+    """
+    body = root.find("body")
+    if body is None:  # a <head> alone, or a frameset
+        body = etree.SubElement(root, "body")
+    sibling = root.getnext()
+    while sibling is not None:
+        following = sibling.getnext()
+        if sibling.tag == "html":
+            _add_missing_attributes(root, sibling)
+            body.append(sibling)  # from beside the document element into its body
+            for part in sibling.findall("*"):
+                if part.tag == "body":
+                    _add_missing_attributes(body, part)
+                if part.tag in ("head", "body"):
+                    part.drop_tag()  # the children and text stay
+            sibling.drop_tag()
+        sibling = following
+
+
+def _add_missing_attributes(target: Any, source: Any) -> None:
+    for name, value in source.items():
+        if name not in target.attrib:
+            target.set(name, value)
 
 
 def resolve_url(href: str | None, base: URL | str | None) -> str | None:

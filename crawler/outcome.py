@@ -17,6 +17,7 @@ from crawler.errors import (
     ConnectError,
     FetchError,
     FetchTimeout,
+    HTTPStatusError,
     InvalidURL,
     ParseError,
     TooManyRedirects,
@@ -30,6 +31,7 @@ __all__ = [
     "Outcome",
     "absolute_location",
     "error_kind",
+    "error_status",
     "is_page",
     "run_site",
     "same_page",
@@ -84,14 +86,24 @@ _KINDS: list[tuple[type[FetchError], Callable[[FetchError], str]]] = [
     (TooManyRedirects, lambda exc: "too_many_redirects"),
     (BlockedAddress, lambda exc: "blocked"),
     (InvalidURL, lambda exc: "invalid_url"),
+    # A page's own 4xx/5xx is a response, not an error; this one is raised for another
+    # request (robots.txt answered 5xx or 429) and reported as the page's error.
+    (HTTPStatusError, lambda exc: "http_status"),
 ]
 
 
 def error_kind(exc: FetchError) -> str:
+    """The ``kind`` of an error record; ``protocol`` for anything else that went wrong."""
     for error_type, kind in _KINDS:
         if isinstance(exc, error_type):
             return kind(exc)
     return "protocol"
+
+
+def error_status(exc: BaseException | None) -> int | None:
+    """The ``status`` of an error record: the answer's status when the error carries one
+    (``HTTPStatusError``), else ``None``, as for any error without a response."""
+    return exc.response.status if isinstance(exc, HTTPStatusError) else None
 
 
 def is_page(request: Request) -> bool:

@@ -25,7 +25,6 @@ its fetch returned sees every request that reached the server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import itertools
 import socket
@@ -33,7 +32,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
@@ -61,6 +60,10 @@ ROBOTS = {
 }
 PORTS = ("main", "other", "escape", *ROBOTS)
 BIG_PATHS = ("/bomb/", "/huge", "/fill")
+
+TIMEOUT = 1.0  # every fetch of the hostile suites; hostile answers must not stretch it
+MARGIN = 1.5  # what a loaded CI machine may add to a deadline
+MAX_RSS = 200 * 2**20  # the memory a crawl or fetch may reach, whatever the server sends
 
 
 def build_bombs(size: int = BOMB_SIZE) -> dict[str, tuple[bytes, str]]:
@@ -241,6 +244,13 @@ class HostileServer(LoopbackServer):
 
     def raw_url(self, path: str) -> str:
         return self.url(path, port="raw")
+
+    def url_for(self, path: str) -> str:
+        """``raw:/x``, ``other:/x``, ``r500:/x``... name a port; a bare path is the main one."""
+        port, _, rest = path.partition(":/")
+        if rest and port in self.ports:
+            return self.url("/" + rest, port=port)
+        return self.url(path)
 
     # counting --------------------------------------------------------------------------
 
@@ -572,27 +582,3 @@ def _html(title: str, links: list[str]) -> web.Response:
     anchors = "".join(f'<a href="{href}">{k}</a> ' for k, href in enumerate(links))
     body = f"<html><head><title>{title}</title></head><body><h1>{title}</h1>{anchors}</body></html>"
     return web.Response(text=body, content_type="text/html")
-
-
-_shared: list[HostileServer] = []
-_users = 0
-_shared_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def shared_server() -> Iterator[HostileServer]:
-    """One server for every module that asks (each module's session fixture enters
-    this): started by the first, stopped when the last leaves."""
-    global _users
-    with _shared_lock:
-        if not _shared:
-            _shared.append(HostileServer().__enter__())
-        _users += 1
-        server = _shared[0]
-    try:
-        yield server
-    finally:
-        with _shared_lock:
-            _users -= 1
-            if _users == 0:
-                _shared.pop().__exit__(None, None, None)

@@ -25,6 +25,9 @@ from aiohttp import web
 
 HANG = 60.0  # the longest any handler keeps a connection open on purpose
 BOMB_SIZE = 1 << 30  # decompressed size of the gzip bomb
+# A child script's own peak RSS, as Python source. VmHWM, not ru_maxrss: that one keeps
+# the parent's peak across fork and exec, so a big test process would show through.
+PEAK_RSS = 'int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) * 1024'
 
 
 def make_gzip_bomb(size: int = BOMB_SIZE) -> bytes:

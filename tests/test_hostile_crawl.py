@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -22,25 +21,7 @@ import crawler.middleware.robots as robots_module
 from crawler.config import Config, parse_config
 from crawler.crawl import Crawler
 from crawler.stats import CrawlStats
-from tests.hostile import CHARSETS, HostileServer, shared_server
-
-TIMEOUT = 1.0
-MARGIN = 1.5
-MAX_RSS = 200 * 2**20
-
-
-@pytest.fixture(scope="session")
-def hostile() -> Iterator[HostileServer]:
-    with shared_server() as server:
-        yield server
-
-
-def url_of(hostile: HostileServer, path: str) -> str:
-    """``raw:/x``, ``r500:/x``... name a port; a bare path is the main port."""
-    port, _, rest = path.partition(":/")
-    if rest and port in hostile.ports:
-        return hostile.url("/" + rest, port=port)
-    return hostile.url(path)
+from tests.hostile import CHARSETS, MARGIN, MAX_RSS, TIMEOUT, HostileServer
 
 
 def make_config(start: list[str], out: Path, **sections: dict[str, Any]) -> Config:
@@ -120,34 +101,28 @@ async def test_transport_failures_are_errors_of_the_right_kind_in_time(
     engine: str, hostile: HostileServer, tmp_path: Path
 ) -> None:
     hostile.bombs_ready()
-    start = [url_of(hostile, path) for path in [*TRANSPORT, *NOT_ERRORS]]
+    start = [hostile.url_for(path) for path in [*TRANSPORT, *NOT_ERRORS]]
     config = make_config(start, tmp_path, fetch={"engine": engine, "max_redirects": 10})
     before = hostile.hits_under("/chain/crawl/")
     started = time.monotonic()
     stats, items, errors = await crawl(config)
     assert time.monotonic() - started < TIMEOUT + 3 * MARGIN  # all hang at once, once
     by_url = {error["url"]: error for error in errors}
-    chain_error = url_of(hostile, "/chain/crawl/20")  # the 11th hop
-    kinds = {path: by_url.get(url_of(hostile, path), {}).get("kind") for path in TRANSPORT}
+    chain_error = hostile.url_for("/chain/crawl/20")  # the 11th hop
+    kinds = {path: by_url.get(hostile.url_for(path), {}).get("kind") for path in TRANSPORT}
     kinds["/chain/crawl/30"] = by_url.get(chain_error, {}).get("kind")
     assert kinds == TRANSPORT
     assert len(errors) == len(TRANSPORT)
     assert all(error["message"] for error in errors)
-    assert by_url[url_of(hostile, "/status/404")]["status"] == 404
+    assert by_url[hostile.url_for("/status/404")]["status"] == 404
     assert hostile.hits_under("/chain/crawl/") - before == 11
     for never in ("/forbidden/via-redirect", "/via-ftp", "/via-js", "/via-gopher", "/etc/passwd"):
         assert hostile.hits_for(never) == 0, never
     assert stats.dropped["robots"] >= 1
     assert stats.dropped["offsite"] >= 1
-    assert {item["url"] for item in items} >= {url_of(hostile, "/ok")}
+    assert {item["url"] for item in items} >= {hostile.url_for("/ok")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="crawler/crawl.py sends fetch.headers with every request in scope: an "
-    "Authorization or Cookie configured for the start URLs' origin goes to any other "
-    "origin a redirect (or link) reaches in scope (another port, a subdomain)",
-)
 async def test_configured_credentials_stay_with_their_origin_in_a_crawl(
     hostile: HostileServer, tmp_path: Path
 ) -> None:
@@ -235,12 +210,6 @@ async def test_malformed_and_deeply_nested_html_parse(
     assert stats.items == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="crawler/links.py parse_html: libxml2 (lxml 6, libxml2 2.14) drops everything "
-    "after a '</html>' and reports the tree complete, so Page.links(), Page.tree and "
-    "extract_links() miss content browsers show (HTML5 puts it in the body)",
-)
 async def test_content_after_the_end_of_html_is_still_read(
     hostile: HostileServer, tmp_path: Path
 ) -> None:
@@ -349,8 +318,8 @@ ROBOTS_OUTCOMES = {
     "rredirect": (False, None),
     "rbig": (False, None),
     "rflaky": (False, None),  # a brief outage: deferred, then crawled
-    "r500": (False, ("protocol", "robots.txt unreachable: 500 Internal Server Error")),
-    "r429": (False, ("protocol", "robots.txt unreachable: 429 Too Many Requests")),
+    "r500": (False, ("http_status", "robots.txt unreachable: 500 Internal Server Error")),
+    "r429": (False, ("http_status", "robots.txt unreachable: 429 Too Many Requests")),
     "rhang": (False, ("timeout", "robots.txt unreachable: total timeout after 1s")),
 }
 
@@ -388,20 +357,25 @@ async def test_every_robots_txt_behaviour_in_one_crawl(
     assert stats.dropped["robots"] >= 3  # /forbidden/secret on rredirect, rbig, rflaky
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="crawler/outcome.py error_kind() files HTTPStatusError (robots.txt answered 5xx "
-    "or 429) as 'protocol'; it should be 'http_status', as for pages",
-)
 @pytest.mark.usefixtures("short_robots_outages")
 async def test_a_5xx_robots_txt_is_an_http_status_error(
     hostile: HostileServer, tmp_path: Path
 ) -> None:
+    """Filed as a page's own 5xx is: the kind tells what went wrong, the message where."""
     config = make_config([hostile.url("/", port="r500")], tmp_path)
-    _, _, errors = await crawl(config)
+    stats, _, errors = await crawl(config)
     assert [(e["kind"], e["message"]) for e in errors] == [
         ("http_status", "robots.txt unreachable: 500 Internal Server Error")
     ]
+    assert stats.errors == {"http_status": 1}
+
+
+async def test_a_5xx_robots_txt_error_records_its_status(
+    hostile: HostileServer, tmp_path: Path
+) -> None:
+    config = make_config([hostile.url("/", port="r500")], tmp_path)
+    _, _, errors = await crawl(config)
+    assert [(e["kind"], e["status"]) for e in errors] == [("http_status", 500)]
 
 
 # memory ------------------------------------------------------------------------------------
@@ -463,12 +437,6 @@ def test_no_body_or_bomb_escapes_max_bytes_in_a_crawl(
     assert stats["errors"]["timeout"] == len(HOSTS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="memory grows with fetch.concurrency x fetch.max_bytes: at the default 64 x 10 MB, "
-    "64 bodies of 9 MiB held open (8 hosts x 8 per host) take the crawl past 600 MB; no "
-    "crawl-wide budget bounds the bytes of the bodies in flight",
-)
 def test_a_crawl_of_bodies_held_open_stays_under_200_mb_at_default_settings(
     engine: str, hostile: HostileServer, tmp_path: Path
 ) -> None:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,26 +30,10 @@ from crawler import (
 from crawler.cli import main
 from crawler.health.probe import check_targets
 from crawler.health.targets import Target
-from tests.hostile import CHARSETS, HostileServer, shared_server
+from tests.hostile import CHARSETS, MARGIN, MAX_RSS, TIMEOUT, HostileServer
+from tests.server import PEAK_RSS
 
-TIMEOUT = 1.0  # every fetch here; hostile answers must not stretch it
-MARGIN = 1.5  # what a loaded CI machine may add to a deadline
 MAX_BYTES = 10_000_000
-MAX_RSS = 200 * 2**20
-
-
-@pytest.fixture(scope="session")
-def hostile() -> Iterator[HostileServer]:
-    with shared_server() as server:
-        yield server
-
-
-def target(hostile: HostileServer, path: str) -> str:
-    """``raw:/x`` is the raw-socket port, ``other:/x`` the second origin, else the main port."""
-    port, _, rest = path.partition(":/")
-    if rest and port in hostile.ports:
-        return hostile.url("/" + rest, port=port)
-    return hostile.url(path)
 
 
 def hit_key(path: str) -> str:
@@ -100,7 +83,7 @@ async def test_transport_failures_raise_the_right_error_in_time(
     request: pytest.FixtureRequest,
 ) -> None:
     before = hostile.hits_for(hit_key(path))
-    result, elapsed = await fetch(engine, target(hostile, path))
+    result, elapsed = await fetch(engine, hostile.url_for(path))
     assert type(result) is error, result
     assert elapsed < TIMEOUT + MARGIN
     assert result.request is not None
@@ -149,7 +132,7 @@ def test_memory_stays_bounded_whatever_the_body(engine: str, hostile: HostileSer
     hostile.bombs_ready()
     urls = [hostile.url(path) for path in BIG]
     script = textwrap.dedent(f"""
-        import asyncio, json, resource
+        import asyncio, json
         from crawler import Fetcher, FetchError
         async def main():
             seen = {{}}
@@ -161,7 +144,7 @@ def test_memory_stays_bounded_whatever_the_body(engine: str, hostile: HostileSer
                         seen[url] = type(exc).__name__
             return seen
         seen = asyncio.run(main())
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = {PEAK_RSS}
         print(json.dumps({{"seen": seen, "peak": peak}}))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
@@ -368,7 +351,7 @@ async def test_health_checks_report_each_hostile_target_in_time(
     engine: str, hostile: HostileServer
 ) -> None:
     hostile.bombs_ready()
-    targets = [Target(path, target(hostile, path), timeout=TIMEOUT, retries=1) for path in HEALTH]
+    targets = [Target(path, hostile.url_for(path), timeout=TIMEOUT, retries=1) for path in HEALTH]
     started = time.monotonic()
     results = await check_targets(targets, engine=engine)
     # All at once, each at most two attempts of TIMEOUT with a wait capped at TIMEOUT.
@@ -391,7 +374,7 @@ def test_ping_reports_hostile_urls_without_hanging(
     capsys: pytest.CaptureFixture[str], hostile: HostileServer
 ) -> None:
     hostile.bombs_ready()
-    urls = [target(hostile, path) for path in HEALTH]
+    urls = [hostile.url_for(path) for path in HEALTH]
     started = time.monotonic()
     code = main(["ping", *urls, "--timeout", str(TIMEOUT), "--json"])
     elapsed = time.monotonic() - started

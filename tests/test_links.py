@@ -8,6 +8,7 @@ from html import escape
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from crawler.links import Link, extract_links, parse_html, resolve_url
 
@@ -328,6 +329,68 @@ def test_parse_html_reports_a_cut_tree() -> None:
     root, complete = parse_html(page("category.html"))
     assert complete
     assert parse_html(b"") == (None, True)
+
+
+class TestAfterTheEndOfHtml:
+    """HTML reads what follows ``</html>`` into the body; libxml2 2.14 leaves it outside
+    the tree, beside the root, where neither the tree nor the link walk looks."""
+
+    def test_links_after_html_are_found_in_order(self) -> None:
+        body = (
+            b"<html><head><title>t</title></head><body><a href=/in>in</a></body></html>\n"
+            b"<p>appended <a href=/after>x</a></p> tail <a href=/last>"
+        )
+        assert urls(body, "http://a.example/") == [
+            "http://a.example/in",
+            "http://a.example/after",
+            "http://a.example/last",
+        ]
+        assert urls(body.decode(), "http://a.example/") == urls(body, "http://a.example/")
+
+    def test_the_tree_holds_it_in_the_body(self) -> None:
+        root, complete = parse_html(
+            "<html><body><p>a</p></body></html><!--c-->text<body class=c><a href=/y>y</a>"
+            "</html><head><base href='http://b.example/'></head><a href=q>"
+        )
+        assert complete
+        assert [node.tag for node in root.itersiblings()] == [etree.Comment]  # stays there
+        (body,) = root.findall("body")
+        assert body.get("class") == "c"  # a repeated <body> adds its attributes
+        assert [child.tag for child in body] == ["p", "a", "base", "a"]
+        assert body.xpath("string()") == "atexty"
+        # A <base> after </html> still counts, as in browsers: it is in the body.
+        assert urls(etree.tostring(root), "http://a.example/") == [
+            "http://b.example/y",
+            "http://b.example/q",
+        ]
+
+    def test_a_document_without_a_body_gets_one(self) -> None:
+        root, _ = parse_html(
+            b"<html lang=en><head><title>t</title></head></html><html lang=x dir=rtl><a href=/z>"
+        )
+        assert [child.tag for child in root] == ["head", "body"]
+        assert dict(root.attrib) == {"lang": "en", "dir": "rtl"}  # the first one's win
+        assert urls(etree.tostring(root), "http://a.example/") == ["http://a.example/z"]
+
+    @pytest.mark.parametrize(
+        "ending",
+        [b"</html>", b"</html>\n", b"</HTML>\r\n\t ", b"</html>\n<!-- cached 2024-06-01 -->\n"],
+    )
+    def test_nothing_after_html_leaves_the_tree_alone(self, ending: bytes) -> None:
+        root, complete = parse_html(b"<html><body><a href=/a>a</a></body>" + ending)
+        assert complete
+        assert etree.tostring(root) == b'<html><body><a href="/a">a</a></body></html>'
+        assert root.getnext() is None or root.getnext().tag is etree.Comment
+
+    def test_html_end_tags_in_comments_scripts_and_text_are_not_ends(self) -> None:
+        body = (
+            b"<script>var s = '</html>';</script><!-- </html> -->"
+            b"<textarea></html></textarea><a href=/a>a</a>"
+        )
+        root, _ = parse_html(body)
+        assert root.xpath("string(//script)") == "var s = '</html>';"
+        assert root.xpath("string(//textarea)") == "</html>"
+        assert urls(body, "http://a.example/") == ["http://a.example/a"]
 
 
 def test_huge_flat_page() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -28,7 +27,7 @@ from crawler.engines.mock import respond
 from crawler.middleware import RateLimit, Retry, Robots, compose
 from crawler.models import Request, Response, Timeouts
 from tests.fakes import FakeTime
-from tests.hostile import BIG_ROBOTS_SIZE, ROBOTS_FLAKY_FAILURES, HostileServer, shared_server
+from tests.hostile import BIG_ROBOTS_SIZE, ROBOTS_FLAKY_FAILURES, HostileServer
 
 UA = "crawler/0.1 (+https://example.org/bot)"
 
@@ -599,12 +598,6 @@ def test_constructor_validates() -> None:
 
 
 # end to end: the Fetcher with Robots against the hostile server ----------------------------
-
-
-@pytest.fixture(scope="session")
-def hostile() -> Iterator[HostileServer]:
-    with shared_server() as server:
-        yield server
 
 
 async def allowed_on(

@@ -85,6 +85,26 @@ class TestPage:
         assert page.encoding == "utf-8"
         assert "café" in page.text
 
+    # Python codecs that are not text encodings, or cannot decode a document.
+    @pytest.mark.parametrize(
+        "charset",
+        ["base64", "hex", "rot13", "zlib", "uu", "bz2", "quopri", "undefined", "idna", "punycode"],
+    )
+    def test_a_charset_naming_an_unusable_codec_is_ignored(self, charset: str) -> None:
+        """As a browser ignores a label it does not support: the next step decides."""
+        body = '<p>café</p><a href="/x">x</a>'.encode()
+        header = {"content-type": f"text/html; charset={charset}"}
+        meta = f'<meta charset="{charset}">'.encode()
+        for page in (
+            Page("http://a.example/", 200, header, body),
+            Page("http://a.example/", 200, {}, meta + body),
+        ):
+            assert (page.encoding, page.links()) == ("utf-8", [Link("http://a.example/x")])
+            assert "<p>café</p>" in page.text  # detected: valid UTF-8
+        page = Page("http://a.example/", 200, header, b'<meta charset="iso-8859-1">' + body)
+        assert (page.encoding, page.links()) == ("cp1252", [Link("http://a.example/x")])
+        assert "<p>cafÃ©</p>" in page.text  # the header is passed over for the meta
+
     def test_nothing_is_parsed_until_asked(self, no_soup: None) -> None:
         page = make_page("category.html")
         assert page._text is None

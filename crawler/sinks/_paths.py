@@ -9,6 +9,7 @@ URLs stay distinct and no segment can name a parent, a root or a drive.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import unicodedata
 from pathlib import Path, PurePosixPath
@@ -29,12 +30,35 @@ _WINDOWS_RESERVED = frozenset(
 )
 
 
+def _lone_surrogates(exc: UnicodeError) -> tuple[bytes, int]:
+    """The bytes of the lone surrogates UTF-8 cannot encode: U+DC80-U+DCFF as the byte
+    ``unquote(errors="surrogateescape")`` made it from (``%FF`` keeps its name), any
+    other as the three bytes "surrogatepass" gives it."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    chunk = exc.object[exc.start : exc.end]
+    return b"".join(
+        bytes([ord(c) - 0xDC00])
+        if "\udc80" <= c <= "\udcff"
+        else c.encode("utf-8", "surrogatepass")
+        for c in chunk
+    ), exc.end
+
+
+codecs.register_error("crawler.paths.surrogates", _lone_surrogates)
+
+
+def _utf8(text: str) -> bytes:
+    """``text`` as UTF-8, for any Python string: a URL may hold lone surrogates."""
+    return text.encode("utf-8", "crawler.paths.surrogates")
+
+
 def _digest(text: str, size: int = 10) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:size]
+    return hashlib.sha256(_utf8(text)).hexdigest()[:size]
 
 
 def _escape(char: str) -> str:
-    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogateescape"))
+    return "".join(f"%{byte:02X}" for byte in _utf8(char))
 
 
 def _clean(text: str) -> str:
@@ -56,12 +80,12 @@ def _clean(text: str) -> str:
 
 def _shorten(name: str) -> str:
     """Cut a name over ``_SEGMENT_MAX`` bytes, keeping a short suffix, adding a hash."""
-    if len(name.encode("utf-8", "surrogateescape")) <= _SEGMENT_MAX:
+    if len(_utf8(name)) <= _SEGMENT_MAX:
         return name
     suffix = PurePosixPath(name).suffix
     suffix = suffix if len(suffix) <= _SUFFIX_MAX else ""
     room = _SEGMENT_MAX - len(suffix) - 11
-    head = name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
+    head = _utf8(name)[:room].decode("utf-8", "ignore")
     return f"{head}~{_digest(name)}{suffix}"
 
 
@@ -113,11 +137,11 @@ def safe_relative_path(url: str) -> PurePosixPath:
         stem, suffix = name.rsplit(".", 1) if "." in name[1:] else (name, "")
         name = f"{stem}~{_digest(parts.query)}" + (f".{suffix}" if suffix else "")
     relative = "/".join([host, *folders, name])
-    if len(relative.encode("utf-8", "surrogateescape")) > _PATH_MAX:
+    if len(_utf8(relative)) > _PATH_MAX:
         kept: list[str] = []
         used = len(host) + 1
         for folder_name in folders:
-            used += len(folder_name.encode("utf-8", "surrogateescape")) + 1
+            used += len(_utf8(folder_name)) + 1
             if used > _PATH_MAX - 2 * _SEGMENT_MAX:
                 break
             kept.append(folder_name)
