@@ -192,10 +192,18 @@ async def test_sink_error_when_the_folder_cannot_exist(
     assert isinstance(info.value.__cause__, OSError)
 
 
+@pytest.mark.parametrize(
+    "disk_full_error",
+    [
+        OSError(errno.ENOSPC, "No space left on device"),
+        SystemError("No space left on device"),  # how aiofile's io_uring backend says it
+    ],
+)
 async def test_a_failed_write_poisons_the_sink_until_reopened(
     kind: tuple[type[BufferedFileSink], str, Reader],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    disk_full_error: Exception,
 ) -> None:
     cls, suffix, read = kind
     path = tmp_path / f"items{suffix}"
@@ -205,7 +213,7 @@ async def test_a_failed_write_poisons_the_sink_until_reopened(
     committed = await sink.commit()
 
     async def disk_full(data: bytes, offset: int = 0) -> int:
-        raise OSError(errno.ENOSPC, "No space left on device")
+        raise disk_full_error
 
     monkeypatch.setattr(sink._file, "write_bytes", disk_full)
     await sink.write(records(1, 2)[0])

@@ -14,7 +14,7 @@ from aiofile import AIOFile
 from crawler.errors import SinkError
 from crawler.resources import AsyncResource
 from crawler.sinks._paths import resolve_inside, safe_relative_path
-from crawler.sinks.base import sink_error
+from crawler.sinks.base import IO_ERRORS, sink_error
 
 __all__ = ["PagesSink"]
 
@@ -83,7 +83,7 @@ class PagesSink(AsyncResource):
         except BaseException as exc:
             if temp != self.root:
                 await asyncio.shield(asyncio.to_thread(_discard, temp))
-            if isinstance(exc, OSError) and not isinstance(exc, SinkError):
+            if isinstance(exc, IO_ERRORS) and not isinstance(exc, SinkError):
                 raise sink_error(exc, target, "cannot write") from exc
             raise
         return relative

@@ -10,6 +10,7 @@ an uncommitted or torn tail is thrown away and no record is written twice.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from abc import abstractmethod
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from aiofile import AIOFile
 from crawler.errors import SinkError
 from crawler.resources import AsyncResource, Resource
 
-__all__ = ["BufferedFileSink", "Sink", "sink_error"]
+__all__ = ["IO_ERRORS", "BufferedFileSink", "Sink", "sink_error"]
 
 
 @runtime_checkable
@@ -43,9 +44,19 @@ class Sink(Resource, Protocol):
         """Commit, then close. Idempotent."""
 
 
-def sink_error(exc: OSError, path: Path, doing: str) -> SinkError:
+# aiofile's io_uring backend (caio) reports a failed write or fsync as a SystemError
+# carrying only the message ("No space left on device"): an OS error all the same.
+IO_ERRORS = (OSError, SystemError)
+_ERRNO_OF = {os.strerror(number): number for number in errno.errorcode}
+
+
+def sink_error(exc: OSError | SystemError, path: Path, doing: str) -> SinkError:
     """Our error for a failed OS call, keeping its errno (ENOSPC, EACCES...)."""
-    return SinkError(f"{doing} {path}: {exc.strerror or exc}", path=path, errno=exc.errno)
+    if isinstance(exc, OSError):
+        reason, number = exc.strerror or str(exc), exc.errno
+    else:
+        reason, number = str(exc), _ERRNO_OF.get(str(exc))
+    return SinkError(f"{doing} {path}: {reason}", path=path, errno=number)
 
 
 def _open_truncated(path: Path, resume_at: int) -> BinaryIO:
@@ -112,7 +123,7 @@ class BufferedFileSink(AsyncResource):
             return
         try:
             fp = await asyncio.to_thread(_open_truncated, self.path, self._resume_at)
-        except OSError as exc:
+        except IO_ERRORS as exc:
             if isinstance(exc, SinkError):
                 raise
             raise sink_error(exc, self.path, "cannot open") from exc
@@ -139,7 +150,7 @@ class BufferedFileSink(AsyncResource):
             await self._spill()
             try:
                 await file.fsync()
-            except OSError as exc:
+            except IO_ERRORS as exc:
                 raise self._fail(sink_error(exc, self.path, "cannot fsync")) from exc
             self._resume_at = self._offset
             return self._offset
@@ -162,7 +173,7 @@ class BufferedFileSink(AsyncResource):
         """Read back committed bytes (subclasses use it in ``_opened``)."""
         try:
             return await self._usable().read_bytes(size, offset)
-        except OSError as exc:
+        except IO_ERRORS as exc:
             raise sink_error(exc, self.path, "cannot read") from exc
 
     async def _opened(self, size: int) -> None:
@@ -181,7 +192,7 @@ class BufferedFileSink(AsyncResource):
         self._chunks, self._buffered = [], 0
         try:
             await file.write_bytes(data, self._offset)
-        except OSError as exc:
+        except IO_ERRORS as exc:
             raise self._fail(sink_error(exc, self.path, "cannot write")) from exc
         except BaseException as exc:  # cancelled mid-write: the tail is unknown now
             self._fail(exc)
