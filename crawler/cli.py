@@ -66,6 +66,14 @@ def _add_fetch_options(
     )  # fmt: skip
 
 
+def _add_crawl_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="the crawl's TOML file")
+    parser.add_argument("--engine", choices=["aiohttp", "threads", "futures"], help="fetch engine")
+    parser.add_argument("--max-pages", type=_non_negative_int, help="stop after this many pages")
+    parser.add_argument("--output", metavar="DIR", help="output folder (overrides output.dir)")
+    parser.add_argument("--quiet", action="store_true", help="no progress and no summary")
+
+
 def _add_check_options(
     parser: argparse.ArgumentParser,
     *,
@@ -158,16 +166,35 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="crawl the sites a TOML config describes (also: crawl CONFIG)",
         description="Crawl the sites CONFIG describes; a rerun resumes where the last stopped.",
     )  # fmt: skip
-    run.add_argument("config", help="the crawl's TOML file")
-    run.add_argument("--engine", choices=["aiohttp", "threads", "futures"], help="fetch engine")
-    run.add_argument("--max-pages", type=_non_negative_int, help="stop after this many pages")
-    run.add_argument("--output", metavar="DIR", help="output folder (overrides output.dir)")
+    _add_crawl_options(run)
     run.add_argument(
         "--fresh",
         action="store_true",
         help="discard the saved state and outputs of the folder and start over",
     )
-    run.add_argument("--quiet", action="store_true", help="no progress and no summary")
+    run.add_argument(
+        "--workers", type=_positive_int, default=1,
+        help="with a Redis frontier: start N worker processes on this machine",
+    )  # fmt: skip
+
+    worker = commands.add_parser(
+        "worker", help="join a crawl shared through Redis as one more worker",
+        description="Join the crawl CONFIG describes ([state] frontier = \"redis://...\").",
+    )  # fmt: skip
+    _add_crawl_options(worker)
+    worker.add_argument(
+        "--id", dest="worker_id", metavar="NAME",
+        help="this worker's name, unique in the crawl and the same on restart "
+        "(default: HOSTNAME-0); its files are items-NAME.jsonl and errors-NAME.jsonl",
+    )  # fmt: skip
+
+    status = commands.add_parser(
+        "status", help="show a crawl's progress, shared by all its workers",
+        description="Show the progress CONFIG's crawl has saved: its frontier and counts.",
+    )  # fmt: skip
+    status.add_argument("config", help="the crawl's TOML file")
+    status.add_argument("--output", metavar="DIR", help="output folder (overrides output.dir)")
+    status.add_argument("--json", action="store_true", help="one JSON object instead of text")
     return parser
 
 
@@ -199,12 +226,32 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from crawler.run import run_crawl
+    from crawler.run import run_crawl, run_workers
 
+    if args.workers > 1:
+        return run_workers(
+            args.config, args.workers, engine=args.engine, max_pages=args.max_pages,
+            output=args.output, fresh=args.fresh, quiet=args.quiet,
+        )  # fmt: skip
     return run_crawl(
         args.config, engine=args.engine, max_pages=args.max_pages, output=args.output,
         fresh=args.fresh, quiet=args.quiet,
     )  # fmt: skip
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from crawler.run import run_crawl
+
+    return run_crawl(
+        args.config, engine=args.engine, max_pages=args.max_pages, output=args.output,
+        quiet=args.quiet, worker=args.worker_id, shared_only=True,
+    )  # fmt: skip
+
+
+def _status(args: argparse.Namespace) -> int:
+    from crawler.run import show_status
+
+    return show_status(args.config, output=args.output, as_json=args.json)
 
 
 def _ping(args: argparse.Namespace) -> int:
@@ -219,7 +266,10 @@ def _check(args: argparse.Namespace) -> int:
     return check(args)
 
 
-_COMMANDS = {"fetch": _fetch, "run": _run, "ping": _ping, "check": _check}
+_COMMANDS = {
+    "fetch": _fetch, "run": _run, "worker": _worker, "status": _status,
+    "ping": _ping, "check": _check,
+}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

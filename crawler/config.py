@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from crawler.errors import ConfigError
+from crawler.frontier import REDIS_SCHEMES
 from crawler.guard import address_guard
 from crawler.middleware.retry import DEFAULT_RETRY_STATUSES
 from crawler.models import Timeouts
@@ -28,6 +30,7 @@ from crawler.validators import (
     integer,
     list_of,
     number,
+    positive,
     proxy,
     rate,
     read_toml,
@@ -111,7 +114,9 @@ class OutputSettings:
 
 @dataclass(frozen=True, slots=True)
 class StateSettings:
-    frontier: str = "sqlite"  # memory | sqlite
+    frontier: str = "sqlite"  # memory | sqlite | a redis:// URL shared by many workers
+    name: str = "crawl"  # the crawl's key prefix in Redis; load_config: the file's name
+    lease_timeout: float = 60.0  # seconds of silence before a worker's leases go to others
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +133,19 @@ class Config:
 
 
 def load_config(path: str | Path) -> Config:
-    """Read and validate a TOML config file."""
-    return parse_config(read_toml(path))
+    """Read and validate a TOML config file. ``state.name`` defaults to the file's
+    name, so two crawls of two files on one Redis keep apart."""
+    data = read_toml(path)
+    state = data.get("state")
+    if isinstance(state, Mapping) and "name" not in state:
+        data["state"] = {**state, "name": _default_name(Path(path))}
+    elif state is None:
+        data["state"] = {"name": _default_name(Path(path))}
+    return parse_config(data)
+
+
+def _default_name(path: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-.") or "crawl"
 
 
 def _items(key: str, value: Any) -> str:
@@ -141,8 +157,17 @@ def _items(key: str, value: Any) -> str:
 
 def _frontier(key: str, value: Any) -> str:
     text = string(key, value)
-    if text not in ("memory", "sqlite"):
-        raise ConfigError(key, value, "memory or sqlite")
+    if text in ("memory", "sqlite"):
+        return text
+    if (text.startswith(REDIS_SCHEMES) and urlsplit(text).hostname) or text.startswith("unix://"):
+        return text
+    raise ConfigError(key, value, "memory, sqlite or a redis:// URL")
+
+
+def _name(key: str, value: Any) -> str:
+    text = string(key, value)
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", text):
+        raise ConfigError(key, value, "letters, digits, '.', '_' or '-'")
     return text
 
 
@@ -199,7 +224,11 @@ _SCHEMA: dict[str, tuple[type[Any], dict[str, Check]]] = {
         "items": _items,
         "pages": boolean,
     }),
-    "state": (StateSettings, {"frontier": _frontier}),
+    "state": (StateSettings, {
+        "frontier": _frontier,
+        "name": _name,
+        "lease_timeout": positive,
+    }),
 }  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crawler.config import Config, load_config
 from crawler.engines import EngineOptions, create_engine
@@ -43,6 +43,7 @@ from crawler.outcome import (
     Outcome,
     absolute_location,
     error_kind,
+    error_status,
     is_page,
     same_page,
     sitemap_request,
@@ -55,6 +56,10 @@ from crawler.site import Page, Site, load_site
 from crawler.sitemaps import parse_sitemap
 from crawler.stats import CrawlStats
 from crawler.urls import host_key, origin
+from crawler.workers import WorkerFiles, shared_politeness
+
+if TYPE_CHECKING:
+    from crawler.cluster import SharedPoliteness
 
 __all__ = ["Crawler", "configured_site"]
 
@@ -65,11 +70,11 @@ COMMIT_INTERVAL = 1.0  # seconds between commits, at most
 # process, and reopening one frees every lease it finds.
 LEASE_SECONDS = 7 * 24 * 3600.0
 MAX_SITEMAP_NESTING = 3  # sitemap index levels followed
-ERRORS_FILE = "errors.jsonl"
 STATS_FILE = "stats.json"
 FINISHED = "finished"
 STOP_GRACE = 5.0  # seconds the requests in flight get to finish after stop()
 SPENT = "budget.spent"
+DURATION = "stats.duration_ms"  # set, not added: the crawl's time, not the workers' sum
 HOST_PREFIX = "host."  # checkpoint keys of pages per host, for max_pages_per_host
 
 
@@ -77,7 +82,8 @@ class Crawler:
     """Run one crawl: ``stats = await Crawler(config).run()``.
 
     ``config`` is a ``Config`` or a path to a TOML file; ``site`` replaces the
-    configured site; ``middleware`` runs inside robots and outside retries.
+    configured site; ``middleware`` runs inside robots and outside retries;
+    ``worker`` names this process in a crawl shared through Redis.
     A crawler can run again, in the same process, and resumes where the last
     run stopped when its state is on disk (the ``sqlite`` frontier).
     """
@@ -89,8 +95,12 @@ class Crawler:
         site: Site | None = None,
         middleware: Sequence[Middleware] = (),
         progress: Progress | None = None,
+        worker: str | None = None,
     ) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
+        # With a shared (Redis) frontier this process is one worker of many, with
+        # files of its own; a stable name lets a restart repair what it left.
+        self.files = WorkerFiles.of(self.config, worker)
         self.site = site if site is not None else configured_site(self.config)
         self.middleware = tuple(middleware)
         self.progress = progress or Progress()
@@ -123,7 +133,9 @@ class Crawler:
         out = config.output.dir
         await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
         self._stopping = self.stopped = self.finished = self.already_finished = False
-        async with open_frontier(config.state.frontier, out) as frontier:
+        files, state = self.files, config.state
+        async with open_frontier(state.frontier, out, name=state.name, worker=files.worker,
+                                 lease_timeout=state.lease_timeout) as frontier:  # fmt: skip
             checkpoint = self._checkpoint = await frontier.checkpoint()
             self.stats = CrawlStats.from_checkpoint(checkpoint)
             self._host_pages = Counter({
@@ -133,21 +145,24 @@ class Crawler:
             if checkpoint.get(FINISHED):
                 self.already_finished = self.finished = True
                 return self.stats
-            items = open_items_sink(
-                out / config.output.items, resume_at=checkpoint.get("offset.items", 0)
-            )
-            errors = JsonlSink(out / ERRORS_FILE, resume_at=checkpoint.get("offset.errors", 0))
+            items = open_items_sink(files.items, resume_at=checkpoint.get(files.items_key, 0))
+            errors = JsonlSink(files.errors, resume_at=checkpoint.get(files.errors_key, 0))
             pages = PagesSink(out / "pages") if config.output.pages else None
             crawl = config.crawl
             parser = PageParser(ParseJob(self.site, self.scope, crawl.follow_nofollow),
                                 workers=crawl.parse_workers)  # fmt: skip
             try:
-                async with items, errors:
+                async with items, errors, shared_politeness(config, self.files) as shared:
                     if pages is not None:
                         await pages.open()
-                    await self._crawl(frontier, items, errors, pages, parser)
+                    await self._crawl(frontier, items, errors, pages, parser, shared)
             finally:
                 parser.close()
+            if files.shared:  # the stats and the ending of the whole crawl, not this worker's
+                checkpoint = await frontier.checkpoint()
+                self.stats = CrawlStats.from_checkpoint(checkpoint)
+                if checkpoint.get(FINISHED):
+                    await files.repair(checkpoint)
         await self._write_stats(out / STATS_FILE)
         return self.stats
 
@@ -158,6 +173,7 @@ class Crawler:
         errors: Sink,
         pages: PagesSink | None,
         parser: PageParser,
+        shared: SharedPoliteness | None,
     ) -> None:
         fetch = self.config.fetch
         self._frontier, self._items, self._errors, self._pages = frontier, items, errors, pages
@@ -194,7 +210,7 @@ class Crawler:
             if fetch.body_memory else None,
         ))  # fmt: skip
         async with engine:
-            self._handler = self._chain(engine.send)
+            self._handler = self._chain(engine.send, shared)
             await frontier.push(self._seeds())
             committer = asyncio.create_task(self._committer())
             reporter = asyncio.create_task(self._report())
@@ -216,11 +232,12 @@ class Crawler:
             await self._commit(released=leftovers, final=True)
         self.progress.finish(self.stats)
 
-    def _chain(self, send: Handler) -> Handler:
+    def _chain(self, send: Handler, shared: SharedPoliteness | None) -> Handler:
         config = self.config
         rate_limit = RateLimit(
             config.rate_limit.per_host or None,
             per_host_concurrency=config.fetch.per_host_concurrency,
+            shared=shared,
         )
         retry = Retry(config.retry.retries, backoff=config.retry.backoff,
                       max_backoff=config.retry.max_backoff, statuses=config.retry.statuses,
@@ -228,7 +245,7 @@ class Crawler:
         chain: list[Middleware] = []
         if config.crawl.obey_robots:
             chain.append(Robots(config.fetch.user_agent, rate_limit=rate_limit,
-                                on_sitemaps=self._on_sitemaps))  # fmt: skip
+                                on_sitemaps=self._on_sitemaps, shared=shared))  # fmt: skip
         chain += [*self.middleware, retry, rate_limit, Timeout(config.fetch.timeout)]
         return compose(chain, send)
 
@@ -337,11 +354,13 @@ class Crawler:
             if exc.response is None:  # out of tries on an error: report that error
                 cause = exc.__cause__
                 kind = error_kind(cause) if isinstance(cause, FetchError) else "timeout"
-                outcome.error = self._error(leased, kind, str(cause or exc))
+                outcome.error = self._error(
+                    leased, kind, str(cause or exc), status=error_status(cause)
+                )
                 return outcome
             response = exc.response
         except FetchError as exc:
-            outcome.error = self._error(leased, error_kind(exc), str(exc))
+            outcome.error = self._error(leased, error_kind(exc), str(exc), status=error_status(exc))
             return outcome
         finally:
             self._fetches.discard(fetch)
@@ -500,6 +519,8 @@ class Crawler:
                 return
             batch = Batch(links=extra, released=[(r, 0.0) for r in released])
             stats = self.stats
+            # Counts go to the frontier as increments, so many workers can add to them.
+            before, host_before = stats.to_checkpoint(), Counter(self._host_pages)
             for outcome in outcomes:
                 for item in outcome.items:
                     await self._items.write(item)
@@ -526,19 +547,37 @@ class Crawler:
             # A page either spent its budget (sent) or gives it back (deferred, dropped).
             refund = sum(is_page(o.request) for o in outcomes
                          if o.release_at is not None or not o.sent)  # fmt: skip
-            self._spent += sum(is_page(o.request) for o in outcomes) - refund
+            spent = sum(is_page(o.request) for o in outcomes) - refund
+            self._spent += spent
+            after = stats.to_checkpoint()
+            batch.counters = {
+                **{k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)},
+                SPENT: spent,
+                **{HOST_PREFIX + host: n - host_before[host]
+                   for host, n in self._host_pages.items() if n != host_before[host]},
+            }  # fmt: skip
             batch.checkpoint = {
-                SPENT: self._spent,
-                "offset.items": await self._items.commit(),
-                "offset.errors": await self._errors.commit(),
-                **stats.to_checkpoint(),
-                **{HOST_PREFIX + host: n for host, n in self._host_pages.items()},
+                self.files.items_key: await self._items.commit(),
+                self.files.errors_key: await self._errors.commit(),
+                DURATION: batch.counters.pop(DURATION, 0) + before.get(DURATION, 0),
             }
             if final and self.finished and not self._stopping:
                 batch.checkpoint[FINISHED] = 1
             await self._frontier.commit(batch)
             self._budget += refund
+            if self.files.shared:
+                await self._catch_up()
         self._wake()
+
+    async def _catch_up(self) -> None:
+        """Other workers spend the page budgets too: take their share into account."""
+        checkpoint = await self._frontier.checkpoint()
+        spent = checkpoint.get(SPENT, 0)
+        self._budget -= spent - self._spent
+        self._spent = spent
+        for key, n in checkpoint.items():
+            if key.startswith(HOST_PREFIX):
+                self._host_pages[key[len(HOST_PREFIX) :]] = n
 
     # reporting ---------------------------------------------------------------------------
 

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import os
 import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
 from crawler.config import Config, load_config
-from crawler.crawl import ERRORS_FILE, STATS_FILE, Crawler
-from crawler.errors import CrawlerError, FrontierError
-from crawler.frontier import SQLITE_FILE
+from crawler.crawl import FINISHED, STATS_FILE, Crawler
+from crawler.errors import ConfigError, CrawlerError, FrontierError
+from crawler.frontier import REDIS_SCHEMES, SQLITE_FILE, FrontierStats, open_frontier
+from crawler.frontier.base import BaseFrontier
 from crawler.loop import run
 from crawler.progress import make_progress
 from crawler.stats import CrawlStats
+from crawler.workers import ERRORS_FILE, default_worker_name
 
-__all__ = ["run_crawl"]
+__all__ = ["is_shared", "run_crawl", "run_workers", "show_status"]
 
 EXIT_OK, EXIT_FATAL, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -36,12 +41,38 @@ def configure(
 
 
 def discard(config: Config) -> None:
-    """``--fresh``: remove exactly what a crawl writes in its folder, nothing else."""
+    """``--fresh``: remove exactly what a crawl writes in its folder, nothing else,
+    and a shared crawl's state in Redis."""
     out = config.output.dir
     for name in (config.output.items, ERRORS_FILE, STATS_FILE, SQLITE_FILE,
                  SQLITE_FILE + "-wal", SQLITE_FILE + "-shm"):  # fmt: skip
         (out / name).unlink(missing_ok=True)
+    for name in (config.output.items, ERRORS_FILE):  # the workers' own files
+        stem, _, suffix = name.rpartition(".")
+        for path in out.glob(f"{stem}-*.{suffix}"):
+            path.unlink(missing_ok=True)
     shutil.rmtree(out / "pages", ignore_errors=True)
+    if is_shared(config):
+        run(_clear(config))
+
+
+async def _clear(config: Config) -> None:
+    async with _open_state(config) as frontier:
+        await frontier.clear()
+
+
+def _open_state(config: Config) -> BaseFrontier:
+    """The crawl's frontier, opened to read or clear it, not to crawl: in Redis under
+    a worker name of its own, which leases nothing."""
+    state = config.state
+    return open_frontier(
+        state.frontier, config.output.dir, name=state.name,
+        worker=f"status-{os.getpid()}", lease_timeout=state.lease_timeout,
+    )  # fmt: skip
+
+
+def is_shared(config: Config) -> bool:
+    return config.state.frontier.startswith(REDIS_SCHEMES)
 
 
 def run_crawl(
@@ -52,9 +83,14 @@ def run_crawl(
     output: str | None = None,
     fresh: bool = False,
     quiet: bool = False,
+    worker: str | None = None,
+    shared_only: bool = False,
 ) -> int:
     config = configure(path, engine=engine, max_pages=max_pages, output=output)
-    crawler = Crawler(config, progress=make_progress(quiet=quiet))  # validates the site
+    if shared_only and not is_shared(config):
+        raise ConfigError("state.frontier", config.state.frontier, "a redis:// URL for workers")
+    # validates the site
+    crawler = Crawler(config, progress=make_progress(quiet=quiet), worker=worker)
     if fresh:
         discard(config)
     try:
@@ -106,3 +142,77 @@ async def _run(crawler: Crawler, quiet: bool) -> CrawlStats:
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+
+
+def run_workers(
+    path: str,
+    count: int,
+    *,
+    engine: str | None = None,
+    max_pages: int | None = None,
+    output: str | None = None,
+    fresh: bool = False,
+    quiet: bool = False,
+) -> int:
+    """``crawl CONFIG --workers N``: N ``crawl worker`` processes on this machine, one
+    per core, sharing the crawl through its Redis frontier. Ctrl-C reaches them all
+    (one process group); this process waits for them and reports the whole crawl."""
+    config = configure(path, engine=engine, max_pages=max_pages, output=output)
+    if not is_shared(config):
+        raise ConfigError("state.frontier", config.state.frontier, "a redis:// URL for --workers")
+    Crawler(config)  # validates the site before anything starts
+    if fresh:
+        discard(config)
+    command = [sys.executable, "-m", "crawler", "worker", path, "--quiet"]
+    for flag, value in (("--engine", engine), ("--max-pages", max_pages), ("--output", output)):
+        if value is not None:
+            command += [flag, str(value)]
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers take it
+    try:
+        workers = [
+            subprocess.Popen([*command, "--id", default_worker_name(index)])
+            for index in range(count)
+        ]
+        codes = [worker.wait() for worker in workers]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if not quiet:
+        show_status(path, output=output, as_json=False)
+    if EXIT_FATAL in codes:
+        return EXIT_FATAL
+    return max(codes)
+
+
+def show_status(path: str, *, output: str | None = None, as_json: bool) -> int:
+    """``crawl status CONFIG``: the frontier and counts every worker has committed
+    (Redis), or the last saved ``stats.json`` (a single-process crawl)."""
+    config = configure(path, engine=None, max_pages=None, output=output)
+    if is_shared(config):
+        try:
+            stats, frontier, finished = run(_shared_status(config))
+        except FrontierError as exc:
+            print(f"crawl: {exc}", file=sys.stderr)
+            return EXIT_FATAL
+        payload = {**stats.to_json(), "finished": finished, "frontier": {
+            "seen": frontier.seen, "pending": frontier.pending,
+            "leased": frontier.leased, "done": frontier.done,
+        }}  # fmt: skip
+    else:
+        try:
+            payload = json.loads((config.output.dir / STATS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            print(f"crawl: no saved progress in {config.output.dir}", file=sys.stderr)
+            return EXIT_FATAL
+    if as_json:
+        print(json.dumps(payload))
+    else:
+        for key, value in payload.items():
+            print(f"{key}: {json.dumps(value) if isinstance(value, dict) else value}")
+    return EXIT_OK
+
+
+async def _shared_status(config: Config) -> tuple[CrawlStats, FrontierStats, bool]:
+    async with _open_state(config) as frontier:
+        checkpoint = await frontier.checkpoint()
+        return (CrawlStats.from_checkpoint(checkpoint), await frontier.stats(),
+                bool(checkpoint.get(FINISHED)))  # fmt: skip

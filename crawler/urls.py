@@ -10,7 +10,15 @@ from urllib.parse import urlsplit, urlunsplit
 from w3lib.url import canonicalize_url
 from yarl import URL
 
-__all__ = ["canonicalize", "fingerprint", "host_key", "is_http_url", "origin", "parse_http_url"]
+__all__ = [
+    "canonicalize",
+    "fingerprint",
+    "host_key",
+    "is_http_url",
+    "origin",
+    "parse_http_url",
+    "redact_password",
+]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -128,3 +136,13 @@ def origin(url: str | URL) -> str:
     parsed = url if isinstance(url, URL) else URL(url)
     host = parsed.raw_host or ""
     return f"{parsed.scheme}://{f'[{host}]' if ':' in host else host}:{parsed.port}"
+
+
+def redact_password(url: str) -> str:
+    """``url`` for messages and logs: never its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + netloc))

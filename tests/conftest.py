@@ -14,6 +14,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.hostile import HostileServer
+from tests.redis_server import SKIP_REASON as REDIS_SKIP_REASON
+from tests.redis_server import RedisServer, redis_server_binary
 from tests.server import LoopbackServer, make_gzip_bomb
 
 ENGINES = ["aiohttp", "threads", "futures"]
@@ -166,3 +169,25 @@ def silent_port() -> Iterator[int]:
         listener.listen(8)
         port: int = listener.getsockname()[1]
         yield port
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    if redis_server_binary() is None:
+        pytest.skip(REDIS_SKIP_REASON)
+    with RedisServer() as running:
+        yield running
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied for this test."""
+    redis_server.flushall()
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def hostile() -> Iterator[HostileServer]:
+    """The server that misbehaves in every way the hostile suites need."""
+    with HostileServer() as running:
+        yield running

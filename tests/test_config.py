@@ -21,7 +21,10 @@ def test_the_documented_example_runs_as_written() -> None:
     assert config.fetch.timeout == Timeouts(total=15.0)
     assert config.retry.statuses == (429, 500, 502, 503, 504)
     assert config.output.dir == Path("out/example")
-    assert config == parse_config({"crawl": {"start_urls": ["http://127.0.0.1:8000/"]}})
+    assert config.state.name == "example"  # the file's name: crawls sharing a Redis keep apart
+    assert config == parse_config(
+        {"crawl": {"start_urls": ["http://127.0.0.1:8000/"]}, "state": {"name": "example"}}
+    )
 
 
 def test_shortest_config_takes_every_default() -> None:
@@ -58,7 +61,7 @@ def test_timeout_table() -> None:
         ("rate_limit", "per_host", "fast", 'rate_limit.per_host: expected a rate like "4/s"'),
         ("output", "items", "items.xml", "output.items: expected a file name ending in .jsonl"),
         ("output", "items", "../escape.jsonl", "output.items: expected a file name ending"),
-        ("state", "frontier", "postgres", 'state.frontier: expected memory or sqlite, got "postgres"'),
+        ("state", "frontier", "postgres", 'state.frontier: expected memory, sqlite or a redis:// URL, got "postgres"'),
     ],
 )  # fmt: skip
 def test_bad_values_name_key_value_and_expectation(

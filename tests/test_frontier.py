@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
-from crawler.frontier import Batch, MemoryFrontier, SqliteFrontier
+from crawler.errors import FrontierError
+from crawler.frontier import (
+    Batch,
+    LeaseLost,
+    MemoryFrontier,
+    SqliteFrontier,
+    open_frontier,
+)
+from crawler.frontier._redis import RedisFrontier
 from crawler.frontier.base import BaseFrontier
 from crawler.models import Request
+from tests.redis_server import SKIP_REASON, RedisServer, redis_server_binary
 
 
 class Clock:
@@ -25,16 +37,26 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def frontier(
     request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
 ) -> AsyncIterator[BaseFrontier]:
-    store: BaseFrontier = (
-        MemoryFrontier(clock=clock) if request.param == "memory"
-        else SqliteFrontier(tmp_path / "f.sqlite3", clock=clock)
-    )  # fmt: skip
+    store: BaseFrontier
+    if request.param == "memory":
+        store = MemoryFrontier(clock=clock)
+    elif request.param == "sqlite":
+        store = SqliteFrontier(tmp_path / "f.sqlite3", clock=clock)
+    else:
+        url = request.getfixturevalue("redis_url")
+        store = RedisFrontier(url, name="test", worker="w0", lease_timeout=60, clock=clock)
     async with store:
         yield store
+
+
+def shared(frontier: BaseFrontier) -> bool:
+    """Shared by many workers: leases live per worker, and a commit naming a
+    request this worker does not hold raises LeaseLost instead of being ignored."""
+    return isinstance(frontier, RedisFrontier)
 
 
 def req(path: str, depth: int = 0) -> Request:
@@ -85,6 +107,22 @@ async def test_release_with_not_before(frontier: BaseFrontier, clock: Clock) -> 
 
 
 async def test_expired_lease_is_handed_out_again(frontier: BaseFrontier, clock: Clock) -> None:
+    # The redis fixture's lease_timeout is 60 s too: its leases end with its heartbeat.
+    await frontier.push([req("/a"), req("/b")])
+    first = await frontier.lease(2, seconds=60)
+    clock.now += 30
+    await frontier.extend(first.requests, 60)
+    clock.now += 31  # past the first term, within the extension
+    kept = await frontier.lease(10)
+    assert (kept.requests, kept.finished) == ([], False)
+    clock.now += 30  # past the extension
+    again = await frontier.lease(10)
+    assert [r.url for r in again.requests] == [r.url for r in first.requests]
+
+
+# A redis lease lasts as long as its worker's heartbeat, not a number of seconds.
+@pytest.mark.parametrize("frontier", ["memory", "sqlite"], indirect=True)
+async def test_leases_expire_one_by_one(frontier: BaseFrontier, clock: Clock) -> None:
     await frontier.push([req("/a"), req("/b")])
     first = await frontier.lease(2, seconds=60)
     await frontier.extend(first.requests[1:], 600)
@@ -107,9 +145,25 @@ async def test_commit_is_one_step(frontier: BaseFrontier) -> None:
 
 async def test_completing_an_unleased_request_changes_nothing(frontier: BaseFrontier) -> None:
     await frontier.push([req("/a")])
-    await frontier.complete([req("/a"), req("/never-pushed")])
-    assert (await frontier.stats()).done == 0
-    assert len((await frontier.lease(5)).requests) == 1
+    (leased,) = (await frontier.lease(1)).requests
+    await frontier.push([req("/b")])
+    # One process: a stray completion is ignored. Shared: it means this worker's
+    # lease went to another, so the whole batch is refused.
+    refused = pytest.raises(LeaseLost, match="lost 2 lease") if shared(frontier) else None
+    with refused or contextlib.nullcontext():
+        await frontier.commit(Batch(done=[req("/b"), req("/never-pushed")], links=[req("/c")]))
+    stats = await frontier.stats()
+    assert (stats.done, stats.leased) == (0, 1)
+    assert stats.seen == (2 if shared(frontier) else 3)  # /c came with the refused batch
+    await frontier.complete([leased])
+    assert (await frontier.lease(5)).requests[0].url == "http://a.test/b"
+
+
+async def test_counters_add_up_with_the_checkpoint(frontier: BaseFrontier) -> None:
+    await frontier.commit(Batch(checkpoint={"offset": 10}, counters={"pages": 2, "bytes": 5}))
+    await frontier.commit(Batch(checkpoint={"offset": 25}, counters={"pages": 1}))
+    await frontier.commit(Batch(counters={"offset": 5}))  # one namespace: adds to the set value
+    assert await frontier.checkpoint() == {"offset": 30, "pages": 3, "bytes": 5}
 
 
 async def test_clear_forgets_everything(frontier: BaseFrontier) -> None:
@@ -131,3 +185,210 @@ async def test_sqlite_survives_reopen_and_frees_dead_leases(tmp_path: Path, cloc
         assert await store.checkpoint() == {"items": 42}
         assert len((await store.lease(10)).requests) == 4
         assert await store.push([req("/0")]) == [False]
+
+
+# Redis only: several workers on one crawl.
+
+needs_redis_server = pytest.mark.skipif(redis_server_binary() is None, reason=SKIP_REASON)
+
+
+@contextlib.asynccontextmanager
+async def workers(
+    url: str, clock: Clock, *names: str, crawl: str = "test"
+) -> AsyncIterator[list[RedisFrontier]]:
+    async with contextlib.AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(
+                RedisFrontier(url, name=crawl, worker=name, lease_timeout=60, clock=clock)
+            )
+            for name in names
+        ]
+
+
+async def crash(store: RedisFrontier) -> None:
+    """What a killed worker leaves behind: its heartbeat and its leases, no goodbye."""
+    task, client = store._task, store._redis
+    assert task is not None
+    assert client is not None
+    task.cancel()
+    await asyncio.wait([task])
+    await client.aclose()
+    store._task = store._redis = None
+
+
+async def test_two_workers_never_lease_the_same_request(redis_url: str, clock: Clock) -> None:
+    async with workers(redis_url, clock, "w1", "w2") as (one, two):
+        await one.push([req(f"/{i}", i % 3) for i in range(2000)])
+        handed: dict[str, list[str]] = {"w1": [], "w2": []}
+
+        async def drain(store: RedisFrontier) -> None:
+            for _ in range(10_000):  # bounded: a broken lease fails here instead of hanging
+                lease = await store.lease(7)
+                if lease.finished:
+                    return
+                handed[store.worker] += [r.url for r in lease.requests]
+                await store.complete(lease.requests)
+            pytest.fail(f"{store.worker} never saw the crawl finish")
+
+        await asyncio.gather(*[drain(store) for store in (one, two) for _ in range(4)])
+        every = handed["w1"] + handed["w2"]
+        assert len(every) == len(set(every)) == 2000
+        assert handed["w1"]
+        assert handed["w2"]
+        stats = await two.stats()
+        assert (stats.seen, stats.pending, stats.leased, stats.done) == (2000, 0, 0, 2000)
+
+
+async def test_a_silent_workers_leases_go_to_the_others(redis_url: str, clock: Clock) -> None:
+    async with workers(redis_url, clock, "dead", "live") as (dead, live):
+        await live.push([req(f"/{i}") for i in range(10)])
+        lost = (await dead.lease(4)).requests
+        clock.now += 30
+        assert await live.heartbeat()  # what live's heartbeat task does every 20 s
+        clock.now += 31  # dead's heartbeat (60 s from its open) ran out
+        taken = await live.lease(10)
+        assert len(taken.requests) == 10
+        assert {r.url for r in lost} <= {r.url for r in taken.requests}
+
+        with pytest.raises(LeaseLost, match="'dead' lost 4 lease") as refused:
+            await dead.commit(Batch(done=lost, links=[req("/new")], counters={"pages": 4}))
+        assert refused.value.count == 4
+        assert not await dead.heartbeat()  # a worker given up does not come back by beating
+        await dead.aclose()  # holds nothing any more: gives nothing back
+        stats = await live.stats()
+        assert (stats.seen, stats.pending, stats.leased, stats.done) == (10, 0, 10, 0)
+        assert await live.checkpoint() == {}
+        await live.commit(Batch(done=taken.requests))
+        assert (await live.lease(10)).finished
+
+
+async def test_an_expired_worker_commits_nothing_until_it_leases_again(
+    redis_url: str, clock: Clock
+) -> None:
+    async with workers(redis_url, clock, "w1") as (store,):
+        await store.push([req("/a"), req("/b")])
+        first = (await store.lease(1)).requests
+        clock.now += 61  # stalled past its heartbeat: another worker may have taken /a
+        with pytest.raises(LeaseLost, match="lost 1 lease"):
+            await store.complete(first)
+        with pytest.raises(LeaseLost):
+            await store.extend(first, 60)
+        again = await store.lease(10)  # gives back its own dead leases, then rejoins
+        assert [r.url for r in again.requests] == ["http://a.test/a", "http://a.test/b"]
+        await store.complete(again.requests)
+        assert (await store.stats()).done == 2
+
+
+async def test_a_restarted_worker_gets_its_old_leases_back(redis_url: str, clock: Clock) -> None:
+    async with workers(redis_url, clock, "host-0", "host-1") as (crashed, other):
+        await crashed.push([req(f"/{i}") for i in range(5)])
+        assert len((await crashed.lease(3)).requests) == 3
+        await crash(crashed)
+        assert (await other.stats()).leased == 3  # its heartbeat has not run out yet
+        async with workers(redis_url, clock, "host-0") as (restarted,):
+            stats = await restarted.stats()
+            assert (stats.pending, stats.leased) == (5, 0)
+            assert len((await restarted.lease(10)).requests) == 5
+
+
+async def test_closing_a_worker_gives_its_leases_back(redis_url: str, clock: Clock) -> None:
+    async with workers(redis_url, clock, "w1", "w2") as (one, two):
+        await one.push([req(f"/{i}") for i in range(5)])
+        assert len((await one.lease(3)).requests) == 3
+        await one.aclose()
+        stats = await two.stats()
+        assert (stats.pending, stats.leased) == (5, 0)
+        assert len((await two.lease(10)).requests) == 5
+
+
+async def test_counters_add_up_across_workers(redis_url: str, clock: Clock) -> None:
+    async with workers(redis_url, clock, "w1", "w2") as (one, two):
+
+        async def count(store: RedisFrontier) -> None:
+            for _ in range(50):
+                await store.commit(
+                    Batch(checkpoint={f"offset.{store.worker}": 7}, counters={"pages": 1})
+                )
+
+        await asyncio.gather(count(one), count(two), count(one), count(two))
+        assert await one.checkpoint() == {"offset.w1": 7, "offset.w2": 7, "pages": 200}
+
+
+async def test_crawls_on_one_redis_are_apart(redis_url: str, clock: Clock) -> None:
+    raw = Redis.from_url(redis_url)
+    try:
+        await raw.set("unrelated", "1")
+        async with (
+            workers(redis_url, clock, "w", crawl="a") as (a,),
+            workers(redis_url, clock, "w", crawl="ab") as (ab,),  # "crawl:a" is a prefix of it
+        ):
+            assert await a.push([req("/x")]) == [True]
+            assert await ab.push([req("/x"), req("/y")]) == [True, True]
+            assert len((await a.lease(10)).requests) == 1
+            await ab.commit(Batch(checkpoint={"items": 3}))
+            assert await a.checkpoint() == {}
+            await a.clear()
+            assert await raw.keys("crawl:a:*") == [b"crawl:a:workers"]  # rejoined after the clear
+            stats = await ab.stats()
+            assert (stats.seen, stats.pending) == (2, 2)
+            assert await ab.checkpoint() == {"items": 3}
+            assert await raw.get("unrelated") == b"1"
+            assert await a.push([req("/x")]) == [True]
+    finally:
+        await raw.aclose()
+
+
+async def test_heartbeat_task_keeps_the_lease_on_the_injected_clock(
+    redis_url: str, clock: Clock
+) -> None:
+    raw = Redis.from_url(redis_url)
+    try:
+        store = RedisFrontier(redis_url, name="t", worker="w", lease_timeout=0.3, clock=clock)
+        async with store:
+            clock.now += 0.2
+            deadline = asyncio.get_running_loop().time() + 5
+            while await raw.zscore("crawl:t:workers", "w") != clock.now + 0.3:
+                assert asyncio.get_running_loop().time() < deadline, "no heartbeat in 5 s"
+                await asyncio.sleep(0.01)  # waiting for a beat every 0.1 s, not ordering steps
+        assert await raw.zscore("crawl:t:workers", "w") is None  # left on close
+    finally:
+        await raw.aclose()
+
+
+async def test_a_dead_server_is_a_frontier_error_naming_it(
+    tmp_path: Path, closed_port: int
+) -> None:
+    url = f"redis://:s3cret@127.0.0.1:{closed_port}/0"
+    store = open_frontier(url, tmp_path, name="c", worker="w")
+    assert isinstance(store, RedisFrontier)
+    with pytest.raises(
+        FrontierError, match=f"redis://:\\*\\*\\*@127.0.0.1:{closed_port}/0"
+    ) as info:
+        async with store:
+            pass
+    assert "s3cret" not in str(info.value)
+
+
+@needs_redis_server
+async def test_losing_the_server_mid_crawl_is_a_frontier_error(clock: Clock) -> None:
+    with RedisServer() as server:
+        store = RedisFrontier(server.url, name="c", worker="w", clock=clock)
+        await store.open()
+        await store.push([req("/a")])
+        server.stop()
+        with pytest.raises(FrontierError, match=f"127.0.0.1:{server.port}"):
+            await store.lease(1)
+        with pytest.raises(FrontierError):
+            await store.aclose()  # could not give its leases back, but let go of the client
+        await store.aclose()
+
+
+async def test_redis_keeps_method_headers_and_meta(redis_url: str, clock: Clock) -> None:
+    async with workers(redis_url, clock, "w") as (store,):
+        sent = Request("http://a.test/form", method="POST", headers={"X-Token": "t"},
+                       meta={"depth": 1, "via": ["http://a.test/"], "tries": 2})  # fmt: skip
+        await store.push([sent])
+        (got,) = (await store.lease(1)).requests
+        assert (got.url, got.method, dict(got.headers), got.meta) == (
+            sent.url, "POST", {"X-Token": "t"}, sent.meta,
+        )  # fmt: skip

@@ -59,6 +59,8 @@ class MemoryFrontier(BaseFrontier):
                 self._schedule(fp, entry, not_before)
         added = [self._add(request) for request in batch.links]
         self._checkpoint.update(batch.checkpoint)
+        for key, increment in batch.counters.items():
+            self._checkpoint[key] = self._checkpoint.get(key, 0) + increment
         return added
 
     def _add(self, request: Request) -> bool:

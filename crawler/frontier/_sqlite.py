@@ -167,6 +167,11 @@ class SqliteFrontier(BaseFrontier):
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 list(batch.checkpoint.items()),
             )
+            db.executemany(
+                "INSERT INTO checkpoint (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
+                list(batch.counters.items()),
+            )
 
     def _move(self, source: int, target: int, count: int) -> None:
         self._counts[source] -= count

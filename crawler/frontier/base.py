@@ -8,6 +8,10 @@ byte offsets of the output files that hold their items, all atomically. That
 last part is what makes resume exact: after a crash the outputs are cut back to
 the recorded offsets and every request not committed is leased again, so each
 item is written exactly once.
+
+A frontier shared by several workers (``redis``) adds one rule: a worker whose
+leases were handed to another worker must not commit them, or their items would
+be written twice. Its commit raises ``LeaseLost`` and changes nothing.
 """
 
 from __future__ import annotations
@@ -17,10 +21,35 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from crawler.errors import FrontierError
 from crawler.models import Request
 from crawler.resources import AsyncResource, Resource
 
-__all__ = ["BaseFrontier", "Batch", "Frontier", "FrontierStats", "Lease", "depth_of"]
+__all__ = [
+    "BaseFrontier",
+    "Batch",
+    "Frontier",
+    "FrontierStats",
+    "Lease",
+    "LeaseLost",
+    "depth_of",
+]
+
+
+class LeaseLost(FrontierError):
+    """This worker no longer holds ``count`` of the leases it tried to commit:
+    its heartbeat ran out and they went back to the queue, maybe to another
+    worker. Nothing was applied. The worker must stop, since the items it
+    already wrote for them would otherwise be written twice; on restart its
+    outputs are cut back to its last checkpoint."""
+
+    def __init__(self, count: int, worker: str) -> None:
+        super().__init__(
+            f"worker {worker!r} lost {count} lease(s): its heartbeat ran out and the "
+            "requests were given back; stop this worker and restart it"
+        )
+        self.count = count
+        self.worker = worker
 
 
 def depth_of(request: Request) -> int:
@@ -53,22 +82,29 @@ class Batch:
     done: list[Request] = field(default_factory=list)
     links: list[Request] = field(default_factory=list)
     released: list[tuple[Request, float]] = field(default_factory=list)
-    checkpoint: dict[str, int] = field(default_factory=dict)
+    checkpoint: dict[str, int] = field(default_factory=dict)  # values to set
+    # Values to add, so that many workers can count into one key. Applied after
+    # ``checkpoint``; both share one namespace of keys.
+    counters: dict[str, int] = field(default_factory=dict)
 
 
 @runtime_checkable
 class Frontier(Resource, Protocol):
     async def open(self) -> None:
         """Open the store. A store used by one process releases every lease it
-        finds, since the process that held them is gone."""
+        finds, since the process that held them is gone; a shared store releases
+        those of this worker's earlier run."""
 
     async def commit(self, batch: Batch) -> list[bool]:
-        """Apply ``batch`` atomically; return, per link, whether it was new."""
+        """Apply ``batch`` atomically; return, per link, whether it was new.
+        A shared store raises ``LeaseLost`` (applying nothing) when this worker
+        does not hold every request in ``done`` and ``released``."""
         ...
 
     async def lease(self, limit: int, *, seconds: float = 600.0) -> Lease:
         """Hand out up to ``limit`` ready requests, each for ``seconds``; a lease
-        not completed in time is handed out again."""
+        not completed in time is handed out again. (A shared store ties leases
+        to its worker's heartbeat instead of ``seconds``.)"""
         ...
 
     async def push(self, requests: Sequence[Request]) -> list[bool]:
@@ -86,7 +122,8 @@ class Frontier(Resource, Protocol):
         ...
 
     async def checkpoint(self) -> Mapping[str, int]:
-        """The values recorded with the last commit (output offsets, counters)."""
+        """The values recorded so far: the last ``checkpoint`` value of each key,
+        plus every ``counters`` increment, in one mapping."""
         ...
 
     async def stats(self) -> FrontierStats: ...

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from crawler.config import Config, load_config
-from crawler.crawl import ERRORS_FILE, Crawler, configured_site
+from crawler.crawl import Crawler, configured_site
 from crawler.health.result import Failure, HealthResult
 from crawler.loop import run
 from crawler.models import Timeouts
 from crawler.progress import make_progress
 from crawler.site import Item, Link, Page, Site
 from crawler.urls import canonicalize
+from crawler.workers import ERRORS_FILE
 
 __all__ = ["LINKS_FILE", "LinkGraphSite", "LinkReport", "broken_links", "check_links"]
 

@@ -1,19 +1,23 @@
-"""Per-host politeness: concurrency, pacing, and back-off when a host pushes back."""
+"""Per-host politeness: concurrency, pacing, and back-off when a host pushes back,
+per process or, with a shared store, for a whole cluster of workers."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
+from typing import Protocol
 
 from crawler.middleware.chain import Handler
 from crawler.middleware.retry import parse_retry_after
 from crawler.models import Request, Response
 from crawler.urls import host_key
 
-__all__ = ["RateLimit", "parse_rate"]
+__all__ = ["RateLimit", "SharedLimits", "parse_rate"]
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 _UNIT_SECONDS = {
@@ -27,6 +31,10 @@ _UNIT_SECONDS = {
     "hour": 3600,
 }
 _SWEEP_AT = 1024
+# A cluster concurrency slot lapses this long after the request's total timeout
+# (which bounds a live request), so a killed worker's slots free themselves.
+LEASE_MARGIN = 10.0
+UNTIMED_LEASE = 120.0  # seconds, for a request that carries no timeouts
 
 
 def parse_rate(value: str | float | None) -> float | None:
@@ -42,6 +50,32 @@ def parse_rate(value: str | float | None) -> float | None:
     if not match or float(match[1]) <= 0:
         raise ValueError(f'rate must look like "10/s", "30/m" or "100/h", got {value!r}')
     return float(match[1]) / _UNIT_SECONDS[match[2]]
+
+
+class SharedLimits(Protocol):
+    """Per-host limits kept for every worker of a crawl (``crawler.cluster.SharedPoliteness``).
+
+    Hosts are ``host:port`` keys; failures raise ``FrontierError``, except in
+    ``release``, which must not raise (its slot lapses after ``lease`` anyway)."""
+
+    async def acquire(
+        self,
+        host: str,
+        holder: str,
+        *,
+        limit: int,
+        interval: float = 0.0,
+        lease: float | None = None,
+    ) -> float:
+        """Wait for one of ``limit`` slots on ``host`` and take its next start slot,
+        ``interval`` after the one before; return the seconds to wait for it."""
+        ...
+
+    async def release(self, host: str, holder: str) -> None: ...
+
+    async def push_back(self, host: str, seconds: float) -> None:
+        """No request to ``host`` starts, from any worker, for ``seconds``."""
+        ...
 
 
 @dataclass(slots=True)
@@ -61,6 +95,15 @@ class RateLimit:
     ``Retry-After`` or by a doubling back-off up to ``max_backoff``.
 
     Hosts never share a lock or a queue, so a slow host delays only itself.
+
+    With ``shared``, the limits hold for all the workers of a crawl together: the
+    start slot and a cluster-wide concurrency slot are taken from ``shared`` in one
+    step (after this process's own per-host semaphore, which saves asking it for
+    what this process alone already exceeds), and back-offs are pushed to every
+    worker. A cluster slot lapses ``LEASE_MARGIN`` seconds after the request's
+    total timeout, should this worker die holding it. A cancelled wait keeps its
+    start slot (the host loses one start); ``delay`` knows only this worker's
+    back-offs. Without ``shared`` the limits are this process's, kept in memory.
     """
 
     def __init__(
@@ -73,6 +116,7 @@ class RateLimit:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        shared: SharedLimits | None = None,
     ) -> None:
         if per_host_concurrency < 1:
             raise ValueError(
@@ -87,18 +131,47 @@ class RateLimit:
         self._wall_clock = wall_clock
         self._sleep = sleep
         self._hosts: dict[str, _Host] = {}
+        self.shared = shared
+        # Holders are named uniquely across the cluster: this instance, then a count.
+        self._holder = f"{secrets.token_hex(6)}:"
+        self._holders = itertools.count()
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
-        host = self._host(host_key(request.url))
+        key = host_key(request.url)
+        host = self._host(key)
         host.active += 1
         try:
             async with host.semaphore:
+                if self.shared is not None:
+                    return await self._shared_call(self.shared, key, host, request, call_next)
                 started = await self._pace(host)
                 response = await call_next(request)
                 self._observe(host, response, started)
                 return response
         finally:
             host.active -= 1
+
+    async def _shared_call(
+        self, shared: SharedLimits, key: str, host: _Host, request: Request, call_next: Handler
+    ) -> Response:
+        holder = f"{self._holder}{next(self._holders)}"
+        timeouts = request.timeouts
+        lease = timeouts.total + LEASE_MARGIN if timeouts is not None else UNTIMED_LEASE
+        interval = max(self.interval, host.min_interval)
+        wait = await shared.acquire(
+            key, holder, limit=self.per_host_concurrency, interval=interval, lease=lease
+        )
+        try:
+            if wait > 0:
+                await self._sleep(wait)
+            started = self._clock()
+            response = await call_next(request)
+            penalty = self._observe(host, response, started)
+            if penalty is not None:  # before our slot frees: no worker starts in between
+                await shared.push_back(key, penalty)
+            return response
+        finally:
+            await shared.release(key, holder)
 
     def set_min_interval(self, url: str, seconds: float) -> None:
         """Space request starts to ``url``'s host at least ``seconds`` apart (robots
@@ -144,12 +217,13 @@ class RateLimit:
                 raise
         return start
 
-    def _observe(self, host: _Host, response: Response, started: float) -> None:
+    def _observe(self, host: _Host, response: Response, started: float) -> float | None:
+        """Note a 429/503 (or its end); return the back-off it starts, if any."""
         if response.status not in self.backoff_statuses:
             host.penalty = 0.0
-            return
+            return None
         if started <= host.penalty_since:
-            return  # sent before the host last pushed back: that push-back is counted already
+            return None  # sent before the host last pushed back: that push-back is counted already
         host.penalty_since = self._clock()
         advised = parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
         host.penalty = min(
@@ -157,3 +231,4 @@ class RateLimit:
             self.max_backoff,
         )
         host.next_at = max(host.next_at, self._clock() + host.penalty)
+        return host.penalty

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import random
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import Any, NamedTuple, Protocol
 
 from protego import Protego
 from yarl import URL
@@ -33,7 +36,7 @@ from crawler.middleware.redirects import next_request
 from crawler.models import Request, Response, make_headers
 from crawler.urls import origin, parse_http_url
 
-__all__ = ["Robots"]
+__all__ = ["Robots", "RobotsStore"]
 
 _PRODUCT_TOKEN = re.compile(r"[A-Za-z_-]+")  # RFC 9309 section 2.2.1
 # Headers of the original request that make no sense on a plain GET for robots.txt:
@@ -68,6 +71,33 @@ class _Rules:
 _ALLOW_ALL = _Rules(allow_all=True)
 
 
+class _Fetched(NamedTuple):
+    rules: _Rules
+    ttl: float
+    body: bytes | None = None  # for a parse: the bytes parsed, for other workers to parse
+
+
+class RobotsStore(Protocol):
+    """robots.txt answers shared by every worker of a crawl
+    (``crawler.cluster.SharedPoliteness``); failures raise ``FrontierError``."""
+
+    async def get_robots(self, origin: str) -> tuple[bytes, float] | None:
+        """The answer stored for ``origin`` and the seconds it stays fresh."""
+        ...
+
+    async def claim_robots(self, origin: str, seconds: float) -> bool:
+        """Become the one worker that fetches ``origin``'s robots.txt, for ``seconds``."""
+        ...
+
+    async def put_robots(self, origin: str, answer: bytes, ttl: float) -> None:
+        """Store ``answer`` for ``ttl`` seconds and let go of the claim."""
+        ...
+
+    async def unclaim_robots(self, origin: str) -> None:
+        """Let go of the claim without an answer; never raises (the claim runs out)."""
+        ...
+
+
 @dataclass(slots=True)
 class _Entry:
     # None as a result means "the fetching request was cancelled or failed: try again".
@@ -79,6 +109,9 @@ MAX_CRAWL_DELAY = 60.0  # seconds; a larger Crawl-delay is treated as this
 ERROR_MAX_AGE = 600.0  # seconds an unreachable or oversized robots.txt is trusted
 PARSE_BYTES = 500 * 1024  # RFC 9309 2.5: parse at least the first 500 KiB
 DOWNLOAD_FACTOR = 4  # robots.txt bodies up to this many times PARSE_BYTES are read
+CLAIM_TIMEOUT = 30.0  # seconds other workers wait for one worker's robots.txt fetch
+CLAIM_POLL_MIN, CLAIM_POLL_MAX = 0.01, 0.2  # seconds between looks at a claimed origin
+_FORMAT = 1  # version of the answers in a shared store
 
 
 class Robots:
@@ -138,6 +171,15 @@ class Robots:
     oldest evicted first. Requests for ``/robots.txt`` itself, or with
     ``meta["robots"] is True``, pass straight through. Time is read from
     ``clock`` and ``not_before`` from ``wall_clock``; tests inject both.
+
+    With ``shared`` (the workers of one crawl), an origin missing here is looked
+    up there first; if absent, one worker claims it, fetches robots.txt as above
+    and stores the answer (what was parsed, or the blanket answer with its
+    reason) with the same lifetime; the others poll for it, every 10 ms growing
+    to 200 ms, and each parses it itself. A claimer that fails lets go at once; one
+    that dies holds the claim for ``claim_timeout`` seconds, after which another
+    worker fetches. The cache here stays in front: a worker asks the store once
+    per origin and lifetime.
     """
 
     def __init__(
@@ -155,6 +197,8 @@ class Robots:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         on_sitemaps: Callable[[str, list[str]], None] | None = None,
+        shared: RobotsStore | None = None,
+        claim_timeout: float = CLAIM_TIMEOUT,
     ) -> None:
         if max_redirects < 0:
             raise ValueError(f"max_redirects must be non-negative, got {max_redirects!r}")
@@ -165,6 +209,8 @@ class Robots:
         max_download = DOWNLOAD_FACTOR * max_bytes if max_download is None else max_download
         if max_download < max_bytes:
             raise ValueError(f"max_download must be at least max_bytes, got {max_download!r}")
+        if not claim_timeout > 0:
+            raise ValueError(f"claim_timeout must be positive, got {claim_timeout!r}")
         self.user_agent = user_agent
         token = _PRODUCT_TOKEN.match(user_agent.strip())
         self.product_token = token[0].lower() if token else ""
@@ -178,6 +224,8 @@ class Robots:
         self.max_origins = max_origins
         self.defer = defer
         self.on_sitemaps = on_sitemaps
+        self.shared = shared
+        self.claim_timeout = claim_timeout
         self._clock = clock
         self._wall_clock = wall_clock
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
@@ -244,7 +292,12 @@ class Robots:
             self._entries.popitem(last=False)
         self._entries[origin] = entry
         try:
-            rules, ttl = await self._download(url, request, call_next)
+            if self.shared is None:
+                rules, ttl, _ = await self._download(url, request, call_next)
+            else:
+                rules, ttl = await self._shared_download(
+                    self.shared, origin, url, request, call_next
+                )
         except BaseException:
             if self._entries.get(origin) is entry:
                 del self._entries[origin]
@@ -256,9 +309,55 @@ class Robots:
             self._announce(origin, rules.parser)
         return entry
 
-    async def _download(
-        self, url: URL, request: Request, call_next: Handler
+    async def _shared_download(
+        self, shared: RobotsStore, origin: str, url: URL, request: Request, call_next: Handler
     ) -> tuple[_Rules, float]:
+        """The origin's rules from the store, fetched by whichever worker claims them."""
+        pause = CLAIM_POLL_MIN
+        while (stored := await self._stored(shared, origin)) is None:
+            if await shared.claim_robots(origin, self.claim_timeout):
+                # Look again: the claimer before us may have stored its answer, and let
+                # go, between our look and our claim.
+                stored = await self._stored(shared, origin)
+                if stored is not None:
+                    await shared.unclaim_robots(origin)
+                    return stored
+                try:
+                    fetched = await self._download(url, request, call_next)
+                except BaseException:
+                    # Shielded: a cancelled claimer still lets the others take over now.
+                    await asyncio.shield(shared.unclaim_robots(origin))
+                    raise
+                await shared.put_robots(origin, _encode(fetched), fetched.ttl)
+                return fetched.rules, fetched.ttl
+            await asyncio.sleep(pause * random.uniform(0.8, 1.2))
+            pause = min(pause * 1.5, CLAIM_POLL_MAX)
+        return stored
+
+    async def _stored(self, shared: RobotsStore, origin: str) -> tuple[_Rules, float] | None:
+        """The rules in the store and their seconds left; None when absent, or in a
+        form this version cannot read (then it is fetched again and overwritten)."""
+        stored = await shared.get_robots(origin)
+        rules = None if stored is None else self._decode(stored[0])
+        return None if stored is None or rules is None else (rules, stored[1])
+
+    def _decode(self, answer: bytes) -> _Rules | None:
+        """Rules from another worker's ``_encode``; None when it cannot be read."""
+        head, _, body = answer.partition(b"\n")
+        try:
+            record = json.loads(head)
+        except ValueError:
+            return None
+        if not isinstance(record, dict) or record.get("v") != _FORMAT:
+            return None
+        if record.get("parse") is True:
+            return _parse(body)
+        error = record.get("error")
+        if isinstance(error, dict):
+            return self._unreachable(_error_from(error))
+        return _ALLOW_ALL if record.get("allow") is True else None
+
+    async def _download(self, url: URL, request: Request, call_next: Handler) -> _Fetched:
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _DROP_HEADERS]
         robots_request = Request(
             str(url.origin().with_path("/robots.txt")),
@@ -281,9 +380,9 @@ class Robots:
         except TooManyRedirects:  # from a redirect-following layer below us
             pass
         except (BodyTooLarge, BlockedAddress):
-            return _ALLOW_ALL, self.error_max_age
+            return _Fetched(_ALLOW_ALL, self.error_max_age)
         except FetchError as exc:
-            return self._unreachable(_reworded(exc)), self.error_max_age
+            return _Fetched(self._unreachable(_reworded(exc)), self.error_max_age)
         except RetryLater as later:  # an inner Retry would rather wait than sleep: so do we
             advised = max(later.not_before - self._wall_clock(), 0.0)
             cause: FetchError
@@ -293,8 +392,8 @@ class Robots:
                 cause = _reworded(later.__cause__)
             else:
                 cause = FetchError(f"robots.txt unreachable: {later}", request=later.request)
-            return self._unreachable(cause), min(advised, self.error_max_age)
-        return _ALLOW_ALL, self.max_age  # too many redirects, or to nowhere: unavailable
+            return _Fetched(self._unreachable(cause), min(advised, self.error_max_age))
+        return _Fetched(_ALLOW_ALL, self.max_age)  # too many redirects, or to nowhere
 
     def _unreachable(self, cause: FetchError) -> _Rules:
         # Cached for every origin that fails: no traceback may pin an engine's frames
@@ -307,18 +406,17 @@ class Robots:
             link = link.__cause__ or link.__context__
         return _Rules(allow_all=False, unreachable=cause)
 
-    def _judge(self, response: Response) -> tuple[_Rules, float]:
+    def _judge(self, response: Response) -> _Fetched:
         status = response.status
         if 200 <= status < 300:
             body = response.body
             if len(body) > self.max_bytes:  # parse the first max_bytes, whole lines only
                 body = body[: self.max_bytes]
                 body = body[: body.rfind(b"\n") + 1] or body
-            text = body.decode("utf-8", errors="replace").removeprefix("\ufeff")
-            return _Rules(parser=Protego.parse(text)), self.max_age
+            return _Fetched(_parse(body), self.max_age, body)
         if status >= 500 or status == 429:
-            return self._unreachable(_status_error(response)), self.error_max_age
-        return _ALLOW_ALL, self.max_age
+            return _Fetched(self._unreachable(_status_error(response)), self.error_max_age)
+        return _Fetched(_ALLOW_ALL, self.max_age)
 
     def _announce(self, origin: str, parser: Protego) -> None:
         """Hand a fresh parse's Crawl-delay and sitemaps to whoever asked for them."""
@@ -331,6 +429,63 @@ class Robots:
             sitemaps = list(parser.sitemaps)
             if sitemaps:
                 self.on_sitemaps(origin, sitemaps)
+
+
+def _parse(body: bytes) -> _Rules:
+    return _Rules(
+        parser=Protego.parse(body.decode("utf-8", errors="replace").removeprefix("\ufeff"))
+    )
+
+
+# shared answers: a JSON line, then the bytes to parse ---------------------------------------
+
+_ERRORS: dict[str, type[FetchError]] = {
+    error.__name__: error for error in (FetchError, ProtocolError, InvalidURL, TooManyRedirects)
+}
+
+
+def _encode(fetched: _Fetched) -> bytes:
+    """What another worker needs to rebuild ``fetched.rules``: the parsed bytes, or
+    the blanket answer with the error (kind and message) that caused it."""
+    rules = fetched.rules
+    record: dict[str, Any] = {"v": _FORMAT}
+    if rules.parser is not None:
+        record["parse"] = True
+    elif rules.unreachable is not None:
+        record["error"] = _error_record(rules.unreachable)
+    else:
+        record["allow"] = rules.allow_all
+    head = json.dumps(record, separators=(",", ":")).encode()
+    return head + b"\n" + (fetched.body if rules.parser is not None and fetched.body else b"")
+
+
+def _error_record(exc: FetchError) -> dict[str, Any]:
+    record: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+    if isinstance(exc, FetchTimeout):
+        record["phase"] = exc.phase
+    elif isinstance(exc, ConnectError):
+        record["kind"] = exc.kind
+    elif isinstance(exc, HTTPStatusError):
+        response = exc.response
+        record.update(status=response.status, reason=response.reason, url=response.url)
+    return record
+
+
+def _error_from(record: dict[str, Any]) -> FetchError:
+    """The error ``_error_record`` describes, of the same class (the crawl files a
+    deferred page under its kind), without the request or cause it had elsewhere."""
+    kind, message = record.get("type"), str(record.get("message", "robots.txt unreachable"))
+    if kind == "FetchTimeout" and record.get("phase") in ("connect", "read", "total"):
+        return FetchTimeout(message, phase=record["phase"])
+    if kind == "ConnectError" and record.get("kind") in ("connect", "refused", "dns", "tls"):
+        return ConnectError(message, kind=record["kind"])
+    if kind == "HTTPStatusError" and isinstance(record.get("status"), int):
+        url = str(record.get("url", ""))
+        bare = Response(
+            Request(url), record["status"], make_headers(), reason=str(record.get("reason", ""))
+        )
+        return HTTPStatusError(message, response=bare)
+    return _ERRORS.get(str(kind), FetchError)(message)
 
 
 def _status_error(response: Response) -> HTTPStatusError:
