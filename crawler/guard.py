@@ -55,10 +55,11 @@ class AddressRefused(OSError):
 def blocked_category(ip: IPAddress) -> str | None:
     """Why ``ip`` is not a public address (``"loopback"``, ``"private"``…), or None.
 
-    An IPv4-mapped address is judged as the IPv4 address it is; other IPv6 forms
-    that carry one (6to4, NAT64, Teredo) by that address too: the packets end up there."""
-    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-    for candidate in (mapped,) if mapped else (*_embedded_ipv4(ip), ip):
+    IPv6 forms that carry an IPv4 address (mapped, 6to4, NAT64, Teredo) are judged
+    by that address: the packets end up there (and the prefixes themselves count as
+    reserved, which would shut out every IPv4 site behind DNS64)."""
+    candidates: list[IPAddress] = [*_embedded_ipv4(ip)] or [ip]
+    for candidate in candidates:
         for name in ("loopback", "link_local", "multicast", "unspecified", "reserved", "private"):
             if getattr(candidate, f"is_{name}"):
                 return name.replace("_", "-")
@@ -70,7 +71,7 @@ def blocked_category(ip: IPAddress) -> str | None:
 def _embedded_ipv4(ip: IPAddress) -> list[ipaddress.IPv4Address]:
     if not isinstance(ip, ipaddress.IPv6Address):
         return []
-    found = [ip.sixtofour] if ip.sixtofour is not None else []
+    found = [a for a in (ip.ipv4_mapped, ip.sixtofour) if a is not None]
     if ip.teredo is not None:
         found.extend(ip.teredo)
     if ip in _NAT64:

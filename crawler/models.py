@@ -104,7 +104,7 @@ class Request:
         return dataclasses.replace(self, **changes)
 
 
-@dataclass(frozen=True, slots=True, weakref_slot=True)  # weakref: see engines/_slots.py
+@dataclass(frozen=True, slots=True)
 class Response:
     """One HTTP response, body fully read (and capped at the request's ``max_bytes``).
 
@@ -120,6 +120,9 @@ class Response:
     url: str = ""
     elapsed: float = 0.0
     history: tuple[Response, ...] = ()
+    # Keeps the body's share of the engine's body memory taken while any copy of
+    # this response lives (see engines/_slots.py); None for small bodies.
+    hold: object = field(default=None, repr=False, compare=False)
     _decoded: list[tuple[str, str]] = field(
         default_factory=list, init=False, repr=False, compare=False
     )

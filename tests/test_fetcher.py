@@ -10,6 +10,7 @@ import textwrap
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlencode
 
 import pytest
 
@@ -388,7 +389,9 @@ async def test_large_bodies_wait_for_body_memory_held_by_live_responses(
     times out); small bodies pass; dropping the response frees the slot."""
     large = server.url("/huge?mb=1")
     async with Fetcher(engine, max_bytes=2_000_000, body_memory=2_000_000, timeout=1) as fetcher:
-        held = await fetcher.get(large)
+        # Through a redirect: the response handed back is a copy with its history.
+        held = await fetcher.get(server.url("/redirect-to?" + urlencode({"url": large})))
+        assert len(held.history) == 1
         assert len(held.body) == 1 << 20
         with pytest.raises(FetchTimeout):
             await fetcher.get(large + "&again=1")

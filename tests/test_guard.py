@@ -66,7 +66,7 @@ def test_internal_addresses_are_blocked(address: str, category: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "address", ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"]
+    "address", ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"]
 )
 def test_public_addresses_pass(address: str) -> None:
     assert blocked_category(ipaddress.ip_address(address)) is None

@@ -108,23 +108,16 @@ class AiohttpEngine(AsyncResource):
                     if request.method == "HEAD"
                     else await _read_body(raw, request, self._slots)
                 )
-                try:
-                    response = Response(
-                        request=request,
-                        status=raw.status,
-                        reason=raw.reason or "",
-                        headers=raw.headers,
-                        body=body,
-                        url=request.url,
-                        elapsed=time.monotonic() - started,
-                    )
-                except BaseException:
-                    if slot is not None:
-                        slot.release()
-                    raise
-                if slot is not None:
-                    slot.held_by(response)
-                return response
+                return Response(
+                    request=request,
+                    status=raw.status,
+                    reason=raw.reason or "",
+                    headers=raw.headers,
+                    body=body,
+                    url=request.url,
+                    elapsed=time.monotonic() - started,
+                    hold=slot,
+                )
         except FetchError:
             raise
         except Exception as exc:

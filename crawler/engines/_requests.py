@@ -203,7 +203,7 @@ def _perform(session: requests.Session, job: Job) -> Response:
         with raw:
             in_body = True
             body = b"" if request.method == "HEAD" else _read_body(raw, job)
-            response = Response(
+            return Response(
                 request=request,
                 status=raw.status_code,
                 reason=raw.reason or "",
@@ -211,18 +211,16 @@ def _perform(session: requests.Session, job: Job) -> Response:
                 body=body,
                 url=request.url,
                 elapsed=time.monotonic() - started,
+                hold=job.slot,
             )
-        if job.slot is not None:
-            job.slot.held_by(response)
-            job.slot = None
-        return response
-    except (FetchError, Abandoned):
-        raise
-    except Exception as exc:
-        raise _translate(exc, job, in_body) from exc
-    finally:
+    except BaseException as exc:
         if job.slot is not None:  # the body was not delivered: nobody holds it
             job.slot.release()
+        if isinstance(exc, FetchError | Abandoned) or not isinstance(exc, Exception):
+            raise
+        raise _translate(exc, job, in_body) from exc
+    finally:
+        job.slot = None
 
 
 def _joined(headers: Headers) -> dict[str, str]:

@@ -3,8 +3,8 @@
 ``max_bytes`` caps one body, but not how many bodies near the cap are held at
 once: 64 requests reading 9 MB each hold 600 MB, whatever the cap. So a body
 may grow to ``LARGE_BODY`` bytes freely, and past that only while it holds one
-of a fixed number of slots. A slot is given back when its ``Response`` is
-garbage (the caller is done with it) or when the read fails. An engine's bodies
+of a fixed number of slots. A slot is given back when every ``Response`` holding
+its body is garbage (the caller is done with it) or when the read fails. An engine's bodies
 then hold at most ``concurrency * LARGE_BODY + slots * max_bytes``.
 
 A read waiting for a slot waits inside its request's deadline. Nothing that
@@ -30,21 +30,17 @@ def slot_count(body_memory: int, max_bytes: int) -> int:
 
 
 class Slot:
-    """One large body's right to grow; ``release`` may be called more than once."""
+    """One large body's right to grow. The responses holding the body keep the slot
+    (``Response.hold``; copies made by ``replace`` share it), and it is given back
+    when the last of them is garbage, or at once by ``release`` (a failed read)."""
 
-    __slots__ = ("__weakref__", "_give_back")
+    __slots__ = ("__weakref__", "_finalizer")
 
     def __init__(self, give_back: Callable[[], None]) -> None:
-        self._give_back: Callable[[], None] | None = give_back
+        self._finalizer = weakref.finalize(self, give_back)
 
     def release(self) -> None:
-        give_back, self._give_back = self._give_back, None
-        if give_back is not None:
-            give_back()
-
-    def held_by(self, owner: object) -> None:
-        """Give the slot back when ``owner`` (the response holding the body) is garbage."""
-        weakref.finalize(owner, self.release)
+        self._finalizer()  # runs give_back once, whoever calls first
 
 
 class AsyncSlots:

@@ -8,6 +8,8 @@ import contextlib
 import queue
 import threading
 
+import requests
+
 from crawler.engines._requests import Abandoned, Job, ThreadedEngine, new_session, perform
 from crawler.models import Response
 
@@ -53,20 +55,30 @@ class ThreadsEngine(ThreadedEngine):
         session = new_session(self._options, self._jar)
         try:
             while (item := jobs.get()) is not None:
-                job, loop, future = item
-                if not job.abandoned.is_set():
-                    try:
-                        response = perform(session, job)
-                    except Abandoned:
-                        pass
-                    except BaseException as exc:  # every outcome goes back to the caller
-                        _settle(loop, future, None, exc)
-                    else:
-                        _settle(loop, future, response, None)
+                _serve(session, *item)
+                item = None  # the idle thread must not keep the last response alive
                 with self._lock:
                     self._idle += 1
         finally:
             session.close()
+
+
+def _serve(
+    session: requests.Session,
+    job: Job,
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[Response],
+) -> None:
+    if job.abandoned.is_set():
+        return
+    try:
+        response = perform(session, job)
+    except Abandoned:
+        return
+    except BaseException as exc:  # every outcome goes back to the caller
+        _settle(loop, future, None, exc)
+    else:
+        _settle(loop, future, response, None)
 
 
 def _settle(
