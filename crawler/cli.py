@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--id", dest="worker_id", metavar="NAME",
         help="this worker's name, unique in the crawl and the same on restart "
-        "(default: HOSTNAME-0); its files are items-NAME.jsonl and errors-NAME.jsonl",
+        "(default: HOSTNAME-PID); its files are items-NAME.jsonl and errors-NAME.jsonl",
     )  # fmt: skip
 
     status = commands.add_parser(

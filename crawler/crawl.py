@@ -32,7 +32,7 @@ from crawler.errors import (
     RetryLater,
     SinkError,
 )
-from crawler.frontier import Batch, open_frontier
+from crawler.frontier import Batch, LeaseLost, open_frontier
 from crawler.frontier.base import BaseFrontier, depth_of
 from crawler.guard import address_guard
 from crawler.middleware import Middleware, RateLimit, Retry, Robots, Timeout, compose
@@ -144,10 +144,12 @@ class Crawler:
             })  # fmt: skip
             if checkpoint.get(FINISHED):
                 self.already_finished = self.finished = True
+                if files.shared:  # whatever this worker wrote past its last commit goes
+                    await files.repair(checkpoint, mine=True)
                 return self.stats
             items = open_items_sink(files.items, resume_at=checkpoint.get(files.items_key, 0))
             errors = JsonlSink(files.errors, resume_at=checkpoint.get(files.errors_key, 0))
-            pages = PagesSink(out / "pages") if config.output.pages else None
+            pages = PagesSink(out / "pages", worker=files.worker) if config.output.pages else None
             crawl = config.crawl
             parser = PageParser(ParseJob(self.site, self.scope, crawl.follow_nofollow),
                                 workers=crawl.parse_workers)  # fmt: skip
@@ -156,6 +158,9 @@ class Crawler:
                     if pages is not None:
                         await pages.open()
                     await self._crawl(frontier, items, errors, pages, parser, shared)
+            except LeaseLost:  # others have, or will fetch, what this worker did not commit
+                await files.repair(await frontier.checkpoint(), mine=True)
+                raise
             finally:
                 parser.close()
             if files.shared:  # the stats and the ending of the whole crawl, not this worker's
@@ -287,6 +292,11 @@ class Crawler:
             async with self._lease_lock:
                 if self._local or self._stopping:
                     continue
+                if self.files.shared:
+                    async with self._commit_lock:  # not between a commit's two halves
+                        await self._catch_up(hosts=False)  # what have the others spent?
+                    if self._budget <= 0:
+                        continue
                 size = min(max(self.config.fetch.concurrency, 1), self._budget)
                 lease = await self._frontier.lease(size, seconds=LEASE_SECONDS)
                 if lease.requests:
@@ -314,8 +324,12 @@ class Crawler:
             finally:
                 self._in_flight -= 1
             self._outcomes.append(outcome)
-            if len(self._outcomes) >= COMMIT_EVERY:
-                self._commit_now.set()
+            if len(self._outcomes) >= COMMIT_EVERY or self._near_budget():
+                self._commit_now.set()  # near the end, the other workers must see our pages
+
+    def _near_budget(self) -> bool:
+        """A shared crawl close to ``max_pages``: commit and look at the others' often."""
+        return self.files.shared and self._budget < 4 * max(self.config.fetch.concurrency, 1)
 
     # one request -------------------------------------------------------------------------
 
@@ -566,12 +580,14 @@ class Crawler:
             await self._frontier.commit(batch)
             self._budget += refund
             if self.files.shared:
-                await self._catch_up()
+                await self._catch_up(hosts=bool(self.config.crawl.max_pages_per_host))
         self._wake()
 
-    async def _catch_up(self) -> None:
-        """Other workers spend the page budgets too: take their share into account."""
-        checkpoint = await self._frontier.checkpoint()
+    async def _catch_up(self, *, hosts: bool) -> None:
+        """Other workers spend the page budgets too: take their share into account.
+        Under the commit lock, so ``_spent`` and the store agree on this worker's part.
+        ``hosts``: the per-host counts too (a read of every key, so only at commits)."""
+        checkpoint = await self._frontier.checkpoint(None if hosts else [SPENT])
         spent = checkpoint.get(SPENT, 0)
         self._budget -= spent - self._spent
         self._spent = spent
@@ -595,7 +611,7 @@ class Crawler:
 
     async def _write_stats(self, path: Path) -> None:
         payload = {**self.stats.to_json(), "finished": self.finished}
-        temporary = path.with_suffix(".tmp")
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")  # workers may share the folder
 
         def write() -> None:
             temporary.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

@@ -167,15 +167,23 @@ def run_workers(
     for flag, value in (("--engine", engine), ("--max-pages", max_pages), ("--output", output)):
         if value is not None:
             command += [flag, str(value)]
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers take it
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def forward(signum: int, frame: object) -> None:  # SIGTERM reaches only this process
+        for worker in workers:
+            worker.send_signal(signum)
+
+    interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers get Ctrl-C too
+    terminate = signal.signal(signal.SIGTERM, forward)
     try:
-        workers = [
+        workers += [
             subprocess.Popen([*command, "--id", default_worker_name(index)])
             for index in range(count)
         ]
         codes = [worker.wait() for worker in workers]
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, interrupt)
+        signal.signal(signal.SIGTERM, terminate)
     if not quiet:
         show_status(path, output=output, as_json=False)
     if EXIT_FATAL in codes:

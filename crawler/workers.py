@@ -32,9 +32,10 @@ __all__ = ["ERRORS_FILE", "WorkerFiles", "default_worker_name", "shared_politene
 ERRORS_FILE = "errors.jsonl"
 
 
-def default_worker_name(index: int = 0) -> str:
-    """Stable across restarts of the same worker on the same machine."""
-    return f"{socket.gethostname()}-{index}"
+def default_worker_name(index: int | None = None) -> str:
+    """``HOSTNAME-INDEX``, stable across restarts (``--workers N`` numbers its own);
+    without an index, ``HOSTNAME-PID``: two workers started by hand never collide."""
+    return f"{socket.gethostname()}-{os.getpid() if index is None else index}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,19 +81,21 @@ class WorkerFiles:
     def errors_key(self) -> str:
         return "offset.errors" + (f".{self.worker}" if self.worker else "")
 
-    async def repair(self, checkpoint: Mapping[str, int]) -> None:
-        """Cut every other worker's files in this folder back to what it committed
-        (nothing, for a worker that never did): what lies past that was fetched
-        again by someone else. Only for a finished crawl, when nothing is leased,
-        so no live worker has anything uncommitted."""
-        await asyncio.to_thread(self._cut_others, dict(checkpoint))
+    async def repair(self, checkpoint: Mapping[str, int], *, mine: bool = False) -> None:
+        """Cut files in this folder back to what their worker committed (nothing, for
+        a worker that never did): what lies past that was, or will be, fetched again
+        by someone else. ``mine``: this worker's own files (it lost its leases, or
+        finds the crawl finished without it). Otherwise every other worker's: only
+        once the crawl has finished, when nothing is leased, so no live worker holds
+        anything uncommitted (one that lost its leases cuts its own on the way out)."""
+        await asyncio.to_thread(self._cut, dict(checkpoint), mine)
 
-    def _cut_others(self, checkpoint: dict[str, int]) -> None:
+    def _cut(self, checkpoint: dict[str, int], mine: bool) -> None:
         for name, key in ((self.items_name, "offset.items"), (ERRORS_FILE, "offset.errors")):
             stem, _, suffix = name.rpartition(".")
             for path in self.out.glob(f"{stem}-*.{suffix}"):
                 worker = path.name[len(stem) + 1 : -len(suffix) - 1]
-                if worker != self.worker:
+                if (worker == self.worker) == mine:
                     _cut(path, checkpoint.get(f"{key}.{worker}", 0))
 
 

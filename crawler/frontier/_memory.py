@@ -108,8 +108,10 @@ class MemoryFrontier(BaseFrontier):
             if entry is not None:
                 entry.lease_until = until
 
-    async def checkpoint(self) -> Mapping[str, int]:
-        return dict(self._checkpoint)
+    async def checkpoint(self, keys: Sequence[str] | None = None) -> Mapping[str, int]:
+        if keys is None:
+            return dict(self._checkpoint)
+        return {k: self._checkpoint[k] for k in keys if k in self._checkpoint}
 
     async def stats(self) -> FrontierStats:
         leased = len(self._leased)

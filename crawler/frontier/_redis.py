@@ -87,7 +87,8 @@ else redis.call('ZADD', KEYS[5], ARGV[4], ARGV[2]) end
 return 0
 """
 
-# Refresh only a live heartbeat: a worker declared dead must not come back silently.
+# Refresh only a live heartbeat: a worker declared dead must not come back (it must
+# restart, which gives back what it held; see _LEASE too).
 _HEARTBEAT = """
 local score = redis.call('ZSCORE', KEYS[5], ARGV[2])
 if score and tonumber(score) > tonumber(ARGV[3]) then
@@ -104,7 +105,9 @@ for _, worker in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[3])) d
   redis.call('ZREM', KEYS[5], worker)
 end
 if not redis.call('ZSCORE', KEYS[5], ARGV[2]) then
-  redis.call('ZADD', KEYS[5], ARGV[4], ARGV[2])
+  -- Declared dead (its leases given back) while it still holds their requests: it
+  -- must stop, not lease them again beside the copies it has in flight.
+  return redis.error_reply('LEASELOST 0')
 end
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3], 'LIMIT', 0, ARGV[6])
 for _, id in ipairs(due) do
@@ -144,10 +147,11 @@ local mine = ARGV[1] .. 'leased:' .. ARGV[2]
 local score = redis.call('ZSCORE', KEYS[5], ARGV[2])
 local alive = score and tonumber(score) > now
 local done, released, links = 10, 10 + nd, 10 + nd + 3 * nr
-local lost = 0
+local lost, named = 0, {}
 for i = 0, nd + nr - 1 do
   local id = i < nd and ARGV[done + i] or ARGV[released + 3 * (i - nd)]
-  if not alive or redis.call('SISMEMBER', mine, id) == 0 then lost = lost + 1 end
+  if not alive or named[id] or redis.call('SISMEMBER', mine, id) == 0 then lost = lost + 1 end
+  named[id] = true
 end
 if lost > 0 or not alive then return redis.error_reply('LEASELOST ' .. lost) end
 for i = done, released - 1 do
@@ -355,8 +359,11 @@ class RedisFrontier(BaseFrontier):
         if not await self.heartbeat() and requests:
             raise LeaseLost(len(requests), self.worker)
 
-    async def checkpoint(self) -> Mapping[str, int]:
+    async def checkpoint(self, keys: Sequence[str] | None = None) -> Mapping[str, int]:
         with self._errors():
+            if keys is not None:
+                found = await self._client().hmget(self._keys[7], list(keys))
+                return {k: int(v) for k, v in zip(keys, found, strict=True) if v is not None}
             values = await self._client().hgetall(self._keys[7])
         return {_text(key): int(value) for key, value in values.items()}
 

@@ -220,8 +220,9 @@ class SqliteFrontier(BaseFrontier):
                 [(until, fingerprint(r.url), LEASED) for r in requests],
             )
 
-    async def checkpoint(self) -> Mapping[str, int]:
-        return await self._run(self._checkpoint)
+    async def checkpoint(self, keys: Sequence[str] | None = None) -> Mapping[str, int]:
+        values = await self._run(self._checkpoint)
+        return values if keys is None else {k: values[k] for k in keys if k in values}
 
     def _checkpoint(self) -> dict[str, int]:
         return dict(self._conn().execute("SELECT key, value FROM checkpoint").fetchall())

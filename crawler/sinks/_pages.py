@@ -23,7 +23,7 @@ __all__ = ["PagesSink"]
 PARTIAL = ".partial"
 
 
-def _prepare(root: Path, url: str) -> tuple[Path, Path, Path]:
+def _prepare(root: Path, url: str, partial: Path) -> tuple[Path, Path, Path]:
     """Runs in a thread: the relative path, the checked target, a fresh temp name."""
     relative = safe_relative_path(url)
     try:
@@ -31,7 +31,7 @@ def _prepare(root: Path, url: str) -> tuple[Path, Path, Path]:
     except ValueError as exc:
         raise SinkError(f"refusing to write {url!r} outside {root}: {exc}", path=root) from exc
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = root / PARTIAL / secrets.token_hex(8)
+    temp = partial / secrets.token_hex(8)
     return Path(*relative.parts), target, temp
 
 
@@ -55,13 +55,15 @@ class PagesSink(AsyncResource):
     the file, which is what makes a resumed crawl that refetches a page harmless.
     """
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, worker: str | None = None) -> None:
         self.root = Path(root)
+        # Workers sharing the folder each empty only their own temp folder on open.
+        self.partial = self.root / (PARTIAL if worker is None else f"{PARTIAL}-{worker}")
 
     async def open(self) -> None:
         """Create the root; throw away what a killed run left half-written."""
         try:
-            await asyncio.to_thread(_fresh_partial, self.root / PARTIAL)
+            await asyncio.to_thread(_fresh_partial, self.partial)
         except OSError as exc:
             raise sink_error(exc, self.root, "cannot create") from exc
 
@@ -72,7 +74,7 @@ class PagesSink(AsyncResource):
         """Store ``body`` for ``url``; returns the file's path relative to ``root``."""
         target = temp = self.root
         try:
-            relative, target, temp = await asyncio.to_thread(_prepare, self.root, url)
+            relative, target, temp = await asyncio.to_thread(_prepare, self.root, url, self.partial)
             file = AIOFile(temp, "xb")
             await file.open()
             try:
