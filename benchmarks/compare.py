@@ -634,11 +634,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         processes.stop_all()
-        loads = [r.load1 for r in runs] or [load_start]
-        header["load"] = (
-            f"1-minute load average {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at "
-            f"the end, {min(loads):.2f} to {max(loads):.2f} as the runs started"
-        )
+        header["load"] = harness.load_line(load_start, [r.load1 for r in runs])
         if args.json is not None and runs:
             report = {
                 **header,
@@ -652,17 +648,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    about = "\n".join(
-        [
-            f"- Date: {header['date']}",
-            f"- Machine: {header['machine']}",
-            f"- Versions: {header['versions']}",
-            f"- Load: {header['load']}",
-            f"- Command: `{header['command']}`",
-            f"- {args.pages:,} product pages, {expected:,} pages to find, "
-            f"{args.repeats} run(s) per variant; medians",
-        ]
-    )
+    about = harness.about(header, args.pages, expected, args.repeats)
     text = f"{about}\n\n{table(runs, variants)}"
     ab = ab_table(runs, variants, revs) if revs else ""
     print(f"{text}\n\n{ab}" if ab else text)

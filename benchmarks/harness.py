@@ -362,3 +362,27 @@ def measure_all(
                 file=sys.stderr,
                 flush=True,
             )
+
+
+def load_line(start: float, loads: list[float]) -> str:
+    """The machine's load around a set of runs, for the report: shared machines are noisy."""
+    loads = loads or [start]
+    return (
+        f"1-minute load average {start:.2f} at the start, {os.getloadavg()[0]:.2f} at "
+        f"the end, {min(loads):.2f} to {max(loads):.2f} as the runs started"
+    )
+
+
+def about(header: dict[str, Any], pages: int, expected: int, repeats: int) -> str:
+    """The lines above a results table: when, where, with what, and how measured."""
+    return "\n".join(
+        [
+            f"- Date: {header['date']}",
+            f"- Machine: {header['machine']}",
+            f"- Versions: {header['versions']}",
+            f"- Load: {header['load']}",
+            f"- Command: `{header['command']}`",
+            f"- {pages:,} product pages, {expected:,} pages to find, "
+            f"{repeats} run(s) per variant; medians",
+        ]
+    )

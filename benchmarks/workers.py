@@ -604,11 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         processes.stop_all()
-        loads = [r.load1 for r in runs] or [load_start]
-        header["load"] = (
-            f"1-minute load average {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at "
-            f"the end, {min(loads):.2f} to {max(loads):.2f} as the runs started"
-        )
+        header["load"] = harness.load_line(load_start, [r.load1 for r in runs])
         if args.json is not None and runs:
             report = {**header, "runs": [{**asdict(r), "ok": r.ok} for r in runs]}
             args.json.write_text(json.dumps(report, indent=2) + "\n")
@@ -616,17 +612,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    about = "\n".join(
-        [
-            f"- Date: {header['date']}",
-            f"- Machine: {header['machine']}",
-            f"- Versions: {header['versions']}",
-            f"- Load: {header['load']}",
-            f"- Command: `{header['command']}`",
-            f"- {args.pages:,} product pages, {expected:,} pages to find, "
-            f"{args.repeats} run(s) per variant; medians",
-        ]
-    )
+    about = harness.about(header, args.pages, expected, args.repeats)
     print(f"{about}\n\n{tables(runs, variants)}")
     failed = [r for r in runs if not r.ok]
     for run in failed:
