@@ -292,10 +292,17 @@ def prepare(work: Path, pages: int, variants: list[str], timeout: float) -> Benc
 
 
 def write_crawl_config(
-    folder: Path, bench: Bench, engine: str, site: str, parse_workers: int, rev: Rev | None
+    folder: Path,
+    bench: Bench,
+    engine: str,
+    site: str,
+    parse_workers: int,
+    rev: Rev | None,
+    state: str = 'frontier = "sqlite"',
 ) -> Path:
     """The crawl's config; without ``parse_workers`` for a REV whose config lacks it
-    (configs reject unknown keys), which then parses in threads, as 1 does."""
+    (configs reject unknown keys), which then parses in threads, as 1 does. ``state``:
+    the lines of its ``[state]`` table."""
     workers = f"parse_workers = {parse_workers}\n" if rev is None or rev.parse_workers else ""
     assert workers or parse_workers == 1
     config = folder / "crawl.toml"
@@ -318,7 +325,7 @@ dir = "{folder / "out"}"
 items = "items.jsonl"
 
 [state]
-frontier = "sqlite"
+{state}
 """,
         encoding="utf-8",
     )

@@ -290,33 +290,8 @@ def redis_counters(client: redis.Redis) -> dict[str, Any]:
 
 def write_config(folder: Path, bench: compare.Bench, frontier: str, name: str) -> Path:
     """compare.py's ``crawl-aiohttp-shop`` config, with FRONTIER and a crawl NAME."""
-    config = folder / "crawl.toml"
-    config.write_text(
-        f"""[crawl]
-start_urls = ["{bench.base}/"]
-site = "shop"
-obey_robots = true
-parse_workers = 1
-
-[fetch]
-engine = "aiohttp"
-concurrency = {compare.CONCURRENCY}
-per_host_concurrency = {compare.CONCURRENCY}
-
-[rate_limit]
-per_host = ""
-
-[output]
-dir = "{folder / "out"}"
-items = "items.jsonl"
-
-[state]
-frontier = "{frontier}"
-name = "{name}"
-""",
-        encoding="utf-8",
-    )
-    return config
+    state = f'frontier = "{frontier}"\nname = "{name}"'
+    return compare.write_crawl_config(folder, bench, "aiohttp", "shop", 1, None, state)
 
 
 def merge_items(folder: Path, run: Run) -> None:

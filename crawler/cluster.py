@@ -34,7 +34,6 @@ import contextlib
 import logging
 import math
 import random
-import re
 import secrets
 import zlib
 from collections.abc import Iterator
@@ -46,6 +45,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from crawler.errors import FrontierError
+from crawler.frontier.base import CRAWL_NAME
 from crawler.resources import AsyncResource
 from crawler.urls import redact_password
 
@@ -58,7 +58,6 @@ SOCKET_TIMEOUT = 10.0
 RETRIES = 2  # per command, on connection errors and timeouts: the scripts may run twice
 LEASE_TIMEOUT = 120.0  # seconds a concurrency slot outlives its start when no lease is given
 POLL_MIN, POLL_MAX = 0.01, 0.05  # seconds between tries for a full host's slot
-_NAME = re.compile(r"[A-Za-z0-9._-]+")  # as the frontier's: no ':', no glob characters
 _US = 1_000_000
 
 # Lua 5.1 numbers are doubles: µs since 1970 (~2**51) are exact, and written with
@@ -131,8 +130,8 @@ class SharedPoliteness(AsyncResource):
         lease_timeout: float = LEASE_TIMEOUT,
         where: str = "redis",
     ) -> None:
-        if not _NAME.fullmatch(name):
-            raise ValueError(f"crawl name must match {_NAME.pattern}: {name!r}")
+        if not CRAWL_NAME.fullmatch(name):
+            raise ValueError(f"crawl name must match {CRAWL_NAME.pattern}: {name!r}")
         if not lease_timeout > 0:
             raise ValueError(f"lease_timeout must be positive, got {lease_timeout!r}")
         self.name = name

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from crawler.errors import ConfigError
 from crawler.frontier import REDIS_SCHEMES
+from crawler.frontier.base import CRAWL_NAME
 from crawler.guard import address_guard
 from crawler.middleware.retry import DEFAULT_RETRY_STATUSES
 from crawler.models import Timeouts
@@ -166,7 +167,7 @@ def _frontier(key: str, value: Any) -> str:
 
 def _name(key: str, value: Any) -> str:
     text = string(key, value)
-    if not re.fullmatch(r"[A-Za-z0-9._-]+", text):
+    if not CRAWL_NAME.fullmatch(text):
         raise ConfigError(key, value, "letters, digits, '.', '_' or '-'")
     return text
 

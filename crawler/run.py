@@ -15,14 +15,14 @@ from pathlib import Path
 from crawler.config import Config, load_config
 from crawler.crawl import FINISHED, STATS_FILE, Crawler
 from crawler.errors import ConfigError, CrawlerError, FrontierError
-from crawler.frontier import REDIS_SCHEMES, SQLITE_FILE, FrontierStats, open_frontier
+from crawler.frontier import SQLITE_FILE, FrontierStats, open_frontier
 from crawler.frontier.base import BaseFrontier
 from crawler.loop import run
 from crawler.progress import make_progress
 from crawler.stats import CrawlStats
-from crawler.workers import ERRORS_FILE, default_worker_name
+from crawler.workers import ERRORS_FILE, default_worker_name, is_shared
 
-__all__ = ["is_shared", "run_crawl", "run_workers", "show_status"]
+__all__ = ["run_crawl", "run_workers", "show_status"]
 
 EXIT_OK, EXIT_FATAL, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -69,10 +69,6 @@ def _open_state(config: Config) -> BaseFrontier:
         state.frontier, config.output.dir, name=state.name,
         worker=f"status-{os.getpid()}", lease_timeout=state.lease_timeout,
     )  # fmt: skip
-
-
-def is_shared(config: Config) -> bool:
-    return config.state.frontier.startswith(REDIS_SCHEMES)
 
 
 def run_crawl(

@@ -27,9 +27,14 @@ from crawler.frontier import REDIS_SCHEMES
 if TYPE_CHECKING:
     from crawler.cluster import SharedPoliteness
 
-__all__ = ["ERRORS_FILE", "WorkerFiles", "default_worker_name", "shared_politeness"]
+__all__ = ["ERRORS_FILE", "WorkerFiles", "default_worker_name", "is_shared", "shared_politeness"]
 
 ERRORS_FILE = "errors.jsonl"
+
+
+def is_shared(config: Config) -> bool:
+    """A crawl whose frontier is in Redis: one worker of many."""
+    return config.state.frontier.startswith(REDIS_SCHEMES)
 
 
 def default_worker_name(index: int | None = None) -> str:
@@ -49,10 +54,10 @@ class WorkerFiles:
 
     @classmethod
     def of(cls, config: Config, worker: str | None) -> WorkerFiles:
-        frontier = config.state.frontier
-        shared = frontier.startswith(REDIS_SCHEMES)
-        name = (worker or default_worker_name()) if shared else None
-        return cls(config.output.dir, config.output.items, name, frontier if shared else None)
+        if not is_shared(config):
+            return cls(config.output.dir, config.output.items, None, None)
+        name = worker or default_worker_name()
+        return cls(config.output.dir, config.output.items, name, config.state.frontier)
 
     @property
     def shared(self) -> bool:

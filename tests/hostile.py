@@ -64,6 +64,15 @@ BIG_PATHS = ("/bomb/", "/huge", "/fill")
 TIMEOUT = 1.0  # every fetch of the hostile suites; hostile answers must not stretch it
 MARGIN = 1.5  # what a loaded CI machine may add to a deadline
 MAX_RSS = 200 * 2**20  # the memory a crawl or fetch may reach, whatever the server sends
+# Bodies no client may read whole: 1 GiB bombs, 200 MB with and without a length.
+BIG = [
+    "/bomb/gzip",
+    "/bomb/double-gzip",
+    "/bomb/deflate",
+    "/bomb/raw-deflate",
+    "/huge?mb=200&length=1",
+    "/huge?mb=200&length=0",
+]
 
 
 def build_bombs(size: int = BOMB_SIZE) -> dict[str, tuple[bytes, str]]:

@@ -21,7 +21,7 @@ import crawler.middleware.robots as robots_module
 from crawler.config import Config, parse_config
 from crawler.crawl import Crawler
 from crawler.stats import CrawlStats
-from tests.hostile import CHARSETS, MARGIN, MAX_RSS, TIMEOUT, HostileServer
+from tests.hostile import BIG, CHARSETS, MARGIN, MAX_RSS, TIMEOUT, HostileServer
 
 
 def make_config(start: list[str], out: Path, **sections: dict[str, Any]) -> Config:
@@ -380,14 +380,6 @@ async def test_a_5xx_robots_txt_error_records_its_status(
 
 # memory ------------------------------------------------------------------------------------
 
-BIG = [
-    "/bomb/gzip",
-    "/bomb/double-gzip",
-    "/bomb/deflate",
-    "/bomb/raw-deflate",
-    "/huge?mb=200&length=1",
-    "/huge?mb=200&length=0",
-]
 PEAK = (
     "import resource, subprocess, sys\n"
     "code = subprocess.call([sys.executable, '-m', 'crawler', sys.argv[1], '--quiet'])\n"

@@ -30,7 +30,7 @@ from crawler import (
 from crawler.cli import main
 from crawler.health.probe import check_targets
 from crawler.health.targets import Target
-from tests.hostile import CHARSETS, MARGIN, MAX_RSS, TIMEOUT, HostileServer
+from tests.hostile import BIG, CHARSETS, MARGIN, MAX_RSS, TIMEOUT, HostileServer
 from tests.server import PEAK_RSS
 
 MAX_BYTES = 10_000_000
@@ -105,15 +105,6 @@ async def test_a_read_timeout_fires_before_the_total_one(
 
 
 # size --------------------------------------------------------------------------------------
-
-BIG = [
-    "/bomb/gzip",
-    "/bomb/double-gzip",
-    "/bomb/deflate",
-    "/bomb/raw-deflate",
-    "/huge?mb=200&length=1",
-    "/huge?mb=200&length=0",
-]
 
 
 @pytest.mark.parametrize("path", BIG)
@@ -245,26 +236,25 @@ async def test_credentials_never_follow_a_redirect_to_another_origin(
 # retries -----------------------------------------------------------------------------------
 
 
-async def test_a_flaky_endpoint_succeeds_within_its_retries(
-    engine: str, hostile: HostileServer
+@pytest.mark.parametrize(
+    ("name", "failures", "retries", "status", "hits"),
+    [("hostile", 2, 2, 200, 3), ("short", 5, 1, 503, 2)],  # within, and out of, its retries
+)
+async def test_a_flaky_endpoint_gets_its_retries_and_no_more(
+    engine: str,
+    hostile: HostileServer,
+    name: str,
+    failures: int,
+    retries: int,
+    status: int,
+    hits: int,
 ) -> None:
-    path = f"/flaky/hostile-{engine}"
-    url = hostile.url(path + "?failures=2")
-    result, _ = await fetch(engine, url, retries=2, backoff=0.01, max_backoff=0.05)
+    path = f"/flaky/{name}-{engine}"
+    url = hostile.url(path + f"?failures={failures}")
+    result, _ = await fetch(engine, url, retries=retries, backoff=0.01, max_backoff=0.05)
     assert isinstance(result, Response)
-    assert result.status == 200
-    assert hostile.hits_for(path) == 3
-
-
-async def test_a_flaky_endpoint_out_of_retries_returns_its_answer(
-    engine: str, hostile: HostileServer
-) -> None:
-    path = f"/flaky/short-{engine}"
-    url = hostile.url(path + "?failures=5")
-    result, _ = await fetch(engine, url, retries=1, backoff=0.01, max_backoff=0.05)
-    assert isinstance(result, Response)
-    assert result.status == 503
-    assert hostile.hits_for(path) == 2
+    assert result.status == status
+    assert hostile.hits_for(path) == hits
 
 
 # case -> (Retry-After, status, max_backoff, at least, at most seconds). Only 429 and 503

@@ -33,7 +33,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -46,7 +45,15 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
 
 from crawler.errors import FrontierError
-from crawler.frontier.base import BaseFrontier, Batch, FrontierStats, Lease, LeaseLost, depth_of
+from crawler.frontier.base import (
+    CRAWL_NAME,
+    BaseFrontier,
+    Batch,
+    FrontierStats,
+    Lease,
+    LeaseLost,
+    depth_of,
+)
 from crawler.models import Request, make_headers
 from crawler.urls import fingerprint, redact_password
 
@@ -58,7 +65,6 @@ CONNECT_TIMEOUT = 5.0
 SOCKET_TIMEOUT = 30.0
 MAX_DEPTH = 2**20  # depth * 2**32 + seq must stay an exact double (< 2**53)
 DUE_PER_LEASE = 10_000  # deferred requests moved to ready per lease: bounds script time
-_NAME = re.compile(r"[A-Za-z0-9._-]+")  # no ':' (prefixes stay disjoint), no glob characters
 _KEYS = ("ready", "deferred", "data", "owner", "workers", "seen", "state", "checkpoint")
 
 # KEYS: the _KEYS above, in order. ARGV: prefix, worker, now, expiry, then per script.
@@ -214,8 +220,10 @@ class RedisFrontier(BaseFrontier):
         clock: Callable[[], float] = time.time,
     ) -> None:
         for label, value in (("name", name), ("worker", worker)):
-            if not _NAME.fullmatch(value):
-                raise ValueError(f"redis frontier {label} must match {_NAME.pattern}: {value!r}")
+            if not CRAWL_NAME.fullmatch(value):
+                raise ValueError(
+                    f"redis frontier {label} must match {CRAWL_NAME.pattern}: {value!r}"
+                )
         if not lease_timeout > 0:
             raise ValueError(f"lease_timeout must be positive, got {lease_timeout!r}")
         self.url, self.name, self.worker = url, name, worker

@@ -16,6 +16,7 @@ be written twice. Its commit raises ``LeaseLost`` and changes nothing.
 
 from __future__ import annotations
 
+import re
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from crawler.models import Request
 from crawler.resources import AsyncResource, Resource
 
 __all__ = [
+    "CRAWL_NAME",
     "BaseFrontier",
     "Batch",
     "Frontier",
@@ -34,6 +36,10 @@ __all__ = [
     "LeaseLost",
     "depth_of",
 ]
+
+
+# Crawl and worker names: no ':' (so key prefixes stay disjoint), no glob characters.
+CRAWL_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 class LeaseLost(FrontierError):
