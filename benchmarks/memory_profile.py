@@ -43,7 +43,7 @@ async def crawl(
     snapshot = None
     while not task.done():
         await asyncio.sleep(0.2)
-        if trace and snapshot is None and crawler.stats.pages >= expected * share:
+        if trace and snapshot is None and crawler.crawl.stats.pages >= expected * share:
             gc.collect()
             snapshot = tracemalloc.take_snapshot()
     await task

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {}
 
     def closed(spider: Any, reason: str) -> None:
-        result.update(crawler.stats.get_stats() if crawler.stats else {}, reason=reason)
+        result.update(crawler.crawl.stats.get_stats() if crawler.crawl.stats else {}, reason=reason)
 
     crawler.signals.connect(closed, signal=signals.spider_closed)
     process.crawl(crawler, start_url=args.url)

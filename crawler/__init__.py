@@ -3,13 +3,16 @@
 from typing import TYPE_CHECKING, Any
 
 from crawler.engines import Engine, EngineOptions, create_engine
+from crawler.engines.guard import AddressGuard
 from crawler.engines.mock import MockEngine
 from crawler.errors import (
+    AlreadyRunning,
     BlockedAddress,
     BodyTooLarge,
     ConfigError,
     ConnectError,
     CrawlerError,
+    ErrorRecord,
     FetchError,
     FetchTimeout,
     FrontierError,
@@ -22,11 +25,10 @@ from crawler.errors import (
     SinkError,
     TooManyRedirects,
 )
-from crawler.fetcher import Fetcher, Result
-from crawler.guard import AddressGuard
+from crawler.fetcher import Fetcher, Result, SyncFetcher
 from crawler.middleware import FollowRedirects, Middleware, RateLimit, Retry, Timeout
-from crawler.models import Request, Response, Timeouts
-from crawler.sync import SyncFetcher
+from crawler.models import Lineage, Request, Response, Timeouts
+from crawler.policy import FetchPolicy
 
 if TYPE_CHECKING:
     from crawler.crawl import Crawler
@@ -45,6 +47,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AddressGuard",
+    "AlreadyRunning",
     "BlockedAddress",
     "BodyTooLarge",
     "ConfigError",
@@ -53,13 +56,16 @@ __all__ = [
     "CrawlerError",
     "Engine",
     "EngineOptions",
+    "ErrorRecord",
     "FetchError",
+    "FetchPolicy",
     "FetchTimeout",
     "Fetcher",
     "FollowRedirects",
     "FrontierError",
     "HTTPStatusError",
     "InvalidURL",
+    "Lineage",
     "Middleware",
     "MockEngine",
     "ParseError",

@@ -16,17 +16,22 @@ CrawlerError
 ├── RetryLater                     .not_before; the caller re-queues instead of sleeping
 ├── ParseError                     .url .site
 ├── SinkError(OSError)             .path; writing the crawl's output failed
-└── FrontierError                  the frontier's store failed
+├── FrontierError                  the frontier's store failed
+└── AlreadyRunning                 another process runs this crawl (folder, worker id)
 ```
 
 Foreign exceptions (aiohttp's, requests') are translated once, at the engine
-boundary, with the original kept as ``__cause__``.
+boundary, with the original kept as ``__cause__``. ``ErrorRecord`` is what a
+failure becomes in a crawl's ``errors.jsonl`` and in a health check's report,
+built from the exception in one place.
 """
 
 from __future__ import annotations
 
 import json
 import reprlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -35,11 +40,13 @@ if TYPE_CHECKING:
     from crawler.models import Request, Response
 
 __all__ = [
+    "AlreadyRunning",
     "BlockedAddress",
     "BodyTooLarge",
     "ConfigError",
     "ConnectError",
     "CrawlerError",
+    "ErrorRecord",
     "FetchError",
     "FetchTimeout",
     "FrontierError",
@@ -173,6 +180,12 @@ class FrontierError(CrawlerError):
     """The frontier's store failed (disk full, unreachable server): fatal to a crawl."""
 
 
+class AlreadyRunning(CrawlerError):
+    """Another process holds what this crawl needs for itself: the output folder
+    (two crawls writing one folder would tear each other's files), or, with a
+    Redis frontier, the worker name (``--id``) whose heartbeat is still alive."""
+
+
 class RequestDropped(CrawlerError):
     """Policy decided not to fetch a request (robots, scope, depth, trap, content type)."""
 
@@ -201,3 +214,77 @@ class RetryLater(CrawlerError):
         self.request = request
         self.response = response
         super().__init__(reason or f"retry at {not_before:.3f}")
+
+
+# A failure as a record ----------------------------------------------------------------------
+
+# Most specific first: BodyTooLarge is a ProtocolError, InvalidURL a ValueError.
+_KINDS: list[tuple[type[BaseException], str]] = [
+    (FetchTimeout, "timeout"),
+    (BodyTooLarge, "too_large"),
+    (TooManyRedirects, "too_many_redirects"),
+    (BlockedAddress, "blocked"),
+    (InvalidURL, "invalid_url"),
+    # A page's own 4xx/5xx is a response; this error says the answer was one (the
+    # page's in a crawl, or robots.txt's 5xx or 429 for the pages waiting on it).
+    (HTTPStatusError, "http_status"),
+    (ParseError, "parse"),
+    (SinkError, "write"),
+    (RetryLater, "timeout"),  # deferred, and out of tries before the server came back
+]
+
+
+def error_kind(exc: BaseException) -> str:
+    """The ``kind`` of a failure: ``timeout``, ``refused``, ``connect``, ``dns``, ``tls``,
+    ``too_large``, ``too_many_redirects``, ``blocked``, ``invalid_url``,
+    ``http_status``, ``parse``, ``write``; ``protocol`` for anything else."""
+    if isinstance(exc, ConnectError):
+        return exc.kind
+    for error_type, kind in _KINDS:
+        if isinstance(exc, error_type):
+            return kind
+    return "protocol"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRecord:
+    """One URL that failed: a line of ``errors.jsonl``, a failed check's reason.
+
+    ``status`` is the answer's status when the failure carries one (an
+    ``HTTPStatusError``), else ``None``; ``referrer`` the page that led to the URL."""
+
+    url: str
+    kind: str
+    status: int | None
+    message: str
+    referrer: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        exc: BaseException,
+        *,
+        url: str,
+        referrer: str | None = None,
+        status: int | None = None,
+    ) -> ErrorRecord:
+        """The record of ``exc``; ``status``: the answer that came with it, if any."""
+        if isinstance(exc, HTTPStatusError):
+            status = exc.response.status
+        return cls(url, error_kind(exc), status, str(exc), referrer)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url, "kind": self.kind, "status": self.status,
+                "message": self.message, "referrer": self.referrer}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> ErrorRecord | None:
+        """The record a line of ``errors.jsonl`` holds; None for one that is not."""
+        url, kind, status = record.get("url"), record.get("kind"), record.get("status")
+        referrer = record.get("referrer")
+        if not (isinstance(url, str) and isinstance(kind, str)):
+            return None
+        return cls(
+            url, kind, status if isinstance(status, int) else None,
+            str(record.get("message", "")), referrer if isinstance(referrer, str) else None,
+        )  # fmt: skip

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from lxml import etree
 
-from crawler.site import Item, Link, Page, Site
+from crawler.parse import Item, Link, Page, Site
 
 __all__ = ["SITE", "GenericSite"]
 

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from redis.asyncio import Redis
 
-from crawler.cluster import SharedPoliteness
+from crawler.crawl.cluster import SharedPoliteness
 from crawler.engines import create_engine
 from crawler.errors import FrontierError, HTTPStatusError, RetryLater
 from crawler.middleware import RateLimit, Robots, Timeout, compose

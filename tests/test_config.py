@@ -19,7 +19,7 @@ def test_the_documented_example_runs_as_written() -> None:
     assert config.crawl.start_urls == ("http://127.0.0.1:8000/",)
     assert config.crawl.exclude[0].pattern == r"\.pdf$"
     assert config.fetch.timeout == Timeouts(total=15.0)
-    assert config.retry.statuses == (429, 500, 502, 503, 504)
+    assert config.fetch.retry_statuses == frozenset({429, 500, 502, 503, 504})
     assert config.output.dir == Path("out/example")
     assert config.state.name == "example"  # the file's name: crawls sharing a Redis keep apart
     assert config == parse_config(
@@ -90,7 +90,7 @@ def test_unreadable_files(tmp_path: Path) -> None:
 
 
 def test_scope_compares_international_host_names_in_ascii() -> None:
-    from crawler.scope import Scope
+    from crawler.crawl.scope import Scope
 
     config = parse_config({"crawl": {"start_urls": ["http://bücher.example/"]}})
     scope = Scope(config.crawl)

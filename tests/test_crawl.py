@@ -18,9 +18,10 @@ import pytest
 
 from crawler import Request, Response
 from crawler.config import Config, parse_config
-from crawler.crawl import STOP_GRACE, Crawler
+from crawler.crawl import Crawler
+from crawler.crawl.run import STOP_GRACE
 from crawler.middleware.chain import Handler
-from crawler.site import Item, Page, Site
+from crawler.parse import Item, Page, Site
 from crawler.urls import canonicalize
 from tests.gensite import GeneratedSite
 from tests.server import LoopbackServer

@@ -20,7 +20,7 @@ from crawler.frontier import (
 )
 from crawler.frontier._redis import RedisFrontier
 from crawler.frontier.base import BaseFrontier
-from crawler.models import Request
+from crawler.models import Lineage, Request
 from tests.redis_server import SKIP_REASON, RedisServer, redis_server_binary
 
 
@@ -60,7 +60,7 @@ def shared(frontier: BaseFrontier) -> bool:
 
 
 def req(path: str, depth: int = 0) -> Request:
-    return Request(f"http://a.test{path}", meta={"depth": depth})
+    return Request(f"http://a.test{path}", lineage=Lineage(depth=depth))
 
 
 async def test_push_deduplicates_by_canonical_url(frontier: BaseFrontier) -> None:
@@ -76,7 +76,7 @@ async def test_lease_is_breadth_first_then_fifo(frontier: BaseFrontier) -> None:
     await frontier.push([req("/deep", 2), req("/a", 1), req("/root", 0), req("/b", 1)])
     lease = await frontier.lease(10)
     assert [r.url.rsplit("/", 1)[1] for r in lease.requests] == ["root", "a", "b", "deep"]
-    assert lease.requests[0].meta == {"depth": 0}
+    assert lease.requests[0].lineage == Lineage(depth=0)
 
 
 async def test_nothing_ready_is_not_finished(frontier: BaseFrontier) -> None:
@@ -98,12 +98,12 @@ async def test_empty_frontier_is_finished(frontier: BaseFrontier) -> None:
 async def test_release_with_not_before(frontier: BaseFrontier, clock: Clock) -> None:
     await frontier.push([req("/a")])
     (request,) = (await frontier.lease(1)).requests
-    await frontier.release(request.replace(meta={"depth": 0, "tries": 1}), clock.now + 30)
+    await frontier.release(request.replace(lineage=Lineage(tries=1)), clock.now + 30)
     waiting = await frontier.lease(1)
     assert (waiting.requests, waiting.finished, waiting.next_at) == ([], False, clock.now + 30)
     clock.now += 30
     (again,) = (await frontier.lease(1)).requests
-    assert again.meta["tries"] == 1
+    assert again.lineage.tries == 1
 
 
 async def test_expired_lease_is_handed_out_again(frontier: BaseFrontier, clock: Clock) -> None:

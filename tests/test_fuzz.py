@@ -26,8 +26,8 @@ import pytest
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from crawler.config import _SCHEMA, Config, CrawlSettings, load_config, parse_config
-from crawler.encoding import _detect
+from crawler.config import SCHEMA, Config, CrawlSettings, load_config, parse_config
+from crawler.crawl.scope import Scope
 from crawler.errors import (
     BodyTooLarge,
     ConfigError,
@@ -39,12 +39,12 @@ from crawler.errors import (
     RetryLater,
     TooManyRedirects,
 )
-from crawler.links import Link, extract_links
 from crawler.middleware import RateLimit, Robots
 from crawler.models import Request, Response
-from crawler.scope import Scope
+from crawler.models.encoding import _detect
+from crawler.parse import Item, Page
+from crawler.parse.links import Link, extract_links
 from crawler.sinks._paths import _PATH_MAX, _SEGMENT_MAX, resolve_inside, safe_relative_path
-from crawler.site import Item, Page
 from crawler.urls import (
     _FETCHABLE,
     _PLAIN,
@@ -441,7 +441,7 @@ def _accepted(check: Callable[[str, Any], Any], candidates: list[Any]) -> list[A
 
 
 # The other keys (integers, booleans, keys added since): whichever simple values pass.
-for _name, (_, _checks) in _SCHEMA.items():
+for _name, _checks in SCHEMA.items():
     for _key, _check in _checks.items():
         _simple = _accepted(_check, [True, False, 0, 1, 20, 1.5, "", "x", [], ["127.0.0.1"], {}])
         if f"{_name}.{_key}" not in _VALID and _simple:
@@ -452,10 +452,10 @@ for _name, (_, _checks) in _SCHEMA.items():
 def config_documents(
     draw: st.DrawFn, values: st.SearchStrategy[Any] = _TOML_VALUES
 ) -> dict[str, Any]:
-    """A document shaped by ``_SCHEMA``: its section and key names (and typos), for each
+    """A document shaped by ``SCHEMA``: its section and key names (and typos), for each
     key a value it accepts or one of any TOML type, and a usable ``start_urls`` often
     enough that some documents load."""
-    names = draw(st.lists(st.sampled_from([*_SCHEMA, *_SCHEMA, "Crawl", "extra"]), max_size=4))
+    names = draw(st.lists(st.sampled_from([*SCHEMA, *SCHEMA, "Crawl", "extra"]), max_size=4))
     doc: dict[str, Any] = {}
     for name in names:
         if name in doc:
@@ -463,7 +463,7 @@ def config_documents(
         if draw(st.integers(0, 19)) == 0:
             doc[name] = draw(values)  # a section that is not a table
             continue
-        keys = [*_SCHEMA[name][1]] if name in _SCHEMA else []
+        keys = [*SCHEMA[name]] if name in SCHEMA else []
         keys += ["typo"] * (not keys or draw(st.integers(0, 9)) == 0)
         table = {}
         for key in draw(st.lists(st.sampled_from(keys), max_size=len(keys))):

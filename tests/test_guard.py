@@ -30,7 +30,7 @@ from crawler import (
 from crawler.config import parse_config
 from crawler.crawl import Crawler
 from crawler.engines import EngineOptions
-from crawler.guard import AddressRefused, address_guard, blocked_category
+from crawler.engines.guard import AddressRefused, address_guard, blocked_category
 from tests.server import LoopbackServer
 
 

@@ -20,7 +20,7 @@ import pytest
 import crawler.middleware.robots as robots_module
 from crawler.config import Config, parse_config
 from crawler.crawl import Crawler
-from crawler.stats import CrawlStats
+from crawler.crawl.stats import CrawlStats
 from tests.hostile import BIG, CHARSETS, MARGIN, MAX_RSS, TIMEOUT, HostileServer
 
 

@@ -32,10 +32,10 @@ dir = "{tmp_path / "never-used"}"
     return path
 
 
-def test_every_broken_link_is_reported_with_the_pages_linking_to_it(
+async def test_every_broken_link_is_reported_with_the_pages_linking_to_it(
     server: LoopbackServer, tmp_path: Path, engine: str
 ) -> None:
-    report = check_links(crawl_config(tmp_path, server, engine))
+    report = await check_links(crawl_config(tmp_path, server, engine))
     assert report.complete
     results = report.broken
     found = {result.url: result for result in results}

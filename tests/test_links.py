@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from crawler.links import Link, extract_links, parse_html, resolve_url
+from crawler.parse.links import Link, extract_links, parse_html, resolve_url
 
 PAGES = Path(__file__).parent / "pages"
 

@@ -25,8 +25,9 @@ from crawler import (
     TooManyRedirects,
 )
 from crawler.engines.mock import respond
-from crawler.middleware import compose, parse_rate
+from crawler.middleware import compose
 from crawler.middleware.retry import parse_retry_after
+from crawler.policy import parse_rate
 from tests.fakes import FakeTime
 
 

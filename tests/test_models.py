@@ -14,9 +14,10 @@ from crawler.errors import ConfigError, CrawlerError, FetchError
 def test_public_names_are_pinned() -> None:
     assert crawler.__all__ == sorted(crawler.__all__)
     assert crawler.__all__ == [
-        "AddressGuard", "BlockedAddress", "BodyTooLarge", "ConfigError", "ConnectError", "Crawler", "CrawlerError",
-        "Engine", "EngineOptions", "FetchError", "FetchTimeout", "Fetcher", "FollowRedirects",
-        "FrontierError", "HTTPStatusError", "InvalidURL", "Middleware", "MockEngine", "ParseError",
+        "AddressGuard", "AlreadyRunning", "BlockedAddress", "BodyTooLarge", "ConfigError", "ConnectError",
+        "Crawler", "CrawlerError", "Engine", "EngineOptions", "ErrorRecord", "FetchError", "FetchPolicy",
+        "FetchTimeout", "Fetcher", "FollowRedirects", "FrontierError", "HTTPStatusError", "InvalidURL",
+        "Lineage", "Middleware", "MockEngine", "ParseError",
         "ProtocolError", "RateLimit", "Request", "RequestDropped", "Response", "Result", "Retry",
         "RetryLater", "SinkError", "SyncFetcher", "Timeout", "Timeouts", "TooManyRedirects",
         "create_engine",

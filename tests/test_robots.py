@@ -25,7 +25,7 @@ from crawler import (
 )
 from crawler.engines.mock import respond
 from crawler.middleware import RateLimit, Retry, Robots, compose
-from crawler.models import Request, Response, Timeouts
+from crawler.models import Lineage, Request, Response, Timeouts
 from tests.fakes import FakeTime
 from tests.hostile import BIG_ROBOTS_SIZE, ROBOTS_FLAKY_FAILURES, HostileServer
 
@@ -136,7 +136,8 @@ async def test_robots_request_shape() -> None:
         body=b"x=1",
         headers={"User-Agent": UA, "Content-Type": "text/plain", "If-None-Match": '"x"'},
         timeouts=timeouts,
-        meta={"depth": 3},
+        lineage=Lineage(depth=3),
+        meta={"mine": 1},
     )
     await make(max_bytes=1234)(request, engine.send)
     await make(max_bytes=1234, max_download=5000)(request, engine.send)
@@ -150,7 +151,8 @@ async def test_robots_request_shape() -> None:
     assert "content-type" not in sent.headers
     assert "if-none-match" not in sent.headers
     assert sent.timeouts == timeouts
-    assert sent.meta == {"robots": True}
+    assert sent.lineage == Lineage(kind="robots")
+    assert sent.meta == {}
 
 
 # groups ------------------------------------------------------------------------------------
@@ -347,7 +349,7 @@ async def test_redirects_are_followed_up_to_five() -> None:
     robots = make()
     assert not await fetch(robots, engine, "http://a.test/page")
     assert len(engine.requests) == 6
-    assert all(r.meta == {"robots": True} for r in engine.requests)
+    assert all(r.lineage.kind == "robots" for r in engine.requests)
 
 
 async def test_a_sixth_redirect_means_allow_all() -> None:
@@ -578,14 +580,15 @@ async def test_robots_txt_itself_passes_straight_through() -> None:
     assert robots.cached_origins() == 0
 
 
-async def test_meta_robots_passes_straight_through() -> None:
+async def test_a_robots_request_passes_straight_through() -> None:
     engine = site({"http://a.test/robots.txt": (200, "User-agent: *\nDisallow: /")})
     robots = make()
-    await robots(Request("http://a.test/other.txt", meta={"robots": True}), engine.send)
+    robots_kind = Lineage(kind="robots")
+    await robots(Request("http://a.test/other.txt", lineage=robots_kind), engine.send)
     assert [r.url for r in engine.requests] == ["http://a.test/other.txt"]
     assert robots.cached_origins() == 0
-    with pytest.raises(RequestDropped):  # only True itself marks a robots request
-        await robots(Request("http://a.test/x", meta={"robots": "yes"}), engine.send)
+    with pytest.raises(RequestDropped):  # the user's meta marks nothing
+        await robots(Request("http://a.test/x", meta={"robots": True}), engine.send)
 
 
 def test_constructor_validates() -> None:

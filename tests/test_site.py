@@ -14,7 +14,7 @@ import bs4
 import pytest
 
 from crawler.models import Request, Response, make_headers
-from crawler.site import Item, Link, Page, Site, load_site
+from crawler.parse import Item, Link, Page, Site, load_site
 from sites.generic import GenericSite
 from sites.shop import ShopSite, parse_price
 
@@ -126,7 +126,7 @@ class TestPage:
         assert page.tree is tree
 
     def test_links_agree_with_extract_links(self) -> None:
-        from crawler.links import extract_links
+        from crawler.parse.links import extract_links
 
         for name in ("article.html", "category.html", "frames.html", "latin1.html", "deep.html"):
             page = make_page(name)
@@ -199,7 +199,7 @@ class TestLoadSite:
     def test_module_and_class(self) -> None:
         assert type(load_site("sites.shop:ShopSite")) is ShopSite
         assert type(load_site("sites.generic:GenericSite")) is GenericSite
-        assert type(load_site("crawler.site:Site")) is Site
+        assert type(load_site("crawler.parse:Site")) is Site
 
     def test_loaded_sites_pickle(self) -> None:
         site = load_site("shop")
@@ -211,9 +211,9 @@ class TestLoadSite:
             ("foo", "unknown site 'foo': no module sites.foo"),
             ("sites.shop:Nope", "unknown site 'sites.shop:Nope': module sites.shop has no Nope"),
             ("no_such_pkg.mod:Site", "no module no_such_pkg.mod"),
-            ("sites.shop:parse_price", "expected a subclass of crawler.site.Site"),
+            ("sites.shop:parse_price", "expected a subclass of crawler.parse.Site"),
             ("sites.shop:SITE", None),  # SITE is the class itself: fine
-            ("crawler.models:Request", "expected a subclass of crawler.site.Site"),
+            ("crawler.models:Request", "expected a subclass of crawler.parse.Site"),
             ("", "site must be a name like 'generic' or 'package.module:Class'"),
             ("   ", "site must be a name like"),
             ("two words", "invalid site 'two words'"),
@@ -237,12 +237,12 @@ class TestLoadSite:
 
     def test_module_without_site_attribute(self, monkeypatch: pytest.MonkeyPatch) -> None:
         one = types.ModuleType("sites.only_one")
-        exec("from crawler.site import Site\nclass Only(Site):\n    pass\n", one.__dict__)
+        exec("from crawler.parse import Site\nclass Only(Site):\n    pass\n", one.__dict__)
         monkeypatch.setitem(sys.modules, "sites.only_one", one)
         assert type(load_site("only_one")).__name__ == "Only"
 
         none = types.ModuleType("sites.no_site")
-        exec("from crawler.site import Site\nclass Imported(Site):\n    pass\n", none.__dict__)
+        exec("from crawler.parse import Site\nclass Imported(Site):\n    pass\n", none.__dict__)
         none.Imported.__module__ = "elsewhere"
         monkeypatch.setitem(sys.modules, "sites.no_site", none)
         with pytest.raises(ValueError, match="no SITE attribute"):
@@ -264,7 +264,7 @@ class TestLoadSite:
             ("raise RuntimeError('boom at import')\n", "importing {mod} failed: RuntimeError"),
             ("def broken(:\n", "importing {mod} failed: SyntaxError"),
             (
-                "from crawler.site import Site\n"
+                "from crawler.parse import Site\n"
                 "class Needy(Site):\n"
                 "    def __init__(self, required): ...\n",
                 "could not create Needy()",

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import importlib
 
+from crawler.engines._errors import connect_reason, require_http_url
 from crawler.engines.base import Engine, EngineOptions
 
-__all__ = ["ENGINES", "Engine", "EngineOptions", "create_engine"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "EngineOptions",
+    "connect_reason",
+    "create_engine",
+    "require_http_url",
+]
 
 ENGINES: dict[str, str] = {
     "aiohttp": "crawler.engines._aiohttp:AiohttpEngine",

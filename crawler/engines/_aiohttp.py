@@ -15,6 +15,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from crawler.engines._errors import blocked, connect_error, require_http_url
 from crawler.engines._slots import LARGE_BODY, AsyncSlots, Slot
 from crawler.engines.base import EngineOptions
+from crawler.engines.guard import AddressGuard, AddrInfo
 from crawler.errors import (
     BodyTooLarge,
     FetchError,
@@ -22,9 +23,7 @@ from crawler.errors import (
     InvalidURL,
     ProtocolError,
 )
-from crawler.guard import AddressGuard, AddrInfo
-from crawler.models import Request, Response, Timeouts
-from crawler.resources import AsyncResource
+from crawler.models import AsyncResource, Request, Response, Timeouts
 
 __all__ = ["AiohttpEngine"]
 

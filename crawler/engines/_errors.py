@@ -13,8 +13,8 @@ import ssl
 
 from yarl import URL
 
+from crawler.engines.guard import AddressGuard, AddressRefused
 from crawler.errors import BlockedAddress, ConnectError, ConnectKind, InvalidURL
-from crawler.guard import AddressGuard, AddressRefused
 from crawler.models import Request
 from crawler.urls import parse_http_url
 

@@ -28,6 +28,7 @@ from requests.cookies import RequestsCookieJar
 from crawler.engines._errors import blocked, connect_error, require_http_url
 from crawler.engines._slots import LARGE_BODY, Slot, ThreadSlots
 from crawler.engines.base import EngineOptions
+from crawler.engines.guard import AddressGuard, AddressRefused
 from crawler.errors import (
     BodyTooLarge,
     FetchError,
@@ -35,9 +36,7 @@ from crawler.errors import (
     InvalidURL,
     ProtocolError,
 )
-from crawler.guard import AddressGuard, AddressRefused
-from crawler.models import Headers, Request, Response, Timeouts, make_headers
-from crawler.resources import AsyncResource
+from crawler.models import AsyncResource, Headers, Request, Response, Timeouts, make_headers
 
 __all__ = ["Job", "ThreadedEngine", "new_session", "perform"]
 

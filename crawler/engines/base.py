@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from crawler.guard import AddressGuard
-from crawler.models import Request, Response
-from crawler.resources import Resource
+from crawler.engines._slots import slot_count
+from crawler.engines.guard import AddressGuard
+from crawler.models import DEFAULT_MAX_BYTES, Request, Resource, Response
 
 __all__ = ["Engine", "EngineOptions"]
 
@@ -27,18 +27,26 @@ class EngineOptions:
     proxy: str | None = None
     cookies: Mapping[str, str] = field(default_factory=dict)
     guard: AddressGuard | None = None  # set: connect only to addresses it permits
-    # How many bodies may grow past LARGE_BODY (256 KiB) at once; None: no limit.
-    large_bodies: int | None = None
+    # Bytes that bodies past LARGE_BODY (256 KiB) may hold at once; None: no limit.
+    body_memory: int | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES  # the largest body the engine's requests accept
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency!r}")
-        if self.large_bodies is not None and self.large_bodies < 1:
-            raise ValueError(f"large_bodies must be at least 1, got {self.large_bodies!r}")
+        if self.body_memory is not None and self.body_memory < 1:
+            raise ValueError(f"body_memory must be at least 1, got {self.body_memory!r}")
         if self.guard is not None and self.proxy:
             raise ValueError(
                 "block_private cannot be enforced through a proxy: the proxy makes the connections"
             )
+
+    @property
+    def large_bodies(self) -> int | None:
+        """How many bodies may grow past ``LARGE_BODY`` at once; None: no limit."""
+        if self.body_memory is None:
+            return None
+        return slot_count(self.body_memory, self.max_bytes)
 
 
 @runtime_checkable

@@ -6,8 +6,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 
-from crawler.models import HeadersLike, Request, Response, make_headers
-from crawler.resources import AsyncResource
+from crawler.models import AsyncResource, HeadersLike, Request, Response, make_headers
 
 __all__ = ["MockEngine", "respond"]
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from crawler.frontier.base import BaseFrontier, Batch, FrontierStats, Lease, depth_of
+from crawler.frontier.base import BaseFrontier, Batch, FrontierStats, Lease
 from crawler.models import Request
 from crawler.urls import fingerprint
 
@@ -77,14 +77,14 @@ class MemoryFrontier(BaseFrontier):
         if not_before > self._clock():
             heapq.heappush(self._deferred, (not_before, entry.seq, fp))
         else:
-            heapq.heappush(self._ready, (depth_of(entry.request), entry.seq, fp))
+            heapq.heappush(self._ready, (entry.request.lineage.depth, entry.seq, fp))
 
     async def lease(self, limit: int, *, seconds: float = 600.0) -> Lease:
         now = self._clock()
         while self._deferred and self._deferred[0][0] <= now:
             _, seq, fp = heapq.heappop(self._deferred)
             entry = self._entries[fp]
-            heapq.heappush(self._ready, (depth_of(entry.request), seq, fp))
+            heapq.heappush(self._ready, (entry.request.lineage.depth, seq, fp))
         for fp, entry in [(fp, e) for fp, e in self._leased.items() if e.lease_until <= now]:
             del self._leased[fp]
             self._schedule(fp, entry, 0.0)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -52,9 +53,8 @@ from crawler.frontier.base import (
     FrontierStats,
     Lease,
     LeaseLost,
-    depth_of,
 )
-from crawler.models import Request, make_headers
+from crawler.models import Lineage, Request, make_headers
 from crawler.urls import fingerprint, redact_password
 
 __all__ = ["RedisFrontier", "default_worker"]
@@ -65,6 +65,8 @@ CONNECT_TIMEOUT = 5.0
 SOCKET_TIMEOUT = 30.0
 MAX_DEPTH = 2**20  # depth * 2**32 + seq must stay an exact double (< 2**53)
 DUE_PER_LEASE = 10_000  # deferred requests moved to ready per lease: bounds script time
+_LINEAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Lineage))
+_NO_LINEAGE = Lineage()
 _KEYS = ("ready", "deferred", "data", "owner", "workers", "seen", "state", "checkpoint")
 
 # KEYS: the _KEYS above, in order. ARGV: prefix, worker, now, expiry, then per script.
@@ -345,7 +347,7 @@ class RedisFrontier(BaseFrontier):
         for request, not_before in batch.released:
             args += [fingerprint(request.url), repr(max(float(not_before), 0.0)), _dump(request)]
         for request in batch.links:
-            depth = min(max(depth_of(request), 0), MAX_DEPTH)
+            depth = min(max(request.lineage.depth, 0), MAX_DEPTH)
             args += [fingerprint(request.url), depth, _dump(request)]
         for values in (batch.checkpoint, batch.counters):
             for key, value in values.items():
@@ -391,8 +393,14 @@ class RedisFrontier(BaseFrontier):
 
 
 def _dump(request: Request) -> str:
-    """URL and meta, as the SQLite store keeps them; method and headers when set."""
+    """URL, lineage (the fields that differ from the default) and meta, as the SQLite
+    store keeps them; method and headers when set."""
     data: dict[str, Any] = {"url": request.url, "meta": dict(request.meta)}
+    data["lineage"] = {
+        name: value
+        for name in _LINEAGE_FIELDS
+        if (value := getattr(request.lineage, name)) != getattr(_NO_LINEAGE, name)
+    }
     if request.method != "GET":
         data["method"] = request.method
     if request.headers:
@@ -402,11 +410,18 @@ def _dump(request: Request) -> str:
 
 def _load(value: bytes) -> Request:
     data = json.loads(value.partition(b"\n")[2])
+    meta = data["meta"]
+    if "lineage" in data:
+        lineage = data["lineage"]
+    else:  # written before the lineage had fields of its own: it rode in meta
+        lineage = {name: meta.pop(name) for name in _LINEAGE_FIELDS if name in meta}
+        meta.pop("robots", None)
     return Request(
         data["url"],
         method=data.get("method", "GET"),
         headers=make_headers([(k, v) for k, v in data.get("headers", ())]),
-        meta=data["meta"],
+        lineage=Lineage(**lineage),
+        meta=meta,
     )
 
 

@@ -4,6 +4,11 @@ Every URL ever seen lives in one table keyed by its fingerprint, so the
 seen-set and the queue cost disk, not memory, however large the crawl. All
 statements run on one dedicated thread: SQLite calls never block the event
 loop, and there is exactly one writer.
+
+The file carries its schema version (``PRAGMA user_version``). A file written
+before the request's lineage had columns of its own (version 0, the lineage
+inside ``meta``) is migrated when opened; a file of a newer version, or not a
+frontier at all, is refused with ``FrontierError`` rather than misread.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from crawler.errors import FrontierError
-from crawler.frontier.base import BaseFrontier, Batch, FrontierStats, Lease, depth_of
-from crawler.models import Request
+from crawler.frontier.base import BaseFrontier, Batch, FrontierStats, Lease
+from crawler.models import Lineage, Request
 from crawler.urls import fingerprint
 
 __all__ = ["SqliteFrontier"]
@@ -29,6 +34,9 @@ T = TypeVar("T")
 
 KNOWN_FINGERPRINTS = 32_768  # about 2.5 MB: enough to skip most repeats, bounded for any crawl
 
+SCHEMA_VERSION = 1
+# The lineage columns come last: a version-0 file gains them with ADD COLUMN and
+# ends up with the very table a new file gets.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     fp BLOB PRIMARY KEY,
@@ -38,11 +46,26 @@ CREATE TABLE IF NOT EXISTS requests (
     state INTEGER NOT NULL DEFAULT 0,
     not_before REAL NOT NULL DEFAULT 0,
     lease_until REAL NOT NULL DEFAULT 0,
-    meta TEXT NOT NULL DEFAULT '{}'
+    meta TEXT NOT NULL DEFAULT '{}',
+    kind TEXT NOT NULL DEFAULT 'page',
+    referrer TEXT,
+    hops INTEGER NOT NULL DEFAULT 0,
+    tries INTEGER NOT NULL DEFAULT 0,
+    nesting INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS requests_ready ON requests (state, depth, seq);
 CREATE TABLE IF NOT EXISTS checkpoint (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+_VERSION_0 = {"fp", "seq", "url", "depth", "state", "not_before", "lease_until", "meta"}
+_LINEAGE_COLUMNS = """
+ALTER TABLE requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'page';
+ALTER TABLE requests ADD COLUMN referrer TEXT;
+ALTER TABLE requests ADD COLUMN hops INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE requests ADD COLUMN tries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE requests ADD COLUMN nesting INTEGER NOT NULL DEFAULT 0;
+"""
+_COLUMNS = "url, depth, kind, referrer, hops, tries, nesting, meta"
+_LIFTED = (("kind", "page"), ("referrer", None), ("hops", 0), ("tries", 0), ("nesting", 0))
 
 
 class SqliteFrontier(BaseFrontier):
@@ -72,13 +95,37 @@ class SqliteFrontier(BaseFrontier):
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._upgrade(db)
+        except BaseException:
+            db.close()
+            raise
         # Whoever held these leases is gone: this store has one process at a time.
         db.execute("UPDATE requests SET state = ? WHERE state = ?", (PENDING, LEASED))
         self._db = db
         self._recount()
+
+    def _upgrade(self, db: sqlite3.Connection) -> None:
+        """Bring the file to ``SCHEMA_VERSION``: create it, migrate it, or refuse it."""
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        columns = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION or (columns and not columns >= _VERSION_0):
+            written = f"schema {version}" if version else "another program"
+            raise FrontierError(
+                f"frontier store {self.path} was written by {written}, which this crawler "
+                f"(schema {SCHEMA_VERSION}) cannot read: run with --fresh to start over"
+            )
+        with _transaction(db):  # all of it or nothing: a crash midway leaves version 0
+            script = _LINEAGE_COLUMNS if columns else _SCHEMA
+            for statement in filter(str.strip, script.split(";")):
+                db.execute(statement)
+            if columns:  # version 0: the lineage rode in meta
+                _lift_lineage(db)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _recount(self) -> None:
         """Read the counters back from the table (on open, after a rollback or a clear)."""
@@ -135,12 +182,13 @@ class SqliteFrontier(BaseFrontier):
                 self._move(LEASED, DONE, cursor.rowcount)
             for request, not_before in batch.released:
                 cursor = db.execute(
-                    "UPDATE requests SET state = ?, not_before = ?, meta = ? "
-                    "WHERE fp = ? AND state = ?",
+                    "UPDATE requests SET state = ?, not_before = ?, "
+                    "url = ?, depth = ?, kind = ?, referrer = ?, hops = ?, tries = ?, nesting = ?, "
+                    "meta = ? WHERE fp = ? AND state = ?",
                     (
                         PENDING,
                         max(not_before, 0.0),
-                        _meta(request),
+                        *_row(request),
                         fingerprint(request.url),
                         LEASED,
                     ),
@@ -153,9 +201,9 @@ class SqliteFrontier(BaseFrontier):
                     continue
                 self._seq += 1
                 cursor = db.execute(
-                    "INSERT OR IGNORE INTO requests (fp, seq, url, depth, meta) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (fp, self._seq, request.url, depth_of(request), _meta(request)),
+                    f"INSERT OR IGNORE INTO requests (fp, seq, {_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (fp, self._seq, *_row(request)),
                 )
                 added.append(cursor.rowcount == 1)
                 self._counts[PENDING] += cursor.rowcount
@@ -190,16 +238,16 @@ class SqliteFrontier(BaseFrontier):
             ).rowcount
             self._move(LEASED, PENDING, expired)
             rows = db.execute(
-                "SELECT fp, url, meta FROM requests WHERE state = ? AND not_before <= ? "
+                f"SELECT fp, {_COLUMNS} FROM requests WHERE state = ? AND not_before <= ? "
                 "ORDER BY depth, seq LIMIT ?",
                 (PENDING, now, limit),
             ).fetchall()
             db.executemany(
                 "UPDATE requests SET state = ?, lease_until = ? WHERE fp = ?",
-                [(LEASED, now + seconds, fp) for fp, _, _ in rows],
+                [(LEASED, now + seconds, row[0]) for row in rows],
             )
         self._move(PENDING, LEASED, len(rows))
-        requests = [Request(url, meta=json.loads(meta)) for _, url, meta in rows]
+        requests = [_request(*row[1:]) for row in rows]
         next_at = None
         if not requests and self._counts[PENDING]:
             next_at = db.execute(
@@ -234,8 +282,38 @@ class SqliteFrontier(BaseFrontier):
         )
 
 
-def _meta(request: Request) -> str:
-    return json.dumps(dict(request.meta), separators=(",", ":"))
+def _row(request: Request) -> tuple[Any, ...]:
+    """The request as the columns ``_COLUMNS`` name."""
+    lineage = request.lineage
+    meta = json.dumps(dict(request.meta), separators=(",", ":")) if request.meta else "{}"
+    return (request.url, lineage.depth, lineage.kind, lineage.referrer, lineage.hops,
+            lineage.tries, lineage.nesting, meta)  # fmt: skip
+
+
+def _request(
+    url: str, depth: int, kind: Any, referrer: str | None, hops: int, tries: int, nesting: int,
+    meta: str,
+) -> Request:  # fmt: skip
+    lineage = Lineage(depth, kind, referrer, hops, tries, nesting)
+    return Request(url, lineage=lineage, meta={} if meta == "{}" else json.loads(meta))
+
+
+def _lift_lineage(db: sqlite3.Connection) -> None:
+    """Version 0 to 1: the lineage moves out of ``meta`` into its columns."""
+    rows = db.execute("SELECT fp, meta FROM requests WHERE meta != '{}'").fetchall()
+    lifted = []
+    for fp, text in rows:
+        meta = json.loads(text)
+        depth = meta.pop("depth", 0)
+        lineage = [meta.pop(name, default) for name, default in _LIFTED]
+        meta.pop("robots", None)
+        rest = json.dumps(meta, separators=(",", ":")) if meta else "{}"
+        lifted.append((depth if isinstance(depth, int) else 0, *lineage, rest, fp))
+    db.executemany(
+        "UPDATE requests SET depth = ?, kind = ?, referrer = ?, hops = ?, tries = ?, "
+        "nesting = ?, meta = ? WHERE fp = ?",
+        lifted,
+    )
 
 
 class _transaction:

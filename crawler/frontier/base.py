@@ -2,6 +2,9 @@
 
 A frontier owns deduplication (by the fingerprint of the canonical URL), order
 (breadth-first: lowest depth first, then first pushed), leases and persistence.
+Every frontier keeps a request's URL, method and headers, its lineage (depth,
+kind, referrer, hops, tries, nesting: the crawl's bookkeeping) and its ``meta``
+(the user's own) as they were pushed or released.
 The crawler talks to it in batches: one ``commit`` marks fetched requests done,
 pushes the links they produced, releases deferred requests, and records the
 byte offsets of the output files that hold their items, all atomically. That
@@ -23,8 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from crawler.errors import FrontierError
-from crawler.models import Request
-from crawler.resources import AsyncResource, Resource
+from crawler.models import AsyncResource, Request, Resource
 
 __all__ = [
     "CRAWL_NAME",
@@ -34,7 +36,6 @@ __all__ = [
     "FrontierStats",
     "Lease",
     "LeaseLost",
-    "depth_of",
 ]
 
 
@@ -56,11 +57,6 @@ class LeaseLost(FrontierError):
         )
         self.count = count
         self.worker = worker
-
-
-def depth_of(request: Request) -> int:
-    depth = request.meta.get("depth", 0)
-    return depth if isinstance(depth, int) else 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 
-from crawler.engines._errors import connect_reason
+from crawler.engines import connect_reason
 from crawler.errors import ConnectError, FetchTimeout
 
 __all__ = ["Certificate", "read_certificate"]

@@ -21,13 +21,11 @@ from typing import Any
 
 from crawler.config import Config, load_config
 from crawler.crawl import Crawler, configured_site
+from crawler.crawl.files import ERRORS_FILE
+from crawler.errors import ErrorRecord
 from crawler.health.result import Failure, HealthResult
-from crawler.loop import run
-from crawler.models import Timeouts
-from crawler.progress import make_progress
-from crawler.site import Item, Link, Page, Site
+from crawler.parse import Item, Link, Page, Site
 from crawler.urls import canonicalize
-from crawler.workers import ERRORS_FILE
 
 __all__ = ["LINKS_FILE", "LinkGraphSite", "LinkReport", "broken_links", "check_links"]
 
@@ -71,7 +69,7 @@ class LinkReport:
         return text
 
 
-def check_links(
+async def check_links(
     config_path: str | Path,
     *,
     engine: str | None = None,
@@ -82,31 +80,23 @@ def check_links(
 ) -> LinkReport:
     """Crawl, then list the broken links. Options left ``None`` keep the config's
     settings. Without ``output`` the crawl's state lives in a temporary folder, so
-    every check starts afresh."""
+    every check starts afresh; with it, the check holds that folder while it runs."""
     config = load_config(config_path)
     site = configured_site(config)
-    fetch = config.fetch
-    fetch = dataclasses.replace(
-        fetch,
-        engine=engine or fetch.engine,
-        concurrency=concurrency or fetch.concurrency,
-        timeout=fetch.timeout if timeout is None else Timeouts(total=timeout),
-    )
+    changes = {"engine": engine, "concurrency": concurrency, "timeout": timeout,
+               "retries": retries}  # fmt: skip
+    fetch = config.fetch.replace(**{k: v for k, v in changes.items() if v is not None})
     config = config.replace(fetch=fetch)
-    if retries is not None:
-        config = config.replace(retry=dataclasses.replace(config.retry, retries=retries))
     if output is not None:
-        return _check(config, site, Path(output))
+        return await _check(config, site, Path(output))
     with tempfile.TemporaryDirectory(prefix="crawl-check-") as folder:
-        return _check(config, site, Path(folder))
+        return await _check(config, site, Path(folder))
 
 
-def _check(config: Config, site: Site, out: Path) -> LinkReport:
+async def _check(config: Config, site: Site, out: Path) -> LinkReport:
     output = dataclasses.replace(config.output, dir=out, items=LINKS_FILE, pages=False)
-    crawler = Crawler(
-        config.replace(output=output), site=LinkGraphSite(site), progress=make_progress(quiet=True)
-    )
-    stats = run(crawler.run())
+    crawler = Crawler(config.replace(output=output), site=LinkGraphSite(site))
+    stats = await crawler.run()
     broken = broken_links(out / ERRORS_FILE, out / LINKS_FILE)
     return LinkReport(broken, stats.pages, crawler.finished, dict(stats.dropped))
 
@@ -116,11 +106,11 @@ def broken_links(errors_file: Path, links_file: Path) -> list[HealthResult]:
     ``MAX_REFERRERS`` of the pages linking to it. A redirect's target is linked from
     the pages that link to the redirect (one hop back)."""
     errors = {
-        canonicalize(record["url"]): record
-        for record in _records(errors_file)
-        if record.get("kind") not in NOT_BROKEN
+        canonicalize(record.url): record
+        for record in map(ErrorRecord.from_json, _records(errors_file))
+        if record is not None and record.kind not in NOT_BROKEN
     }
-    via = {url: _canonical(record.get("referrer")) for url, record in errors.items()}
+    via = {url: _canonical(record.referrer) for url, record in errors.items()}
     wanted = set(errors) | {source for source in via.values() if source}
     referrers: dict[str, list[str]] = {url: [] for url in wanted}
     counts = dict.fromkeys(wanted, 0)
@@ -133,14 +123,14 @@ def broken_links(errors_file: Path, links_file: Path) -> list[HealthResult]:
                     referrers[url].append(page)
     now = time.time()
     results = []
-    for url, record in errors.items():
+    for url, error in errors.items():
         found, count = referrers[url], counts[url]
         source = via[url]
         if not found and source:  # reached only through a redirect (or a sitemap)
             found, count = referrers[source], counts[source]
-            if not found:
-                found, count = [record["referrer"]], 1
-        results.append(_result(record, tuple(found), count, now))
+            if not found and error.referrer:
+                found, count = [error.referrer], 1
+        results.append(_result(error, tuple(found), count, now))
     return results
 
 
@@ -154,18 +144,17 @@ def _canonical(url: object) -> str:
 
 
 def _result(
-    record: dict[str, Any], linked_from: tuple[str, ...], count: int, now: float
+    error: ErrorRecord, linked_from: tuple[str, ...], count: int, now: float
 ) -> HealthResult:
-    status, kind = record.get("status"), str(record.get("kind"))
     more = f"linked from {count} pages" if count > len(linked_from) else ""
-    if kind == "http_status":
-        failure, error, message = Failure("status", "below 400", str(status)), None, more
+    if error.kind == "http_status":
+        failure, kind, message = Failure("status", "below 400", str(error.status)), None, more
     else:
-        failure, error = Failure("fetch", "a response", kind), kind
-        message = "; ".join(filter(None, [str(record.get("message", "")), more]))
+        failure, kind = Failure("fetch", "a response", error.kind), error.kind
+        message = "; ".join(filter(None, [error.message, more]))
     return HealthResult(
-        name=record["url"], url=record["url"], ok=False, checked_at=now, latency=0.0,
-        status=status, error=error, message=message, failures=(failure,),
+        name=error.url, url=error.url, ok=False, checked_at=now, latency=0.0,
+        status=error.status, error=kind, message=message, failures=(failure,),
         linked_from=linked_from,
     )  # fmt: skip
 

@@ -11,18 +11,17 @@ from collections.abc import Sequence
 
 from yarl import URL
 
-from crawler.errors import ConnectError, FetchError
+from crawler.errors import ConnectError, ErrorRecord, FetchError
 from crawler.fetcher import Fetcher
 from crawler.health.certs import Certificate, read_certificate
 from crawler.health.conditions import evaluate
 from crawler.health.result import Failure, HealthResult
 from crawler.health.targets import Target
-from crawler.outcome import error_kind
+from crawler.policy import FetchPolicy
 
 __all__ = ["DEFAULT_CONCURRENCY", "check_one", "check_targets"]
 
 DEFAULT_CONCURRENCY = 64
-MAX_BYTES = 10_000_000  # a health check reads at most this much of a body
 
 
 async def check_targets(
@@ -37,23 +36,12 @@ async def check_targets(
     # a check's latency and timeout are its own exchange's, however many targets there are.
     slots = asyncio.Semaphore(concurrency)
     async with contextlib.AsyncExitStack() as stack:
-        # One Fetcher per combination of the settings a Fetcher fixes for all its requests.
-        fetchers: dict[tuple[int, float, bool, bool | str], Fetcher] = {}
-        for target in targets:
-            if (key := _fetcher_settings(target)) not in fetchers:
-                # No rate limit: a check must see the server as users do, all at once.
-                fetchers[key] = await stack.enter_async_context(
-                    Fetcher(
-                        engine,
-                        concurrency=concurrency,
-                        per_host_concurrency=concurrency,
-                        retries=target.retries,
-                        max_backoff=target.timeout,  # a Retry-After of an hour must not stall it
-                        follow_redirects=target.follow_redirects,
-                        verify_tls=target.verify_tls,
-                        max_bytes=MAX_BYTES,
-                    )
-                )
+        # One Fetcher per distinct policy: a Fetcher fixes its settings for all its requests.
+        fetchers: dict[FetchPolicy, Fetcher] = {}
+        policies = [target.policy(engine=engine, concurrency=concurrency) for target in targets]
+        for policy in policies:
+            if policy not in fetchers:
+                fetchers[policy] = await stack.enter_async_context(Fetcher.of(policy))
 
         async def run(target: Target, fetcher: Fetcher) -> HealthResult:
             try:
@@ -66,12 +54,11 @@ async def check_targets(
                 )  # fmt: skip
 
         return await asyncio.gather(
-            *(run(target, fetchers[_fetcher_settings(target)]) for target in targets)
+            *(
+                run(target, fetchers[policy])
+                for target, policy in zip(targets, policies, strict=True)
+            )
         )
-
-
-def _fetcher_settings(target: Target) -> tuple[int, float, bool, bool | str]:
-    return target.retries, target.timeout, target.follow_redirects, target.verify_tls
 
 
 async def check_one(fetcher: Fetcher, target: Target) -> HealthResult:
@@ -93,11 +80,11 @@ async def check_one(fetcher: Fetcher, target: Target) -> HealthResult:
     except FetchError as exc:
         latency = time.monotonic() - started
         cert, cert_failures = await _certificate_failures(target, cert_task, fetch_failed=exc)
-        kind = error_kind(exc)
+        record = ErrorRecord.of(exc, url=target.url)
         return HealthResult(
             target.name, target.url, ok=False, checked_at=checked_at, latency=latency,
-            error=kind, message=str(exc),
-            failures=(Failure("fetch", "a response", kind), *cert_failures),
+            error=record.kind, message=record.message,
+            failures=(Failure("fetch", "a response", record.kind), *cert_failures),
             cert_days=cert.days_left if cert else None,
         )  # fmt: skip
     latency = time.monotonic() - started

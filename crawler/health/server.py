@@ -15,7 +15,7 @@ from aiohttp import web
 
 from crawler.health.history import History
 from crawler.health.page import CONTENT_SECURITY_POLICY, render_page, status_json
-from crawler.resources import AsyncResource
+from crawler.models import AsyncResource
 
 __all__ = ["METRICS_CONTENT_TYPE", "StatusServer"]
 

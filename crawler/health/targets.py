@@ -7,7 +7,6 @@ value and what was expected.
 from __future__ import annotations
 
 import re
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +14,10 @@ from typing import Any
 
 import regex as bounded_re
 
+from crawler.config import ca_file, read_toml
 from crawler.errors import ConfigError
-from crawler.validators import (
+from crawler.policy import HEALTH, FetchPolicy
+from crawler.policy.checks import (
     Check,
     boolean,
     headers,
@@ -25,8 +26,8 @@ from crawler.validators import (
     number,
     pattern,
     positive,
-    read_toml,
     string,
+    verify_tls,
 )
 
 __all__ = [
@@ -37,7 +38,7 @@ __all__ = [
     "parse_health_config",
 ]
 
-DEFAULT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = HEALTH.timeouts.total
 METHODS = ("GET", "HEAD", "POST")
 
 
@@ -79,6 +80,16 @@ class Target:
     headers: tuple[tuple[str, str], ...] = ()  # response headers: name, expected substring
     json: tuple[tuple[str, Any], ...] = ()  # dotted path, expected value
     cert_min_days: float | None = None
+
+    def policy(self, *, engine: str, concurrency: int) -> FetchPolicy:
+        """How to fetch this target: the health checks' defaults with its own settings.
+        No rate limit: a check must see the server as users do, all at once."""
+        return HEALTH.replace(
+            engine=engine, concurrency=concurrency, per_host_concurrency=concurrency,
+            timeout=self.timeout, retries=self.retries, follow_redirects=self.follow_redirects,
+            verify_tls=self.verify_tls,
+            max_backoff=self.timeout,  # a Retry-After of an hour must not stall it
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,19 +148,8 @@ def _options(
             raise ConfigError(f"{section}.{key}", value, "one of " + ", ".join(allowed))
         options[key] = allowed[key](f"{section}.{key}", value)
     if isinstance(options.get("verify_tls"), str):
-        options["verify_tls"] = _ca_file(f"{section}.verify_tls", base / options["verify_tls"])
+        options["verify_tls"] = ca_file(f"{section}.verify_tls", base / options["verify_tls"])
     return options
-
-
-def _ca_file(key: str, path: Path) -> str:
-    """Load the bundle now: a missing or broken file is the config's error, not a
-    failed check on every run."""
-    try:
-        ssl.create_default_context(cafile=str(path))
-    except (OSError, ssl.SSLError) as exc:
-        expected = f"a readable PEM file of CA certificates ({exc})"
-        raise ConfigError(key, str(path), expected) from None
-    return str(path)
 
 
 # validators ------------------------------------------------------------------------------
@@ -221,19 +221,13 @@ def _name(key: str, value: Any) -> str:
     return text
 
 
-def _verify(key: str, value: Any) -> bool | str:
-    if isinstance(value, bool) or (isinstance(value, str) and value):
-        return value
-    raise ConfigError(key, value, "true, false or the path of a PEM file of CAs to trust")
-
-
 _SHARED: dict[str, Check] = {
     "method": _method,
     "request_headers": headers,
     "timeout": positive,
     "retries": integer(0),
     "follow_redirects": boolean,
-    "verify_tls": _verify,
+    "verify_tls": verify_tls,
     "status": _status,
     "max_latency_ms": number,
     "body_contains": _strings,

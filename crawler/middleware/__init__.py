@@ -1,8 +1,8 @@
 """Policy as middleware: ``(request, call_next) -> response``, composed in list order."""
 
-from crawler.middleware.chain import Handler, Middleware, compose
+from crawler.middleware.chain import Handler, Middleware, compose, policy_chain, rate_limit
 from crawler.middleware.concurrency import Concurrency
-from crawler.middleware.ratelimit import RateLimit, parse_rate
+from crawler.middleware.ratelimit import RateLimit
 from crawler.middleware.redirects import FollowRedirects
 from crawler.middleware.retry import Retry
 from crawler.middleware.robots import Robots
@@ -18,5 +18,6 @@ __all__ = [
     "Robots",
     "Timeout",
     "compose",
-    "parse_rate",
+    "policy_chain",
+    "rate_limit",
 ]

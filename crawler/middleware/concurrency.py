@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from crawler.middleware.chain import Handler
-from crawler.models import Request, Response
+from crawler.models import Handler, Request, Response
 
 __all__ = ["Concurrency"]
 

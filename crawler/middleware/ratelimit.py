@@ -5,31 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
-from crawler.middleware.chain import Handler
 from crawler.middleware.retry import parse_retry_after
-from crawler.models import Request, Response
+from crawler.models import Handler, Request, Response
+from crawler.policy.checks import parse_rate
 from crawler.urls import host_key
 
-__all__ = ["RateLimit", "SharedLimits", "parse_rate"]
+__all__ = ["RateLimit", "SharedLimits"]
 
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
-_UNIT_SECONDS = {
-    "s": 1,
-    "sec": 1,
-    "second": 1,
-    "m": 60,
-    "min": 60,
-    "minute": 60,
-    "h": 3600,
-    "hour": 3600,
-}
 _SWEEP_AT = 1024
 # A cluster concurrency slot lapses this long after the request's total timeout
 # (which bounds a live request), so a killed worker's slots free themselves.
@@ -37,23 +25,8 @@ LEASE_MARGIN = 10.0
 UNTIMED_LEASE = 120.0  # seconds, for a request that carries no timeouts
 
 
-def parse_rate(value: str | float | None) -> float | None:
-    """Requests per second from ``"10/s"``, ``"30/m"``, ``"100/h"`` or a number; ``None``
-    or ``""`` mean unlimited."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value <= 0:
-            raise ValueError(f"rate must be positive, got {value!r}")
-        return float(value)
-    match = _RATE.match(value) if isinstance(value, str) else None
-    if not match or float(match[1]) <= 0:
-        raise ValueError(f'rate must look like "10/s", "30/m" or "100/h", got {value!r}')
-    return float(match[1]) / _UNIT_SECONDS[match[2]]
-
-
 class SharedLimits(Protocol):
-    """Per-host limits kept for every worker of a crawl (``crawler.cluster.SharedPoliteness``).
+    """Per-host limits kept for every worker of a crawl (``crawl.cluster.SharedPoliteness``).
 
     Hosts are ``host:port`` keys; failures raise ``FrontierError``, except in
     ``release``, which must not raise (its slot lapses after ``lease`` anyway)."""

@@ -14,8 +14,7 @@ from urllib.parse import urlsplit
 from yarl import URL
 
 from crawler.errors import InvalidURL, TooManyRedirects
-from crawler.middleware.chain import Handler
-from crawler.models import Request, Response, make_headers
+from crawler.models import Handler, Request, Response, make_headers
 from crawler.urls import parse_http_url
 
 __all__ = ["CREDENTIALS", "FollowRedirects"]

@@ -21,12 +21,11 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from crawler.errors import ConnectError, FetchTimeout, RetryLater
-from crawler.middleware.chain import Handler
-from crawler.models import Request, Response
+from crawler.models import Handler, Request, Response
+from crawler.policy import DEFAULT_RETRY_STATUSES
 
-__all__ = ["DEFAULT_RETRY_STATUSES", "IDEMPOTENT_METHODS", "Retry", "parse_retry_after"]
+__all__ = ["IDEMPOTENT_METHODS", "Retry", "parse_retry_after"]
 
-DEFAULT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 Sleep = Callable[[float], Awaitable[None]]

@@ -30,10 +30,9 @@ from crawler.errors import (
     RetryLater,
     TooManyRedirects,
 )
-from crawler.middleware.chain import Handler
 from crawler.middleware.ratelimit import RateLimit
 from crawler.middleware.redirects import next_request
-from crawler.models import Request, Response, make_headers
+from crawler.models import Handler, Lineage, Request, Response, make_headers
 from crawler.urls import origin, parse_http_url
 
 __all__ = ["Robots", "RobotsStore"]
@@ -79,7 +78,7 @@ class _Fetched(NamedTuple):
 
 class RobotsStore(Protocol):
     """robots.txt answers shared by every worker of a crawl
-    (``crawler.cluster.SharedPoliteness``); failures raise ``FrontierError``."""
+    (``crawler.crawl.cluster.SharedPoliteness``); failures raise ``FrontierError``."""
 
     async def get_robots(self, origin: str) -> tuple[bytes, float] | None:
         """The answer stored for ``origin`` and the seconds it stays fresh."""
@@ -112,6 +111,7 @@ DOWNLOAD_FACTOR = 4  # robots.txt bodies up to this many times PARSE_BYTES are r
 CLAIM_TIMEOUT = 30.0  # seconds other workers wait for one worker's robots.txt fetch
 CLAIM_POLL_MIN, CLAIM_POLL_MAX = 0.01, 0.2  # seconds between looks at a claimed origin
 _FORMAT = 1  # version of the answers in a shared store
+ROBOTS = Lineage(kind="robots")
 
 
 class Robots:
@@ -122,7 +122,7 @@ class Robots:
     once: concurrent requests to that origin wait for the same fetch, and if the
     request doing the fetch is cancelled, one of the waiters starts it afresh.
     The fetch is a GET with the original request's headers (body, conditional and
-    range headers dropped), timeouts, ``max_download`` and ``meta={"robots": True}``;
+    range headers dropped), timeouts, ``max_download`` and lineage kind ``robots``;
     up to ``max_redirects`` redirects are followed here, each through ``call_next``.
 
     Outcomes, per RFC 9309:
@@ -168,8 +168,8 @@ class Robots:
     With ``rate_limit``, a ``Crawl-delay`` for the agent becomes that host's
     minimum interval; ``on_sitemaps(origin, urls)`` is called after each parse
     that lists ``Sitemap:`` URLs. At most ``max_origins`` origins are cached, the
-    oldest evicted first. Requests for ``/robots.txt`` itself, or with
-    ``meta["robots"] is True``, pass straight through. Time is read from
+    oldest evicted first. Requests for ``/robots.txt`` itself, or of lineage kind
+    ``robots``, pass straight through. Time is read from
     ``clock`` and ``not_before`` from ``wall_clock``; tests inject both.
 
     With ``shared`` (the workers of one crawl), an origin missing here is looked
@@ -238,7 +238,7 @@ class Robots:
     async def allowed(self, request: Request, call_next: Handler) -> bool:
         """Whether robots.txt lets ``user_agent`` fetch ``request.url``, fetching
         the origin's robots.txt through ``call_next`` when it is not cached."""
-        if request.meta.get("robots") is True:
+        if request.lineage.kind == "robots":
             return True
         try:
             url = parse_http_url(request.url)
@@ -364,7 +364,7 @@ class Robots:
             headers=make_headers(headers),
             timeouts=request.timeouts,
             max_bytes=self.max_download,
-            meta={"robots": True},
+            lineage=ROBOTS,
         )
         try:
             for hop in range(self.max_redirects + 1):

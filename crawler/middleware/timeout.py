@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from crawler.errors import FetchTimeout
-from crawler.middleware.chain import Handler
-from crawler.models import Request, Response, Timeouts
+from crawler.models import Handler, Request, Response, Timeouts
 
 __all__ = ["Timeout"]
 

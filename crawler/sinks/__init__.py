@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from crawler.sinks._csv import CsvSink
-from crawler.sinks._jsonl import JsonlSink
+from crawler.sinks._jsonl import JsonlSink, to_json
 from crawler.sinks._pages import PagesSink
 from crawler.sinks._paths import safe_relative_path
 from crawler.sinks.base import Sink
@@ -25,6 +25,7 @@ __all__ = [
     "Sink",
     "open_items_sink",
     "safe_relative_path",
+    "to_json",
 ]
 
 _BY_SUFFIX: dict[str, type[JsonlSink] | type[CsvSink]] = {".jsonl": JsonlSink, ".csv": CsvSink}

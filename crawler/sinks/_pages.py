@@ -12,7 +12,7 @@ from pathlib import Path
 from aiofile import AIOFile
 
 from crawler.errors import SinkError
-from crawler.resources import AsyncResource
+from crawler.models import AsyncResource
 from crawler.sinks._paths import resolve_inside, safe_relative_path
 from crawler.sinks.base import IO_ERRORS, sink_error
 

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 from aiofile import AIOFile
 
 from crawler.errors import SinkError
-from crawler.resources import AsyncResource, Resource
+from crawler.models import AsyncResource, Resource
 
 __all__ = ["IO_ERRORS", "BufferedFileSink", "Sink", "sink_error"]
 

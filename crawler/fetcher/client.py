@@ -6,50 +6,55 @@ FollowRedirects ▶ [your middleware] ▶ Retry ▶ RateLimit ▶ Concurrency �
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json as jsonlib
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
+    Callable,
     Iterable,
     Mapping,
-    Sequence,
 )
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Self
 from urllib.parse import urlencode
 
-from crawler.engines import ENGINES, Engine, EngineOptions, create_engine
-from crawler.engines._errors import require_http_url
-from crawler.engines._slots import slot_count
-from crawler.errors import ConfigError, FetchError
-from crawler.guard import address_guard
-from crawler.middleware import (
-    Concurrency,
-    FollowRedirects,
-    Middleware,
-    RateLimit,
-    Retry,
-    Timeout,
-    compose,
-)
-from crawler.middleware.chain import Handler
-from crawler.middleware.ratelimit import parse_rate
-from crawler.middleware.retry import DEFAULT_RETRY_STATUSES
+from crawler.engines import Engine, require_http_url
+from crawler.errors import FetchError
+from crawler.middleware import policy_chain
 from crawler.models import (
-    DEFAULT_MAX_BYTES,
+    AsyncResource,
+    Handler,
     HeadersLike,
     Request,
     Response,
     Timeouts,
     make_headers,
 )
-from crawler.resources import AsyncResource
-from crawler.urls import parse_http_url
+from crawler.policy import FetchPolicy
 
-__all__ = ["DEFAULT_USER_AGENT", "Fetcher", "Result"]
+__all__ = ["Fetcher", "Result", "same_parameters"]
 
-DEFAULT_USER_AGENT = "crawler/0.1 (+https://example.org/bot)"
+P = ParamSpec("P")
+
+
+def same_parameters(
+    source: Callable[P, Any],
+) -> Callable[[Callable[..., None]], Callable[Concatenate[Any, P], None]]:
+    """Give an ``__init__`` the parameters of ``source``, for type checkers and
+    ``help()``: the fetch settings are declared once, on ``FetchPolicy``, and every
+    front that takes them (``Fetcher``, ``SyncFetcher``) says so."""
+    signature = inspect.signature(source)
+    self = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+    def apply(init: Callable[..., None]) -> Callable[Concatenate[Any, P], None]:
+        init.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[self, *signature.parameters.values()], return_annotation=None
+        )
+        return init
+
+    return apply
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +73,11 @@ class Result:
 class Fetcher(AsyncResource):
     """Fetch URLs with every policy applied; an async context manager.
 
-    Any HTTP status is a response; only failures to get one raise (``FetchError``
-    subclasses). A Fetcher can be opened again after it was closed. ``verify_tls``
-    may name a PEM file of the CAs to trust instead of the system's.
+    Takes the settings of ``FetchPolicy`` as keywords (``Fetcher(timeout=10,
+    retries=3)``), the engine first: a name or a ready ``Engine``. A bad value
+    raises ``ConfigError`` naming its keyword. Any HTTP status is a response;
+    only failures to get one raise (``FetchError`` subclasses). A Fetcher can be
+    opened again after it was closed.
 
     ``block_private=True`` is for URLs you do not control: no connection is made
     to a loopback, private, link-local, multicast or reserved address, however
@@ -83,106 +90,24 @@ class Fetcher(AsyncResource):
     responses alive then makes later large fetches wait (up to their timeout).
     """
 
-    def __init__(
-        self,
-        engine: str | Engine = "aiohttp",
-        *,
-        concurrency: int = 64,
-        per_host_concurrency: int = 8,
-        timeout: float | Timeouts = 30.0,
-        retries: int = 0,
-        backoff: float = 0.5,
-        max_backoff: float = 30.0,
-        retry_statuses: Iterable[int] = DEFAULT_RETRY_STATUSES,
-        rate_limit: str | float | None = None,
-        user_agent: str = DEFAULT_USER_AGENT,
-        headers: HeadersLike | None = None,
-        cookies: Mapping[str, str] | None = None,
-        proxy: str | None = None,
-        verify_tls: bool | str = True,
-        block_private: bool = False,
-        allow_private: Iterable[str] = (),
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        body_memory: int | None = None,
-        max_redirects: int = 10,
-        follow_redirects: bool = True,
-        middleware: Sequence[Middleware] = (),
-    ) -> None:
-        if isinstance(engine, str) and engine not in ENGINES:
-            raise ConfigError("engine", engine, "one of " + ", ".join(sorted(ENGINES)))
-        _check_int("concurrency", concurrency, 1)
-        _check_int("per_host_concurrency", per_host_concurrency, 1)
-        _check_int("retries", retries, 0)
-        _check_int("max_bytes", max_bytes, 1)
-        if body_memory is not None:
-            _check_int("body_memory", body_memory, 1)
-        _check_int("max_redirects", max_redirects, 0)
-        try:
-            self.timeouts = Timeouts.of(timeout)
-        except (TypeError, ValueError):
-            raise ConfigError("timeout", timeout, "a positive number of seconds") from None
-        try:
-            parse_rate(rate_limit)
-        except ValueError:
-            raise ConfigError("rate_limit", rate_limit, 'a rate like "10/s" or "30/m"') from None
-        if proxy:
-            try:
-                parse_http_url(proxy)
-            except ValueError:
-                raise ConfigError("proxy", proxy, "an http:// or https:// URL") from None
-        self._engine_spec = engine
-        self._options = EngineOptions(
-            concurrency=concurrency,
-            verify_tls=verify_tls,
-            proxy=proxy or None,
-            cookies=dict(cookies or {}),
-            guard=address_guard(block_private, allow_private, proxy=proxy),
-            large_bodies=None if body_memory is None else slot_count(body_memory, max_bytes),
-        )
-        if block_private and not isinstance(engine, str):
-            raise ConfigError(
-                "block_private", block_private, "an engine name (a ready engine has its own guard)"
-            )
-        self.concurrency = concurrency
-        self.max_bytes = max_bytes
-        self.headers = [("User-Agent", user_agent), *_pairs(headers)]
-        self._policy: list[Middleware] = [
-            *([FollowRedirects(max_redirects)] if follow_redirects else []),
-            *middleware,
-            *(
-                [
-                    Retry(
-                        retries,
-                        backoff=backoff,
-                        max_backoff=max_backoff,
-                        statuses=frozenset(retry_statuses),
-                    )
-                ]
-                if retries
-                else []
-            ),
-        ]
-        self._rate_limit = rate_limit
-        self._max_backoff = max_backoff
-        self._per_host_concurrency = per_host_concurrency
+    @same_parameters(FetchPolicy)
+    def __init__(self, *args: Any, **options: Any) -> None:
+        self.policy = FetchPolicy(*args, **options)
+        self._headers = self.policy.request_headers
         self._engine: Engine | None = None
         self._handler: Handler | None = None
 
+    @classmethod
+    def of(cls, policy: FetchPolicy) -> Self:
+        """A Fetcher that fetches by ``policy``."""
+        return cls(**{name: getattr(policy, name) for name in _FIELDS})
+
     async def open(self) -> None:
         if self._engine is None:
-            spec = self._engine_spec
-            engine = create_engine(spec, self._options) if isinstance(spec, str) else spec
+            engine = self.policy.create_engine()
             await engine.__aenter__()
             # Per-host state is per opening: a reopened Fetcher starts polite and fresh.
-            rate_limit = RateLimit(
-                self._rate_limit,
-                per_host_concurrency=self._per_host_concurrency,
-                max_backoff=self._max_backoff,
-            )
-            chain: list[Middleware] = [
-                *self._policy, rate_limit, Concurrency(self.concurrency), Timeout(self.timeouts)
-            ]  # fmt: skip
-            self._engine, self._handler = engine, compose(chain, engine.send)
+            self._engine, self._handler = engine, policy_chain(self.policy, engine.send)
 
     async def aclose(self) -> None:
         engine, self._engine, self._handler = self._engine, None, None
@@ -202,14 +127,14 @@ class Fetcher(AsyncResource):
         """Build a request with this Fetcher's default headers and limits."""
         extra = _pairs(headers)
         own = {name.lower() for name, _ in extra}
-        merged = [(k, v) for k, v in self.headers if k.lower() not in own] + extra
+        merged = [(k, v) for k, v in self._headers if k.lower() not in own] + extra
         return Request(
             url=url,
             method=method,
             headers=make_headers(merged),
             body=body.encode() if isinstance(body, str) else body,
             timeouts=None if timeout is None else Timeouts.of(timeout),
-            max_bytes=self.max_bytes,
+            max_bytes=self.policy.max_bytes,
             meta=dict(meta or {}),
         )
 
@@ -278,7 +203,7 @@ class Fetcher(AsyncResource):
         exhausted = False
         try:
             while True:
-                if pull is None and not exhausted and len(fetches) < self.concurrency:
+                if pull is None and not exhausted and len(fetches) < self.policy.concurrency:
                     pull = asyncio.create_task(_next(source))
                 waiting: set[asyncio.Task[Any]] = {*fetches, *([pull] if pull else [])}
                 if not waiting:
@@ -335,7 +260,4 @@ def _pairs(headers: HeadersLike | None) -> list[tuple[str, str]]:
     return list(headers)
 
 
-def _check_int(key: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        expected = "a positive integer" if minimum == 1 else "a non-negative integer"
-        raise ConfigError(key, value, expected)
+_FIELDS = list(inspect.signature(FetchPolicy).parameters)

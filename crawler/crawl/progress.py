@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from crawler.stats import CrawlStats
+from crawler.crawl.stats import CrawlStats
 
 __all__ = ["LogProgress", "Progress", "RichProgress", "Snapshot", "make_progress"]
 

@@ -1,15 +1,15 @@
-"""The ``crawl`` command. Heavy modules are imported inside each command, so
-``crawl --help`` stays fast."""
+"""The command line's arguments: one parser, every command's options.
+
+The commands' own modules are imported only to run them, so ``crawl --help``
+stays fast."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
 
-__all__ = ["main"]
+from crawler.engines import ENGINES
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+__all__ = ["build_parser"]
 
 
 def _positive_float(text: str) -> float:
@@ -51,7 +51,7 @@ def _add_fetch_options(
     parser.add_argument(
         "--engine",
         default=engine,
-        choices=["aiohttp", "threads", "futures"],
+        choices=list(ENGINES),
         help="fetch engine (default: " + (engine or "aiohttp, or the crawl config's") + ")",
     )
     default = "from the file" if timeout is None else f"{timeout:g}"
@@ -68,7 +68,7 @@ def _add_fetch_options(
 
 def _add_crawl_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="the crawl's TOML file")
-    parser.add_argument("--engine", choices=["aiohttp", "threads", "futures"], help="fetch engine")
+    parser.add_argument("--engine", choices=list(ENGINES), help="fetch engine")
     parser.add_argument("--max-pages", type=_non_negative_int, help="stop after this many pages")
     parser.add_argument("--output", metavar="DIR", help="output folder (overrides output.dir)")
     parser.add_argument("--quiet", action="store_true", help="no progress and no summary")
@@ -196,97 +196,3 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--output", metavar="DIR", help="output folder (overrides output.dir)")
     status.add_argument("--json", action="store_true", help="one JSON object instead of text")
     return parser
-
-
-def _fetch(args: argparse.Namespace) -> int:
-    from crawler.errors import FetchError
-    from crawler.sync import SyncFetcher
-
-    with SyncFetcher(
-        args.engine,
-        timeout=args.timeout,
-        retries=args.retries,
-        follow_redirects=not args.no_follow,
-        verify_tls=not args.insecure,
-        block_private=args.block_private,
-    ) as fetcher:
-        try:
-            call = fetcher.head if args.head else fetcher.get
-            response = call(args.url, headers=args.header)
-        except FetchError as exc:
-            print(f"crawl: {args.url}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return EXIT_FAILED
-    out = sys.stdout.buffer
-    lines = [f"HTTP/1.1 {response.status} {response.reason}".rstrip()]
-    lines += [f"{name}: {value}" for name, value in response.headers.items()]
-    out.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape"))
-    out.write(response.body)
-    out.flush()
-    return EXIT_OK
-
-
-def _run(args: argparse.Namespace) -> int:
-    from crawler.run import run_crawl, run_workers
-
-    if args.workers > 1:
-        return run_workers(
-            args.config, args.workers, engine=args.engine, max_pages=args.max_pages,
-            output=args.output, fresh=args.fresh, quiet=args.quiet,
-        )  # fmt: skip
-    return run_crawl(
-        args.config, engine=args.engine, max_pages=args.max_pages, output=args.output,
-        fresh=args.fresh, quiet=args.quiet,
-    )  # fmt: skip
-
-
-def _worker(args: argparse.Namespace) -> int:
-    from crawler.run import run_crawl
-
-    return run_crawl(
-        args.config, engine=args.engine, max_pages=args.max_pages, output=args.output,
-        quiet=args.quiet, worker=args.worker_id, shared_only=True,
-    )  # fmt: skip
-
-
-def _status(args: argparse.Namespace) -> int:
-    from crawler.run import show_status
-
-    return show_status(args.config, output=args.output, as_json=args.json)
-
-
-def _ping(args: argparse.Namespace) -> int:
-    from crawler.health.commands import ping
-
-    return ping(args)
-
-
-def _check(args: argparse.Namespace) -> int:
-    from crawler.health.commands import check
-
-    return check(args)
-
-
-_COMMANDS = {
-    "fetch": _fetch, "run": _run, "worker": _worker, "status": _status,
-    "ping": _ping, "check": _check,
-}  # fmt: skip
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and not argv[0].startswith("-") and argv[0] not in _COMMANDS:
-        argv.insert(0, "run")  # `crawl config.toml` is `crawl run config.toml`
-    args = build_parser().parse_args(argv)
-    from crawler.errors import ConfigError
-
-    try:
-        return _COMMANDS[args.command](args)
-    except ConfigError as exc:
-        print(f"crawl: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -304,7 +304,7 @@ def _scan_links(text: str, base_url: str) -> list[Link]:
 def _as_text(body: bytes | str) -> str:
     if isinstance(body, str):
         return body
-    from crawler.encoding import decode_html
+    from crawler.models.encoding import decode_html
 
     return decode_html(body, None)[1]
 

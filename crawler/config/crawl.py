@@ -1,9 +1,9 @@
-"""The crawl configuration: a frozen tree of settings with named defaults.
+"""The crawl config: a frozen tree of settings with named defaults.
 
-``load_config(path)`` reads TOML and validates every key; a bad value raises
-``ConfigError`` naming the dotted key, the value and what was expected, so the
-user can fix the file without reading code. Unknown keys are errors too: a
-typo must not silently fall back to a default.
+``[crawl]``, ``[output]`` and ``[state]`` are the crawl's own; ``[fetch]``, ``[retry]``
+and ``[rate_limit]`` are the fetch policy's settings (``crawler.policy``), read
+over the crawl's defaults (``CRAWL``). Unknown keys are errors: a typo must not
+silently fall back to a default.
 """
 
 from __future__ import annotations
@@ -15,46 +15,32 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from crawler.config.toml import ca_file, read_toml
 from crawler.errors import ConfigError
 from crawler.frontier import REDIS_SCHEMES
 from crawler.frontier.base import CRAWL_NAME
-from crawler.guard import address_guard
-from crawler.middleware.retry import DEFAULT_RETRY_STATUSES
-from crawler.models import Timeouts
-from crawler.validators import (
+from crawler.policy import CRAWL, FetchPolicy, settings
+from crawler.policy.checks import (
     Check,
     boolean,
     domain,
-    engine,
-    headers,
     http_url,
     integer,
     list_of,
-    number,
     positive,
-    proxy,
-    rate,
-    read_toml,
     regex,
-    status,
     string,
-    timeout,
 )
 
 __all__ = [
+    "SCHEMA",
     "Config",
     "CrawlSettings",
-    "FetchSettings",
     "OutputSettings",
-    "RateLimitSettings",
-    "RetrySettings",
     "StateSettings",
     "load_config",
     "parse_config",
 ]
-
-DEFAULT_USER_AGENT = "crawler/0.1 (+https://example.org/bot)"
-DEFAULT_TIMEOUT = Timeouts(total=15.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,36 +63,6 @@ class CrawlSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class FetchSettings:
-    engine: str = "aiohttp"
-    concurrency: int = 64
-    per_host_concurrency: int = 8
-    timeout: Timeouts = DEFAULT_TIMEOUT
-    user_agent: str = DEFAULT_USER_AGENT
-    headers: tuple[tuple[str, str], ...] = ()
-    max_bytes: int = 10_000_000
-    body_memory: int = 48_000_000  # what bodies past 256 KiB may hold at once; 0: no limit
-    max_redirects: int = 10
-    verify_tls: bool = True
-    proxy: str = ""
-    block_private: bool = False  # refuse loopback, private and reserved addresses
-    allow_private: tuple[str, ...] = ()  # addresses, address:port or networks still allowed
-
-
-@dataclass(frozen=True, slots=True)
-class RetrySettings:
-    retries: int = 2
-    backoff: float = 0.5
-    max_backoff: float = 30.0
-    statuses: tuple[int, ...] = tuple(sorted(DEFAULT_RETRY_STATUSES))
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimitSettings:
-    per_host: str = "4/s"  # "" for no limit
-
-
-@dataclass(frozen=True, slots=True)
 class OutputSettings:
     dir: Path = Path("out/example")
     items: str = "items.jsonl"
@@ -123,9 +79,7 @@ class StateSettings:
 @dataclass(frozen=True, slots=True)
 class Config:
     crawl: CrawlSettings = field(default_factory=CrawlSettings)
-    fetch: FetchSettings = field(default_factory=FetchSettings)
-    retry: RetrySettings = field(default_factory=RetrySettings)
-    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
+    fetch: FetchPolicy = CRAWL
     output: OutputSettings = field(default_factory=OutputSettings)
     state: StateSettings = field(default_factory=StateSettings)
 
@@ -135,14 +89,20 @@ class Config:
 
 def load_config(path: str | Path) -> Config:
     """Read and validate a TOML config file. ``state.name`` defaults to the file's
-    name, so two crawls of two files on one Redis keep apart."""
+    name, so two crawls of two files on one Redis keep apart; a CA bundle named
+    by ``fetch.verify_tls`` is found beside the file."""
+    path = Path(path)
     data = read_toml(path)
     state = data.get("state")
     if isinstance(state, Mapping) and "name" not in state:
-        data["state"] = {**state, "name": _default_name(Path(path))}
+        data["state"] = {**state, "name": _default_name(path)}
     elif state is None:
-        data["state"] = {"name": _default_name(Path(path))}
-    return parse_config(data)
+        data["state"] = {"name": _default_name(path)}
+    config = parse_config(data)
+    if isinstance(config.fetch.verify_tls, str):
+        bundle = ca_file("fetch.verify_tls", path.parent / config.fetch.verify_tls)
+        config = config.replace(fetch=config.fetch.replace(verify_tls=bundle))
+    return config
 
 
 def _default_name(path: Path) -> str:
@@ -180,7 +140,7 @@ def _site(key: str, value: Any) -> str:
     return text
 
 
-_SCHEMA: dict[str, tuple[type[Any], dict[str, Check]]] = {
+_SECTIONS: dict[str, tuple[type[Any], dict[str, Check]]] = {
     "crawl": (CrawlSettings, {
         "start_urls": list_of(http_url, "http(s) URLs"),
         "allowed_domains": list_of(domain, "host names"),
@@ -198,28 +158,6 @@ _SCHEMA: dict[str, tuple[type[Any], dict[str, Check]]] = {
         "follow_nofollow": boolean,
         "parse_workers": integer(1),
     }),
-    "fetch": (FetchSettings, {
-        "engine": engine,
-        "concurrency": integer(1),
-        "per_host_concurrency": integer(1),
-        "timeout": timeout,
-        "user_agent": string,
-        "headers": headers,
-        "max_bytes": integer(1),
-        "body_memory": integer(0),
-        "max_redirects": integer(0),
-        "verify_tls": boolean,
-        "proxy": proxy,
-        "block_private": boolean,
-        "allow_private": list_of(string, "addresses or networks"),
-    }),
-    "retry": (RetrySettings, {
-        "retries": integer(0),
-        "backoff": number,
-        "max_backoff": number,
-        "statuses": list_of(status, "HTTP status codes"),
-    }),
-    "rate_limit": (RateLimitSettings, {"per_host": rate}),
     "output": (OutputSettings, {
         "dir": lambda key, value: Path(string(key, value)),
         "items": _items,
@@ -232,16 +170,30 @@ _SCHEMA: dict[str, tuple[type[Any], dict[str, Check]]] = {
     }),
 }  # fmt: skip
 
+_POLICY: dict[str, dict[str, Check]] = {}
+for _setting in settings():
+    if _setting.toml is not None:
+        _section, _, _key = _setting.toml.partition(".")
+        _POLICY.setdefault(_section, {})[_key] = _setting.check
+
+SCHEMA: dict[str, dict[str, Check]] = {
+    "crawl": _SECTIONS["crawl"][1], **_POLICY,
+    "output": _SECTIONS["output"][1], "state": _SECTIONS["state"][1],
+}  # fmt: skip
+"""Every section of a crawl config, its keys and the check of each."""
+
 
 def parse_config(data: Mapping[str, Any]) -> Config:
     """Validate a parsed TOML document (or any mapping of the same shape)."""
     sections: dict[str, Any] = {}
     for name, value in data.items():
-        if name not in _SCHEMA:
-            raise ConfigError(name, value, "a section named " + ", ".join(_SCHEMA))
+        if name not in SCHEMA:
+            raise ConfigError(name, value, "a section named " + ", ".join(SCHEMA))
         if not isinstance(value, Mapping):
             raise ConfigError(name, value, f"a [{name}] table")
-        settings_class, checks = _SCHEMA[name]
+        if name not in _SECTIONS:
+            continue  # the fetch policy's: read below, all together
+        settings_class, checks = _SECTIONS[name]
         values = {}
         for key, raw in value.items():
             if key not in checks:
@@ -250,9 +202,8 @@ def parse_config(data: Mapping[str, Any]) -> Config:
                 )
             values[key] = checks[key](f"{name}.{key}", raw)
         sections[name] = settings_class(**values)
+    sections["fetch"] = CRAWL.from_toml(data)
     config = Config(**sections)
-    fetch = config.fetch
-    address_guard(fetch.block_private, fetch.allow_private, proxy=fetch.proxy, section="fetch.")
     if not config.crawl.start_urls:
         raise ConfigError(
             "crawl.start_urls", list(config.crawl.start_urls), "at least one http(s) URL"

@@ -12,18 +12,43 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+from collections.abc import Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from crawler.outcome import run_site
-from crawler.scope import Scope
-from crawler.site import Link, Page, Site
+from crawler.crawl.scope import Scope
+from crawler.errors import ParseError
+from crawler.parse import Item, Link, Page, Site
+from crawler.sinks import to_json
 
-__all__ = ["PageParser", "ParseJob", "Parsed"]
+__all__ = ["PageParser", "ParseJob", "Parsed", "run_site"]
 
 # items, the URLs of the links to follow, and why the others were dropped
 Parsed = tuple[list[dict[str, Any]], list[str], list[str]]
+
+
+def run_site(site: Site, page: Page) -> list[Item | Link]:
+    """Run the site's parser; its failure is the page's (``ParseError``), not the crawl's.
+
+    Every result is checked here, off the loop: a link must be a ``Link`` and an item
+    a mapping that JSON can hold, so nothing a site yields can break a commit later."""
+    try:
+        results: list[Item | Link] = []
+        for result in site.parse(page):
+            if isinstance(result, Link):
+                results.append(result)
+            elif isinstance(result, Mapping):
+                item = Item(result)
+                to_json(item)
+                results.append(item)
+            else:
+                raise TypeError(f"a site yields Item or Link, not {type(result).__name__}")
+        return results
+    except Exception as exc:
+        raise ParseError(
+            f"{type(exc).__name__}: {exc}", url=page.url, site=type(site).__name__
+        ) from exc
 
 
 @dataclass(frozen=True, slots=True)

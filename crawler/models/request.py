@@ -1,28 +1,25 @@
-"""The values that travel through the crawler: requests, responses, timeouts.
+"""Requests and what they carry: headers, timeouts, limits.
 
-All are frozen: middleware derives a changed request with ``request.replace(...)``
+Frozen: middleware derives a changed request with ``request.replace(...)``
 instead of mutating one that an outer layer still holds.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json as jsonlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from multidict import CIMultiDict, CIMultiDictProxy
-
-from crawler.encoding import decode_html
-from crawler.errors import HTTPStatusError
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "Headers",
     "HeadersLike",
+    "Kind",
+    "Lineage",
     "Request",
-    "Response",
     "Timeouts",
     "make_headers",
 ]
@@ -80,9 +77,42 @@ class Timeouts:
         return min(self.read or self.total, self.total)
 
 
+Kind = Literal["page", "sitemap", "robots"]
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """Where a request stands in a crawl: the crawl's own bookkeeping, kept by every
+    frontier beside the request. Outside a crawl a request has the default lineage.
+
+    ``depth`` counts links followed from a start URL (start URLs and sitemaps: 0);
+    ``kind`` says what the body is for; ``referrer`` is the page, redirect or sitemap
+    that led here; ``hops`` the redirects followed to reach this URL; ``tries`` the
+    times it went back to the frontier to be retried later; ``nesting``, for a
+    sitemap, the index levels above it.
+    """
+
+    depth: int = 0
+    kind: Kind = "page"
+    referrer: str | None = None
+    hops: int = 0
+    tries: int = 0
+    nesting: int = 0
+
+    def replace(self, **changes: Any) -> Lineage:
+        return dataclasses.replace(self, **changes)
+
+
+NO_LINEAGE = Lineage()
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One HTTP request. ``timeouts=None`` takes the fetcher's default."""
+    """One HTTP request. ``timeouts=None`` takes the fetcher's default.
+
+    ``lineage`` is the crawl's record of where the request comes from; ``meta`` is
+    yours: anything JSON can hold, kept unchanged through every frontier.
+    """
 
     url: str
     method: str = "GET"
@@ -90,6 +120,7 @@ class Request:
     body: bytes | None = None
     timeouts: Timeouts | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
+    lineage: Lineage = NO_LINEAGE
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -101,80 +132,4 @@ class Request:
             raise ValueError(f"Request.max_bytes must be positive, got {self.max_bytes!r}")
 
     def replace(self, **changes: Any) -> Request:
-        return dataclasses.replace(self, **changes)
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    """One HTTP response, body fully read (and capped at the request's ``max_bytes``).
-
-    ``url`` is the final URL; ``request_url`` the one the caller asked for, which
-    differs when redirects were followed (their responses are in ``history``).
-    """
-
-    request: Request
-    status: int
-    headers: Headers
-    body: bytes = b""
-    reason: str = ""
-    url: str = ""
-    elapsed: float = 0.0
-    history: tuple[Response, ...] = ()
-    # Keeps the body's share of the engine's body memory taken while any copy of
-    # this response lives (see engines/_slots.py); None for small bodies.
-    hold: object = field(default=None, repr=False, compare=False)
-    _decoded: list[tuple[str, str]] = field(
-        default_factory=list, init=False, repr=False, compare=False
-    )
-
-    def __post_init__(self) -> None:
-        if not self.url:
-            object.__setattr__(self, "url", self.request.url)
-        object.__setattr__(self, "headers", make_headers(self.headers))
-
-    @property
-    def request_url(self) -> str:
-        return self.history[0].request.url if self.history else self.request.url
-
-    @property
-    def ok(self) -> bool:
-        return self.status < 400
-
-    @property
-    def is_redirect(self) -> bool:
-        return self.status in (301, 302, 303, 307, 308) and "location" in self.headers
-
-    @property
-    def content_type(self) -> str:
-        """The media type without parameters, lower-cased (``""`` when absent)."""
-        return self.headers.get("content-type", "").partition(";")[0].strip().lower()
-
-    def _decode(self) -> tuple[str, str]:
-        if not self._decoded:
-            self._decoded.append(decode_html(self.body, self.headers.get("content-type")))
-        return self._decoded[0]
-
-    @property
-    def encoding(self) -> str:
-        """The encoding ``text`` was decoded with: header charset, BOM, ``<meta>``, detection."""
-        return self._decode()[0]
-
-    @property
-    def text(self) -> str:
-        return self._decode()[1]
-
-    def json(self) -> Any:
-        return jsonlib.loads(self.body)
-
-    def raise_for_status(self) -> Response:
-        """Return the response, or raise ``HTTPStatusError`` for a 4xx or 5xx status."""
-        if self.status >= 400:
-            kind = "client error" if self.status < 500 else "server error"
-            raise HTTPStatusError(
-                f"{self.status} {self.reason} ({kind}) for {self.url}".replace("  ", " "),
-                response=self,
-            )
-        return self
-
-    def replace(self, **changes: Any) -> Response:
         return dataclasses.replace(self, **changes)

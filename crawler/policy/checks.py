@@ -1,63 +1,40 @@
-"""Validators for TOML settings: each takes the dotted key and the raw value and
-returns the checked value or raises ``ConfigError`` naming key, value and what
-was expected. Shared by the crawl config and the health-check file."""
+"""Checks for settings: each takes the key the user wrote (``fetch.timeout`` in a
+TOML file, ``timeout`` as a keyword) and the raw value, and returns the value in
+its normal form or raises ``ConfigError`` naming key, value and what was expected.
+Shared by the fetch policy, the crawl config and the health-check file."""
 
 from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 from crawler.errors import ConfigError
-from crawler.middleware.ratelimit import parse_rate
 from crawler.models import Timeouts
 from crawler.urls import parse_http_url
 
 __all__ = [
-    "ENGINE_NAMES",
     "Check",
     "boolean",
     "domain",
-    "engine",
     "headers",
     "http_url",
     "integer",
     "list_of",
     "number",
+    "optional_size",
+    "parse_rate",
     "pattern",
     "positive",
     "proxy",
     "rate",
-    "read_toml",
     "regex",
     "status",
     "string",
     "timeout",
+    "verify_tls",
 ]
-
-ENGINE_NAMES = ("aiohttp", "futures", "threads")
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML file; a missing, unreadable or malformed file is a ConfigError."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("config", str(path), "an existing TOML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("config", str(path), f"a readable UTF-8 file ({exc})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("config", str(path), f"valid TOML ({exc})") from None
-    except RecursionError:  # tomllib recurses once per nested array or table
-        raise ConfigError("config", str(path), "valid TOML (nested too deeply)") from None
-    return data
-
 
 Check = Callable[[str, Any], Any]
 P = TypeVar("P")
@@ -93,8 +70,10 @@ def string(key: str, value: Any) -> str:
 
 
 def list_of(item: Check, expected: str) -> Check:
+    """A list (a TOML array; as a keyword, any list, tuple or set) whose items pass ``item``."""
+
     def check(key: str, value: Any) -> tuple[Any, ...]:
-        if not isinstance(value, list):
+        if not isinstance(value, list | tuple | set | frozenset):
             raise ConfigError(key, value, f"a list of {expected}")
         return tuple(item(f"{key}[{i}]", v) for i, v in enumerate(value))
 
@@ -138,13 +117,11 @@ def status(key: str, value: Any) -> int:
     return value
 
 
-def engine(key: str, value: Any) -> str:
-    if value not in ENGINE_NAMES:
-        raise ConfigError(key, value, "one of " + ", ".join(ENGINE_NAMES))
-    return str(value)
-
-
 def timeout(key: str, value: Any) -> Timeouts:
+    """Seconds for the whole attempt, a table of ``connect``, ``read`` and ``total``,
+    or (as a keyword) a ``Timeouts``."""
+    if isinstance(value, Timeouts):
+        return value
     if isinstance(value, Mapping):
         known = {"connect", "read", "total"}
         for name in value:
@@ -162,24 +139,68 @@ def positive(key: str, value: Any) -> float:
 
 
 def _finite(value: Any) -> bool:
-    """A TOML number that is not a bool, nan or inf (nan passes every < check)."""
+    """A number that is not a bool, nan or inf (nan passes every < check)."""
     return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
 
 
 def headers(key: str, value: Any) -> tuple[tuple[str, str], ...]:
-    if not isinstance(value, Mapping):
+    """A table of names to strings (as a keyword, also a list of pairs); ``None``: none."""
+    if value is None:
+        return ()
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, list | tuple) and all(
+        isinstance(pair, tuple | list) and len(pair) == 2 for pair in value
+    ):
+        pairs = list(value)
+    else:
         raise ConfigError(key, value, "a table of header names to strings")
-    return tuple((str(name), string(f"{key}.{name}", v)) for name, v in value.items())
+    return tuple((str(name), string(f"{key}.{name}", v)) for name, v in pairs)
 
 
-def rate(key: str, value: Any) -> str:
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
+_UNIT_SECONDS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
+                 "h": 3600, "hour": 3600}  # fmt: skip
+
+
+def parse_rate(value: str | float | None) -> float | None:
+    """Requests per second from ``"10/s"``, ``"30/m"``, ``"100/h"`` or a number; ``None``
+    or ``""`` mean unlimited."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not value > 0 or not math.isfinite(value):
+            raise ValueError(f"rate must be positive, got {value!r}")
+        return float(value)
+    match = _RATE.match(value) if isinstance(value, str) else None
+    if not match or float(match[1]) <= 0:
+        raise ValueError(f'rate must look like "10/s", "30/m" or "100/h", got {value!r}')
+    return float(match[1]) / _UNIT_SECONDS[match[2]]
+
+
+def rate(key: str, value: Any) -> float | None:
+    """Requests per second, from ``"4/s"`` or a number; ``""`` or ``None``: no limit."""
     try:
-        parse_rate(string(key, value))
-    except ValueError:
+        return parse_rate(value)
+    except (ValueError, TypeError):
         raise ConfigError(key, value, 'a rate like "4/s" or "30/m", or ""') from None
-    return str(value)
 
 
-def proxy(key: str, value: Any) -> str:
-    text = string(key, value)
-    return http_url(key, text) if text else ""
+def proxy(key: str, value: Any) -> str | None:
+    """An http(s) proxy URL; ``""`` or ``None``: no proxy."""
+    if value is None or value == "":
+        return None
+    return http_url(key, value)
+
+
+def verify_tls(key: str, value: Any) -> bool | str:
+    if isinstance(value, bool) or (isinstance(value, str) and value):
+        return value
+    raise ConfigError(key, value, "true, false or the path of a PEM file of CAs to trust")
+
+
+def optional_size(key: str, value: Any) -> int | None:
+    """A number of bytes; ``0`` or ``None``: no limit."""
+    if value is None or value == 0:
+        return None
+    return int(integer(1)(key, value))

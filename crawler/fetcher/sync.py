@@ -4,53 +4,20 @@ event loop thread (an anyio blocking portal). Not a second implementation."""
 from __future__ import annotations
 
 import functools
-from collections.abc import (
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-)
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, Self, TypedDict, TypeVar, Unpack
+from typing import Any, Self, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from crawler.engines import Engine
-from crawler.fetcher import Fetcher, Result
-from crawler.middleware import Middleware
+from crawler.fetcher.client import Fetcher, Result, same_parameters
 from crawler.models import HeadersLike, Request, Response, Timeouts
+from crawler.policy import FetchPolicy
 
-__all__ = ["FetcherOptions", "SyncFetcher"]
+__all__ = ["SyncFetcher"]
 
 T = TypeVar("T")
-
-
-class FetcherOptions(TypedDict, total=False):
-    """The keyword arguments of ``Fetcher``, for ``SyncFetcher``'s signature."""
-
-    concurrency: int
-    per_host_concurrency: int
-    timeout: float | Timeouts
-    retries: int
-    backoff: float
-    max_backoff: float
-    retry_statuses: Iterable[int]
-    rate_limit: str | float | None
-    user_agent: str
-    headers: HeadersLike | None
-    cookies: Mapping[str, str] | None
-    proxy: str | None
-    verify_tls: bool | str
-    block_private: bool
-    allow_private: Iterable[str]
-    max_bytes: int
-    body_memory: int | None
-    max_redirects: int
-    follow_redirects: bool
-    middleware: list[Middleware]
 
 
 class SyncFetcher:
@@ -60,8 +27,9 @@ class SyncFetcher:
     private loop.
     """
 
-    def __init__(self, engine: str | Engine = "aiohttp", **options: Unpack[FetcherOptions]):
-        self.fetcher = Fetcher(engine, **options)
+    @same_parameters(FetchPolicy)
+    def __init__(self, *args: Any, **options: Any) -> None:
+        self.fetcher = Fetcher(*args, **options)
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
 

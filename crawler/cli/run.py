@@ -1,74 +1,61 @@
-"""``crawl CONFIG``: a crawl from the command line, with signals, resume and exit codes."""
+"""``crawl CONFIG`` (``crawl run``) and ``crawl worker``: a crawl from the command
+line, with signals, resume and exit codes; ``--workers N`` starts N workers here."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
-import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from crawler.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from crawler.cli.loop import run as run_loop
+from crawler.cli.status import show_status
 from crawler.config import Config, load_config
-from crawler.crawl import FINISHED, STATS_FILE, Crawler
-from crawler.errors import ConfigError, CrawlerError, FrontierError
-from crawler.frontier import SQLITE_FILE, FrontierStats, open_frontier
-from crawler.frontier.base import BaseFrontier
-from crawler.loop import run
-from crawler.progress import make_progress
-from crawler.stats import CrawlStats
-from crawler.workers import ERRORS_FILE, default_worker_name, is_shared
+from crawler.crawl import Crawler
+from crawler.crawl.files import default_worker_name, is_shared
+from crawler.crawl.progress import make_progress
+from crawler.crawl.stats import CrawlStats
+from crawler.errors import AlreadyRunning, ConfigError, CrawlerError, FrontierError
 
-__all__ = ["run_crawl", "run_workers", "show_status"]
+__all__ = ["configure", "run", "worker"]
 
-EXIT_OK, EXIT_FATAL, EXIT_INTERRUPTED = 0, 1, 130
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers > 1:
+        return run_workers(
+            args.config, args.workers, engine=args.engine, max_pages=args.max_pages,
+            output=args.output, fresh=args.fresh, quiet=args.quiet,
+        )  # fmt: skip
+    return run_crawl(
+        args.config, engine=args.engine, max_pages=args.max_pages, output=args.output,
+        fresh=args.fresh, quiet=args.quiet,
+    )  # fmt: skip
+
+
+def worker(args: argparse.Namespace) -> int:
+    return run_crawl(
+        args.config, engine=args.engine, max_pages=args.max_pages, output=args.output,
+        quiet=args.quiet, worker=args.worker_id, shared_only=True,
+    )  # fmt: skip
 
 
 def configure(
-    path: str, *, engine: str | None, max_pages: int | None, output: str | None
-) -> Config:
+    path: str, *, engine: str | None = None, max_pages: int | None = None,
+    output: str | None = None,
+) -> Config:  # fmt: skip
+    """The config file with the command line's overrides."""
     config = load_config(path)
     if engine:
-        config = config.replace(fetch=dataclasses.replace(config.fetch, engine=engine))
+        config = config.replace(fetch=config.fetch.replace(engine=engine))
     if max_pages is not None:
         config = config.replace(crawl=dataclasses.replace(config.crawl, max_pages=max_pages))
     if output:
         config = config.replace(output=dataclasses.replace(config.output, dir=Path(output)))
     return config
-
-
-def discard(config: Config) -> None:
-    """``--fresh``: remove exactly what a crawl writes in its folder, nothing else,
-    and a shared crawl's state in Redis."""
-    out = config.output.dir
-    for name in (config.output.items, ERRORS_FILE, STATS_FILE, SQLITE_FILE,
-                 SQLITE_FILE + "-wal", SQLITE_FILE + "-shm"):  # fmt: skip
-        (out / name).unlink(missing_ok=True)
-    for name in (config.output.items, ERRORS_FILE):  # the workers' own files
-        stem, _, suffix = name.rpartition(".")
-        for path in out.glob(f"{stem}-*.{suffix}"):
-            path.unlink(missing_ok=True)
-    shutil.rmtree(out / "pages", ignore_errors=True)
-    if is_shared(config):
-        run(_clear(config))
-
-
-async def _clear(config: Config) -> None:
-    async with _open_state(config) as frontier:
-        await frontier.clear()
-
-
-def _open_state(config: Config) -> BaseFrontier:
-    """The crawl's frontier, opened to read or clear it, not to crawl: in Redis under
-    a worker name of its own, which leases nothing."""
-    state = config.state
-    return open_frontier(
-        state.frontier, config.output.dir, name=state.name,
-        worker=f"status-{os.getpid()}", lease_timeout=state.lease_timeout,
-    )  # fmt: skip
 
 
 def run_crawl(
@@ -85,18 +72,19 @@ def run_crawl(
     config = configure(path, engine=engine, max_pages=max_pages, output=output)
     if shared_only and not is_shared(config):
         raise ConfigError("state.frontier", config.state.frontier, "a redis:// URL for workers")
-    # validates the site
-    crawler = Crawler(config, progress=make_progress(quiet=quiet), worker=worker)
-    if fresh:
-        discard(config)
+    progress = make_progress(quiet=quiet)
+    crawler = Crawler(config, progress=progress, worker=worker, fresh=fresh)  # validates the site
     try:
-        stats = run(_run(crawler, quiet))
+        stats = run_loop(_run(crawler, quiet))
     except (asyncio.CancelledError, KeyboardInterrupt):
         print("crawl: aborted; run the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except AlreadyRunning as exc:
+        print(f"crawl: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except (FrontierError, OSError, CrawlerError) as exc:
         print(f"crawl: fatal: {exc}", file=sys.stderr)
-        return EXIT_FATAL
+        return EXIT_FAILED
     out = config.output.dir
     if crawler.already_finished:
         print(f"crawl: already finished ({_brief(stats)} in {out}); use --fresh to start over",
@@ -156,9 +144,13 @@ def run_workers(
     config = configure(path, engine=engine, max_pages=max_pages, output=output)
     if not is_shared(config):
         raise ConfigError("state.frontier", config.state.frontier, "a redis:// URL for --workers")
-    Crawler(config)  # validates the site before anything starts
+    crawler = Crawler(config)  # validates the site before anything starts
     if fresh:
-        discard(config)
+        try:
+            run_loop(crawler.discard())
+        except CrawlerError as exc:  # a worker still running, Redis unreachable
+            print(f"crawl: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     command = [sys.executable, "-m", "crawler", "worker", path, "--quiet"]
     for flag, value in (("--engine", engine), ("--max-pages", max_pages), ("--output", output)):
         if value is not None:
@@ -181,42 +173,7 @@ def run_workers(
         signal.signal(signal.SIGINT, interrupt)
         signal.signal(signal.SIGTERM, terminate)
     if not quiet:
-        show_status(path, output=output, as_json=False)
-    if EXIT_FATAL in codes:
-        return EXIT_FATAL
+        show_status(config, as_json=False)
+    if EXIT_FAILED in codes:
+        return EXIT_FAILED
     return max(codes)
-
-
-def show_status(path: str, *, output: str | None = None, as_json: bool) -> int:
-    """``crawl status CONFIG``: the frontier and counts every worker has committed
-    (Redis), or the last saved ``stats.json`` (a single-process crawl)."""
-    config = configure(path, engine=None, max_pages=None, output=output)
-    if is_shared(config):
-        try:
-            stats, frontier, finished = run(_shared_status(config))
-        except FrontierError as exc:
-            print(f"crawl: {exc}", file=sys.stderr)
-            return EXIT_FATAL
-        payload = {**stats.to_json(), "finished": finished, "frontier": {
-            "seen": frontier.seen, "pending": frontier.pending,
-            "leased": frontier.leased, "done": frontier.done,
-        }}  # fmt: skip
-    else:
-        try:
-            payload = json.loads((config.output.dir / STATS_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            print(f"crawl: no saved progress in {config.output.dir}", file=sys.stderr)
-            return EXIT_FATAL
-    if as_json:
-        print(json.dumps(payload))
-    else:
-        for key, value in payload.items():
-            print(f"{key}: {json.dumps(value) if isinstance(value, dict) else value}")
-    return EXIT_OK
-
-
-async def _shared_status(config: Config) -> tuple[CrawlStats, FrontierStats, bool]:
-    async with _open_state(config) as frontier:
-        checkpoint = await frontier.checkpoint()
-        return (CrawlStats.from_checkpoint(checkpoint), await frontier.stats(),
-                bool(checkpoint.get(FINISHED)))  # fmt: skip

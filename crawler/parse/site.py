@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import lxml.html
 from yarl import URL
 
-from crawler.encoding import decode_html
-from crawler.links import Link, extract_links, links_from_tree, parse_html, resolve_url
 from crawler.models import Headers, HeadersLike, Response, make_headers
+from crawler.models.encoding import decode_html
+from crawler.parse.links import Link, extract_links, links_from_tree, parse_html, resolve_url
 
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup
@@ -176,7 +176,7 @@ class Page:
         return resolve_url(href, _page_base(self.base_url))
 
     def links(self) -> list[Link]:
-        """Every link of the page, in document order (rules: ``crawler.links``). Cached.
+        """Every link of the page, in document order (rules: ``crawler.parse.links``). Cached.
 
         Shares the lxml tree with ``tree``, so a site using both parses once.
         """
@@ -232,7 +232,7 @@ class Site:
 
 def _instantiate(cls: Any, where: str) -> Site:
     if not (isinstance(cls, type) and issubclass(cls, Site)):
-        raise ValueError(f"{where} is {cls!r}, expected a subclass of crawler.site.Site")
+        raise ValueError(f"{where} is {cls!r}, expected a subclass of crawler.parse.Site")
     try:
         return cls()
     except Exception as exc:

@@ -46,7 +46,7 @@ from redis.exceptions import RedisError
 
 from crawler.errors import FrontierError
 from crawler.frontier.base import CRAWL_NAME
-from crawler.resources import AsyncResource
+from crawler.models import AsyncResource
 from crawler.urls import redact_password
 
 __all__ = ["SharedPoliteness"]

@@ -1,0 +1,60 @@
+"""``crawl status CONFIG``: what a crawl has committed so far. It only reads, so it
+takes no lock and can run beside the crawl."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from crawler.cli.exits import EXIT_FAILED, EXIT_OK
+from crawler.cli.loop import run
+from crawler.config import Config
+from crawler.crawl import open_state
+from crawler.crawl.checkpoint import Checkpoint
+from crawler.crawl.files import CrawlFiles, is_shared
+from crawler.crawl.stats import CrawlStats
+from crawler.errors import FrontierError
+from crawler.frontier import FrontierStats
+
+__all__ = ["show_status", "status"]
+
+
+def status(args: argparse.Namespace) -> int:
+    from crawler.cli.run import configure
+
+    return show_status(configure(args.config, output=args.output), as_json=args.json)
+
+
+def show_status(config: Config, *, as_json: bool) -> int:
+    """The frontier and counts every worker has committed (Redis), or the last saved
+    ``stats.json`` (a crawl of one process)."""
+    if is_shared(config):
+        try:
+            stats, frontier, finished = run(_shared_status(config))
+        except FrontierError as exc:
+            print(f"crawl: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        payload = {**stats.to_json(), "finished": finished, "frontier": {
+            "seen": frontier.seen, "pending": frontier.pending,
+            "leased": frontier.leased, "done": frontier.done,
+        }}  # fmt: skip
+    else:
+        path = CrawlFiles.of(config).stats
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            print(f"crawl: no saved progress in {config.output.dir}", file=sys.stderr)
+            return EXIT_FAILED
+    if as_json:
+        print(json.dumps(payload))
+    else:
+        for key, value in payload.items():
+            print(f"{key}: {json.dumps(value) if isinstance(value, dict) else value}")
+    return EXIT_OK
+
+
+async def _shared_status(config: Config) -> tuple[CrawlStats, FrontierStats, bool]:
+    async with open_state(config) as frontier:
+        checkpoint = Checkpoint(await frontier.checkpoint())
+        return checkpoint.stats(), await frontier.stats(), checkpoint.finished

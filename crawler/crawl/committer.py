@@ -1,0 +1,201 @@
+"""The commit protocol: what makes a resumed crawl write every item exactly once.
+
+Outcomes wait in memory until a commit. A commit writes their items and errors
+and fsyncs both files, then, in one frontier transaction, marks their requests
+done (or released, to be retried), adds the links they produced, adds their
+counts and records the files' new lengths. Opening the files for the next run
+cuts them back to the recorded lengths, so whatever was written after the last
+commit (a crash, ``kill -9``, a full disk) is thrown away and fetched again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+
+from crawler.crawl.budget import PageBudget
+from crawler.crawl.checkpoint import (
+    DURATION,
+    FINISHED,
+    SPENT,
+    Checkpoint,
+    increments,
+    stats_values,
+)
+from crawler.crawl.files import CrawlFiles
+from crawler.crawl.outcome import Outcome
+from crawler.crawl.stats import CrawlStats
+from crawler.frontier import BaseFrontier, Batch
+from crawler.models import AsyncResource, Request
+from crawler.sinks import JsonlSink, Sink, open_items_sink
+
+__all__ = ["COMMIT_EVERY", "COMMIT_INTERVAL", "Committer"]
+
+COMMIT_EVERY = 256  # outcomes per commit, at most
+COMMIT_INTERVAL = 1.0  # seconds between commits, at most
+
+
+class Committer(AsyncResource):
+    """Buffers a run's outcomes and commits them, every ``COMMIT_INTERVAL`` seconds or
+    ``COMMIT_EVERY`` outcomes, whichever comes first, from a task of its own (``run``).
+
+    ``on_commit`` is called after every commit (leases may have become ready);
+    ``on_fatal`` when one fails (disk full, store gone), after which ``fatal``
+    holds the error and the committer stops.
+    """
+
+    def __init__(
+        self,
+        *,
+        frontier: BaseFrontier,
+        files: CrawlFiles,
+        checkpoint: Checkpoint,
+        budget: PageBudget,
+        stats: CrawlStats,
+        per_host: bool,
+        on_commit: Callable[[], None],
+        on_fatal: Callable[[], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._frontier, self._files, self._budget, self.stats = frontier, files, budget, stats
+        self._items: Sink = open_items_sink(
+            files.items, resume_at=files.offset(checkpoint, "items")
+        )
+        self._errors = JsonlSink(files.errors, resume_at=files.offset(checkpoint, "errors"))
+        self._per_host = per_host  # a shared crawl reads the others' host counts at commits
+        self._on_commit, self._on_fatal, self._clock = on_commit, on_fatal, clock
+        self._base_duration = stats.duration
+        self._started_at = clock()
+        self._outcomes: list[Outcome] = []
+        self._links: list[Request] = []
+        self._lock = asyncio.Lock()
+        self._now = asyncio.Event()
+        self._draining = False
+        self.fatal: Exception | None = None
+
+    async def open(self) -> None:
+        """Open the files, cut back to what the checkpoint says was committed."""
+        await self._items.open()
+        try:
+            await self._errors.open()
+        except BaseException:
+            await self._items.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        try:
+            await self._items.aclose()
+        finally:
+            await self._errors.aclose()
+
+    @property
+    def pending(self) -> int:
+        """Outcomes waiting for the next commit."""
+        return len(self._outcomes)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds of crawling, over every run."""
+        return self._base_duration + self._clock() - self._started_at
+
+    def add(self, outcome: Outcome, *, soon: bool = False) -> None:
+        """Hold ``outcome`` for the next commit; ``soon``: commit without waiting."""
+        self._outcomes.append(outcome)
+        if soon or len(self._outcomes) >= COMMIT_EVERY:
+            self._now.set()
+
+    def add_links(self, links: Sequence[Request]) -> None:
+        """Links found outside any page (a robots.txt's sitemaps), for the next commit."""
+        self._links += links
+
+    def commit_soon(self) -> None:
+        self._now.set()
+
+    async def run(self) -> None:
+        """Commit until ``drain``; a failed commit is fatal to the run."""
+        while not self._draining:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._now.wait(), COMMIT_INTERVAL)
+            self._now.clear()
+            try:
+                await self.commit()
+            except Exception as exc:  # disk full, store gone: stop the fetch tasks
+                self.fatal = exc
+                self._on_fatal()
+                return
+
+    async def drain(self, task: asyncio.Task[None]) -> None:
+        """Stop ``run`` (its ``task``), letting a commit in progress finish: cancelling
+        one halfway would leave items on disk whose requests the frontier still
+        holds as leased, and they would be written twice."""
+        self._draining = True
+        self._now.set()
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:  # an abort: the next run cuts the files back
+            task.cancel()
+            raise
+
+    async def commit(self, *, released: Sequence[Request] = (), final: bool = False,
+                     finished: bool = False) -> None:  # fmt: skip
+        """Write the outcomes, fsync, then record them and the files' lengths in one
+        frontier transaction. ``released`` go back to the queue untouched; ``final``
+        commits even when there is nothing to write; ``finished`` marks the crawl
+        done."""
+        async with self._lock:
+            outcomes, self._outcomes = self._outcomes, []
+            links, self._links = self._links, []
+            if not (outcomes or links or released or final):
+                return
+            batch = Batch(links=links, released=[(request, 0.0) for request in released])
+            before = stats_values(self.stats)
+            for outcome in outcomes:
+                await self._write(outcome, batch)
+            self.stats.duration = self.elapsed
+            spent, refund = self._budget.settle(outcomes)
+            # Counts go to the frontier as increments, so many workers can add to them.
+            batch.counters = {**increments(before, stats_values(self.stats)), **spent}
+            batch.checkpoint = {
+                self._files.offset_key("items"): await self._items.commit(),
+                self._files.offset_key("errors"): await self._errors.commit(),
+                DURATION: round(self.stats.duration * 1000),
+            }
+            if finished:
+                batch.checkpoint[FINISHED] = 1
+            await self._frontier.commit(batch)
+            self._budget.refund(refund)
+            if self._files.shared:
+                await self._catch_up(hosts=self._per_host)
+        self._on_commit()
+
+    async def _write(self, outcome: Outcome, batch: Batch) -> None:
+        stats = self.stats
+        for item in outcome.items:
+            await self._items.write(item)
+        if outcome.error is not None:
+            await self._errors.write(outcome.error.to_json())
+            stats.errors[outcome.error.kind] += 1
+        stats.items += len(outcome.items)
+        stats.dropped.update(outcome.dropped)
+        batch.links += outcome.links
+        if outcome.release_at is not None:
+            batch.released.append((outcome.request, outcome.release_at))
+            stats.deferred += not outcome.interrupted
+            return
+        batch.done.append(outcome.request)
+        if outcome.status is not None:
+            stats.pages += 1
+            stats.bytes += outcome.size
+            stats.statuses[outcome.status] += 1
+
+    async def catch_up(self) -> None:
+        """What have the other workers spent? Read between commits, never inside one."""
+        async with self._lock:
+            await self._catch_up(hosts=False)
+
+    async def _catch_up(self, *, hosts: bool) -> None:
+        """Under the lock, so the budget and the store agree on this worker's part."""
+        values = await self._frontier.checkpoint(None if hosts else [SPENT])
+        self._budget.catch_up(Checkpoint(values), hosts=hosts)

@@ -1,0 +1,175 @@
+"""The crawl's public front: ``stats = await Crawler(config).run()``.
+
+A run takes the output folder's lock, opens the frontier, reads what was
+committed before, opens what the run needs (files, parser, engine, the politeness
+shared with other workers) and hands them to a ``Run``. Resuming is the default:
+the frontier and the files are cut back to the last commit and the crawl goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from crawler.config import Config, load_config
+from crawler.crawl.checkpoint import Checkpoint
+from crawler.crawl.files import CrawlFiles, is_shared, write_json
+from crawler.crawl.lock import FolderLock
+from crawler.crawl.parser import PageParser, ParseJob
+from crawler.crawl.progress import Progress
+from crawler.crawl.run import Run, SharedState
+from crawler.crawl.scope import Scope
+from crawler.crawl.stats import CrawlStats
+from crawler.errors import ConfigError
+from crawler.frontier import BaseFrontier, LeaseLost, open_frontier
+from crawler.models import Middleware
+from crawler.parse import Site, load_site
+from crawler.sinks import PagesSink
+
+__all__ = ["Crawler", "configured_site", "open_state"]
+
+
+class Crawler:
+    """Run one crawl: ``stats = await Crawler(config).run()``.
+
+    ``config`` is a ``Config`` or a path to a TOML file; ``site`` replaces the
+    configured site; ``middleware`` runs inside robots and outside retries;
+    ``worker`` names this process in a crawl shared through Redis; ``fresh``
+    deletes what an earlier crawl of the folder left, state included, and starts
+    over. A crawler can run again, in the same process, and resumes where the
+    last run stopped when its state is on disk (the ``sqlite`` frontier). While
+    it runs it holds the folder (``AlreadyRunning`` for a second crawl of it).
+    """
+
+    def __init__(
+        self,
+        config: Config | str | Path,
+        *,
+        site: Site | None = None,
+        middleware: Sequence[Middleware] = (),
+        progress: Progress | None = None,
+        worker: str | None = None,
+        fresh: bool = False,
+    ) -> None:
+        config = config if isinstance(config, Config) else load_config(config)
+        if middleware:
+            config = config.replace(fetch=config.fetch.replace(middleware=middleware))
+        self.config = config
+        # With a shared (Redis) frontier this process is one worker of many, with
+        # files of its own; a stable name lets a restart repair what it left.
+        self.files = CrawlFiles.of(config, worker)
+        self.site = site if site is not None else configured_site(config)
+        self.progress = progress or Progress()
+        self.scope = Scope(config.crawl)
+        self.fresh = fresh
+        self.stats = CrawlStats()
+        self.already_finished = False  # the last run had finished: this one did nothing
+        self.finished = False  # everything reachable was crawled
+        self.stopped = False  # stop() ended this run early
+        self._run: Run | None = None
+
+    def stop(self) -> None:
+        """Lease nothing more, let requests in flight finish for a few seconds (the rest
+        go back to the frontier), commit, and return from ``run()``."""
+        if self._run is not None:
+            self._run.stop()
+
+    async def run(self) -> CrawlStats:
+        files = self.files
+        await asyncio.to_thread(files.out.mkdir, parents=True, exist_ok=True)
+        self.stopped = self.finished = self.already_finished = False
+        with FolderLock(files.lock, files.out):
+            if self.fresh:
+                await self._discard()
+                self.fresh = False  # once: a second run of this crawler resumes
+            async with open_state(self.config, files.worker) as frontier:
+                checkpoint = Checkpoint(await frontier.checkpoint())
+                self.stats = checkpoint.stats()
+                if checkpoint.finished:
+                    self.already_finished = self.finished = True
+                    if files.shared:  # whatever this worker wrote past its last commit goes
+                        await files.repair(checkpoint, mine=True)
+                    return self.stats
+                try:
+                    await self._execute(frontier, checkpoint)
+                except LeaseLost:  # others have, or will fetch, what this worker did not commit
+                    await files.repair(Checkpoint(await frontier.checkpoint()), mine=True)
+                    raise
+                if files.shared:  # the stats and the ending of the whole crawl, not this worker's
+                    checkpoint = Checkpoint(await frontier.checkpoint())
+                    self.stats = checkpoint.stats()
+                    if checkpoint.finished:
+                        await files.repair(checkpoint)
+            await write_json(files.stats, {**self.stats.to_json(), "finished": self.finished})
+        return self.stats
+
+    async def _execute(self, frontier: BaseFrontier, checkpoint: Checkpoint) -> None:
+        config, files = self.config, self.files
+        crawl = config.crawl
+        parser = PageParser(ParseJob(self.site, self.scope, crawl.follow_nofollow),
+                            workers=crawl.parse_workers)  # fmt: skip
+        pages = PagesSink(files.pages, worker=files.worker) if config.output.pages else None
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                shared = await stack.enter_async_context(shared_state(config, files))
+                if pages is not None:
+                    await stack.enter_async_context(pages)
+                engine = await stack.enter_async_context(config.fetch.create_engine())
+                run = self._run = Run(
+                    config, frontier=frontier, files=files, checkpoint=checkpoint,
+                    engine=engine, parser=parser, scope=self.scope, progress=self.progress,
+                    pages=pages, shared=shared,
+                )  # fmt: skip
+                try:
+                    await run.execute()
+                finally:
+                    self.stats = run.stats
+                self.finished, self.stopped = run.finished, run.stopped
+        finally:
+            self._run = None
+            parser.close()
+
+    async def discard(self) -> None:
+        """Delete what crawls of this folder left, state included, as ``fresh`` does
+        before a run. A shared crawl's state is cleared only when no worker runs."""
+        with FolderLock(self.files.lock, self.files.out):
+            await self._discard()
+
+    async def _discard(self) -> None:
+        if is_shared(self.config):  # first: it refuses while workers are alive
+            async with open_state(self.config) as frontier:
+                await frontier.clear()
+        await asyncio.to_thread(self.files.discard)
+
+
+def open_state(config: Config, worker: str | None = None) -> BaseFrontier:
+    """The crawl's frontier, not yet open. Without ``worker``, opened to read or
+    clear it, not to crawl: in Redis under a name of its own, which leases nothing."""
+    state = config.state
+    name = worker or f"status-{CrawlFiles.of(config).worker}"
+    return open_frontier(state.frontier, config.output.dir, name=state.name, worker=name,
+                         lease_timeout=state.lease_timeout)  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def shared_state(config: Config, files: CrawlFiles) -> AsyncIterator[SharedState | None]:
+    """Rate limits, concurrency and robots.txt shared by every worker (Redis), or None."""
+    if not files.shared:
+        yield None
+        return
+    from crawler.crawl.cluster import SharedPoliteness  # redis is imported only when shared
+
+    async with SharedPoliteness.from_url(
+        config.state.frontier, name=config.state.name, lease_timeout=config.state.lease_timeout
+    ) as shared:
+        yield shared
+
+
+def configured_site(config: Config) -> Site:
+    """The site ``crawl.site`` names; a name that does not load is the config's error."""
+    try:
+        return load_site(config.crawl.site)
+    except ValueError as exc:
+        raise ConfigError("crawl.site", config.crawl.site, str(exc)) from None

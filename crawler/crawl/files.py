@@ -1,0 +1,158 @@
+"""The files a crawl writes in its output folder, and which of them are whose.
+
+A crawl in one process writes ``items.jsonl`` (or ``.csv``), ``errors.jsonl``,
+``stats.json``, ``pages/`` and, with the embedded frontier, ``frontier.sqlite3``.
+With a Redis frontier many worker processes share the folder, and every worker
+writes files of its own (``items-<worker>.jsonl``, ``errors-<worker>.jsonl``) and
+records their committed lengths under keys of its own, so no two processes ever
+append to one file and each can be cut back to exactly what it committed. A
+worker restarted under the same name does that for its own files when it opens
+them; once the crawl has finished, the last worker out cuts the files of workers
+that died and never came back, so every page is in the items exactly once
+across the files.
+
+Each process holds a lock while it runs: ``.lock`` for a crawl of its own,
+``.lock-<worker>`` for a worker (``lock.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crawler.config import Config
+from crawler.crawl.checkpoint import Checkpoint, OutputFile, offset_key
+from crawler.frontier import REDIS_SCHEMES, SQLITE_FILE
+
+__all__ = [
+    "ERRORS_FILE",
+    "STATS_FILE",
+    "CrawlFiles",
+    "default_worker_name",
+    "is_shared",
+    "write_json",
+]
+
+ERRORS_FILE = "errors.jsonl"
+STATS_FILE = "stats.json"
+PAGES_DIR = "pages"
+LOCK_FILE = ".lock"
+
+
+def is_shared(config: Config) -> bool:
+    """A crawl whose frontier is in Redis: one worker of many."""
+    return config.state.frontier.startswith(REDIS_SCHEMES)
+
+
+def default_worker_name(index: int | None = None) -> str:
+    """``HOSTNAME-INDEX``, stable across restarts (``--workers N`` numbers its own);
+    without an index, ``HOSTNAME-PID``: two workers started by hand never collide."""
+    return f"{socket.gethostname()}-{os.getpid() if index is None else index}"
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlFiles:
+    """The files of one crawl process: the only one, or one worker of many."""
+
+    out: Path
+    items_name: str
+    worker: str | None  # None: a crawl of one process
+
+    @classmethod
+    def of(cls, config: Config, worker: str | None = None) -> CrawlFiles:
+        if not is_shared(config):
+            return cls(config.output.dir, config.output.items, None)
+        return cls(config.output.dir, config.output.items, worker or default_worker_name())
+
+    @property
+    def shared(self) -> bool:
+        return self.worker is not None
+
+    @property
+    def items(self) -> Path:
+        return self._named(self.items_name)
+
+    @property
+    def errors(self) -> Path:
+        return self._named(ERRORS_FILE)
+
+    @property
+    def stats(self) -> Path:
+        return self.out / STATS_FILE
+
+    @property
+    def pages(self) -> Path:
+        return self.out / PAGES_DIR
+
+    @property
+    def lock(self) -> Path:
+        return self.out / (LOCK_FILE + (f"-{self.worker}" if self.worker else ""))
+
+    def offset(self, checkpoint: Checkpoint, file: OutputFile) -> int:
+        return checkpoint.offset(file, self.worker)
+
+    def offset_key(self, file: OutputFile) -> str:
+        return offset_key(file, self.worker)
+
+    def _named(self, name: str, worker: str | None = None) -> Path:
+        worker = worker or self.worker
+        if worker is None:
+            return self.out / name
+        stem, dot, suffix = name.rpartition(".")
+        return self.out / f"{stem}-{worker}{dot}{suffix}"
+
+    async def repair(self, checkpoint: Checkpoint, *, mine: bool = False) -> None:
+        """Cut files in this folder back to what their worker committed (nothing, for
+        a worker that never did): what lies past that was, or will be, fetched again
+        by someone else. ``mine``: this worker's own files (it lost its leases, or
+        finds the crawl finished without it). Otherwise every other worker's: only
+        once the crawl has finished, when nothing is leased, so no live worker holds
+        anything uncommitted (one that lost its leases cuts its own on the way out)."""
+        await asyncio.to_thread(self._cut, checkpoint, mine)
+
+    def _cut(self, checkpoint: Checkpoint, mine: bool) -> None:
+        files: tuple[tuple[str, OutputFile], ...] = ((self.items_name, "items"),
+                                                     (ERRORS_FILE, "errors"))  # fmt: skip
+        for name, file in files:
+            stem, _, suffix = name.rpartition(".")
+            for path in self.out.glob(f"{stem}-*.{suffix}"):
+                worker = path.name[len(stem) + 1 : -len(suffix) - 1]
+                if (worker == self.worker) == mine:
+                    _cut(path, checkpoint.offset(file, worker))
+
+    def discard(self) -> None:
+        """``--fresh``: remove exactly what a crawl writes in this folder, every
+        worker's files included, and nothing else."""
+        for name in (self.items_name, ERRORS_FILE, STATS_FILE, SQLITE_FILE,
+                     SQLITE_FILE + "-wal", SQLITE_FILE + "-shm"):  # fmt: skip
+            (self.out / name).unlink(missing_ok=True)
+        for name in (self.items_name, ERRORS_FILE):  # the workers' own files
+            stem, _, suffix = name.rpartition(".")
+            for path in self.out.glob(f"{stem}-*.{suffix}"):
+                path.unlink(missing_ok=True)
+        shutil.rmtree(self.pages, ignore_errors=True)
+
+
+def _cut(path: Path, offset: int) -> None:
+    with contextlib.suppress(FileNotFoundError), open(path, "r+b") as handle:
+        if os.fstat(handle.fileno()).st_size > offset:
+            handle.truncate(offset)
+            os.fsync(handle.fileno())
+
+
+async def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Replace ``path`` atomically; workers sharing the folder each write a temp of their own."""
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+
+    def write() -> None:
+        temporary.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+
+    await asyncio.to_thread(write)

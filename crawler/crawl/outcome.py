@@ -1,0 +1,28 @@
+"""What one leased request produced, held until the next commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from crawler.errors import ErrorRecord
+from crawler.models import Request
+
+__all__ = ["Outcome"]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Filled in by the request handler, written and counted by the committer."""
+
+    request: Request
+    status: int | None = None  # of the response, when one came back
+    size: int = 0
+    items: list[dict[str, Any]] = field(default_factory=list)
+    error: ErrorRecord | None = None
+    links: list[Request] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    release_at: float | None = None  # deferred: back to the frontier, ready at this time
+    sent: bool = True  # False when policy dropped it before any request was made
+    host: str | None = None  # counted against max_pages_per_host
+    interrupted: bool = False  # cut short by stop(): released, not a deferred retry
