@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
-from crawler.errors import FrontierError
+from crawler.errors import AlreadyRunning, FrontierError
 from crawler.frontier import (
     Batch,
     LeaseLost,
@@ -19,8 +25,10 @@ from crawler.frontier import (
     open_frontier,
 )
 from crawler.frontier._redis import RedisFrontier
+from crawler.frontier._sqlite import SCHEMA_VERSION
 from crawler.frontier.base import BaseFrontier
 from crawler.models import Lineage, Request
+from crawler.urls import fingerprint
 from tests.redis_server import SKIP_REASON, RedisServer, redis_server_binary
 
 
@@ -339,7 +347,8 @@ async def test_crawls_on_one_redis_are_apart(redis_url: str, clock: Clock) -> No
             await ab.commit(Batch(checkpoint={"items": 3}))
             assert await a.checkpoint() == {}
             await a.clear()
-            assert await raw.keys("crawl:a:*") == [b"crawl:a:workers"]  # rejoined after the clear
+            rejoined = [b"crawl:a:who", b"crawl:a:workers"]  # after the clear
+            assert sorted(await raw.keys("crawl:a:*")) == rejoined
             stats = await ab.stats()
             assert (stats.seen, stats.pending) == (2, 2)
             assert await ab.checkpoint() == {"items": 3}
@@ -403,3 +412,147 @@ async def test_redis_keeps_method_headers_and_meta(redis_url: str, clock: Clock)
         assert (got.url, got.method, dict(got.headers), got.meta) == (
             sent.url, "POST", {"X-Token": "t"}, sent.meta,
         )  # fmt: skip
+
+
+# Lineage and meta: the crawl's bookkeeping in fields of their own, the user's data untouched.
+
+LINEAGE = Lineage(
+    depth=3, kind="sitemap", referrer="http://a.test/from", hops=2, tries=1, nesting=2
+)
+USER_META = {"depth": "mine", "tries": [1, 2], "kind": {"x": None}, "category": "books"}
+
+
+async def test_lineage_and_meta_survive_push_lease_and_release(
+    frontier: BaseFrontier, clock: Clock
+) -> None:
+    sent = Request("http://a.test/l", lineage=LINEAGE, meta=USER_META)
+    await frontier.push([sent, req("/plain")])
+    leased = {r.url: r for r in (await frontier.lease(10)).requests}
+    got = leased["http://a.test/l"]
+    assert (got.lineage, got.meta) == (LINEAGE, USER_META)
+    assert (leased["http://a.test/plain"].lineage, leased["http://a.test/plain"].meta) == (
+        Lineage(), {}
+    )  # fmt: skip
+    retried = got.replace(lineage=LINEAGE.replace(tries=2), meta={**USER_META, "n": 1})
+    await frontier.release(retried, clock.now)
+    (again,) = (await frontier.lease(1)).requests
+    assert (again.lineage, again.meta) == (retried.lineage, retried.meta)
+
+
+# The SQLite file's schema version: older files are migrated, newer ones refused.
+
+VERSION_0 = """
+CREATE TABLE requests (
+    fp BLOB PRIMARY KEY, seq INTEGER NOT NULL, url TEXT NOT NULL, depth INTEGER NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0, not_before REAL NOT NULL DEFAULT 0,
+    lease_until REAL NOT NULL DEFAULT 0, meta TEXT NOT NULL DEFAULT '{}'
+) WITHOUT ROWID;
+CREATE INDEX requests_ready ON requests (state, depth, seq);
+CREATE TABLE checkpoint (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+def write_version_0(path: Path) -> None:
+    """A frontier as crawls wrote it before the lineage had columns: in meta."""
+    db = sqlite3.connect(path)
+    db.executescript(VERSION_0)
+    rows = [
+        (fingerprint("http://a.test/"), 1, "http://a.test/", 0, 2, json.dumps({"depth": 0})),
+        (fingerprint("http://a.test/r"), 2, "http://a.test/r", 1, 0, json.dumps(
+            {"depth": 1, "referrer": "http://a.test/", "hops": 1, "tries": 2}
+        )),
+        (fingerprint("http://a.test/s.xml"), 3, "http://a.test/s.xml", 0, 1, json.dumps(
+            {"depth": 0, "kind": "sitemap", "nesting": 1}
+        )),
+    ]  # fmt: skip
+    db.executemany(
+        "INSERT INTO requests (fp, seq, url, depth, state, meta) VALUES (?, ?, ?, ?, ?, ?)", rows
+    )
+    db.execute("INSERT INTO checkpoint VALUES ('offset.items', 1234)")
+    db.commit()
+    db.close()
+
+
+async def test_a_frontier_from_before_the_lineage_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "frontier.sqlite3"
+    write_version_0(path)
+    async with SqliteFrontier(path) as store:
+        assert await store.checkpoint() == {"offset.items": 1234}
+        stats = await store.stats()
+        assert (stats.seen, stats.pending, stats.done) == (3, 2, 1)
+        leased = {r.url: r for r in (await store.lease(10)).requests}
+    assert leased["http://a.test/r"].lineage == Lineage(
+        depth=1, referrer="http://a.test/", hops=1, tries=2
+    )
+    assert leased["http://a.test/s.xml"].lineage == Lineage(kind="sitemap", nesting=1)
+    assert all(r.meta == {} for r in leased.values())
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("schema", "written_by"),
+    [
+        (f"PRAGMA user_version = {SCHEMA_VERSION + 1}", f"schema {SCHEMA_VERSION + 1}"),
+        ("CREATE TABLE requests (id INTEGER, what TEXT)", "another program"),
+    ],
+)
+async def test_a_frontier_it_cannot_read_is_refused_naming_fresh(
+    tmp_path: Path, schema: str, written_by: str
+) -> None:
+    path = tmp_path / "frontier.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(schema)
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(FrontierError, match=re.escape(written_by)) as refused:
+        async with SqliteFrontier(path):
+            pass
+    assert "--fresh" in str(refused.value)
+    assert str(path) in str(refused.value)
+    assert path.read_bytes() == before, "a refused file is left as it was"
+
+
+# Redis: one process per worker name, and no fresh start under running workers.
+
+
+async def test_a_worker_name_held_by_a_live_process_is_refused(
+    redis_url: str, clock: Clock
+) -> None:
+    async with workers(redis_url, clock, "w1") as (first,):
+        second = RedisFrontier(redis_url, name="test", worker="w1", lease_timeout=60, clock=clock)
+        second.process = f"{socket.gethostname()}-elsewhere 4242"  # another machine's process
+        with pytest.raises(AlreadyRunning, match=r"worker 'w1' of crawl 'test' is running"):
+            async with second:
+                pass
+        assert await first.heartbeat(), "the refused worker took nothing from the first"
+
+
+@pytest.fixture
+def exited_pid() -> int:
+    """The process id of a process that has exited."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return int(gone.stdout)
+
+
+async def test_a_worker_killed_on_this_host_is_taken_over_at_once(
+    redis_url: str, clock: Clock, exited_pid: int
+) -> None:
+    dead = RedisFrontier(redis_url, name="test", worker="w1", lease_timeout=60, clock=clock)
+    dead.process = f"{socket.gethostname()} {exited_pid}"
+    await dead.open()
+    await dead.push([req(f"/{i}") for i in range(3)])
+    assert len((await dead.lease(3)).requests) == 3
+    await crash(dead)  # its heartbeat is alive for another 60 s
+    async with workers(redis_url, clock, "w1") as (restarted,):
+        assert len((await restarted.lease(10)).requests) == 3
+
+
+async def test_clearing_a_crawl_with_live_workers_is_refused(redis_url: str, clock: Clock) -> None:
+    async with workers(redis_url, clock, "w1", "w2") as (one, _):
+        await one.push([req("/a")])
+        with pytest.raises(AlreadyRunning, match=r"has workers running \(w2\)"):
+            await one.clear()
+        assert (await one.stats()).seen == 1

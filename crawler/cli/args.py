@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from crawler.engines import ENGINES
+from crawler.policy import FETCHER, HEALTH
 
 __all__ = ["build_parser"]
 
@@ -44,15 +45,16 @@ def _positive_int(text: str) -> int:
 def _add_fetch_options(
     parser: argparse.ArgumentParser,
     *,
-    engine: str | None = "aiohttp",
-    timeout: float | None = 30.0,
-    retries: int | None = 0,
+    engine: str | None,
+    timeout: float | None,
+    retries: int | None,
 ) -> None:
+    """``None`` defaults: the file's own setting."""
     parser.add_argument(
         "--engine",
         default=engine,
         choices=list(ENGINES),
-        help="fetch engine (default: " + (engine or "aiohttp, or the crawl config's") + ")",
+        help="fetch engine (default: " + (engine or "the file's, else aiohttp") + ")",
     )
     default = "from the file" if timeout is None else f"{timeout:g}"
     parser.add_argument(
@@ -85,7 +87,7 @@ def _add_check_options(
     _add_fetch_options(parser, engine=engine, timeout=timeout, retries=retries)
     parser.add_argument(
         "--concurrency", type=_positive_int, default=concurrency,
-        help=f"requests in flight at once (default: {concurrency or 64})",
+        help=f"requests in flight at once (default: {concurrency or HEALTH.concurrency})",
     )  # fmt: skip
 
 
@@ -94,22 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
         prog="crawl", description="Crawl websites, fetch pages, check site health."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_fetch, _add_ping, _add_check, _add_run, _add_worker, _add_status):
+        add(commands)
+    return parser
+
+
+Commands = argparse._SubParsersAction  # the type argparse gives add_subparsers' result
+
+
+def _add_fetch(commands: Commands[argparse.ArgumentParser]) -> None:
     fetch = commands.add_parser(
         "fetch",
         help="fetch one URL and print status, headers and body (like curl -i)",
         description="Fetch one URL and print the status line, headers and body.",
     )
     fetch.add_argument("url")
-    _add_fetch_options(fetch)
+    _add_fetch_options(fetch, engine=str(FETCHER.engine), timeout=FETCHER.timeouts.total,
+                       retries=FETCHER.retries)  # fmt: skip
     fetch.add_argument(
-        "-H",
-        "--header",
-        action="append",
-        type=_header,
-        default=[],
-        metavar='"NAME: VALUE"',
+        "-H", "--header", action="append", type=_header, default=[], metavar='"NAME: VALUE"',
         help="extra request header (repeatable)",
-    )
+    )  # fmt: skip
     fetch.add_argument("-I", "--head", action="store_true", help="send HEAD instead of GET")
     fetch.add_argument(
         "--no-follow", action="store_true", help="print a redirect instead of following it"
@@ -120,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse loopback, private, link-local and reserved addresses (after DNS, every hop)",
     )  # fmt: skip
 
+
+def _add_ping(commands: Commands[argparse.ArgumentParser]) -> None:
     ping = commands.add_parser(
         "ping", help="check that URLs answer, all at once, and print a table",
         description="Fetch every URL concurrently and report status, latency, size and the "
@@ -131,8 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="read URLs from FILE, one per line (- for stdin; repeatable)",
     )  # fmt: skip
     ping.add_argument("--json", action="store_true", help="one JSON object per URL")
-    _add_check_options(ping, engine="aiohttp", timeout=10.0, retries=0, concurrency=64)
+    _add_check_options(ping, engine=str(HEALTH.engine), timeout=HEALTH.timeouts.total,
+                       retries=HEALTH.retries, concurrency=HEALTH.concurrency)  # fmt: skip
 
+
+def _add_check(commands: Commands[argparse.ArgumentParser]) -> None:
     check = commands.add_parser(
         "check", help="check targets against conditions (health.toml), or every link of a site",
         description="Check each [[target]] of a health-check file, once or with --watch; "
@@ -162,21 +174,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --crawl: keep the crawl's state in DIR, so a rerun resumes it",
     )  # fmt: skip
 
+
+def _add_run(commands: Commands[argparse.ArgumentParser]) -> None:
     run = commands.add_parser(
         "run", help="crawl the sites a TOML config describes (also: crawl CONFIG)",
         description="Crawl the sites CONFIG describes; a rerun resumes where the last stopped.",
     )  # fmt: skip
     _add_crawl_options(run)
     run.add_argument(
-        "--fresh",
-        action="store_true",
+        "--fresh", action="store_true",
         help="discard the saved state and outputs of the folder and start over",
-    )
+    )  # fmt: skip
     run.add_argument(
         "--workers", type=_positive_int, default=1,
         help="with a Redis frontier: start N worker processes on this machine",
     )  # fmt: skip
 
+
+def _add_worker(commands: Commands[argparse.ArgumentParser]) -> None:
     worker = commands.add_parser(
         "worker", help="join a crawl shared through Redis as one more worker",
         description="Join the crawl CONFIG describes ([state] frontier = \"redis://...\").",
@@ -188,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: HOSTNAME-PID); its files are items-NAME.jsonl and errors-NAME.jsonl",
     )  # fmt: skip
 
+
+def _add_status(commands: Commands[argparse.ArgumentParser]) -> None:
     status = commands.add_parser(
         "status", help="show a crawl's progress, shared by all its workers",
         description="Show the progress CONFIG's crawl has saved: its frontier and counts.",
@@ -195,4 +212,3 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("config", help="the crawl's TOML file")
     status.add_argument("--output", metavar="DIR", help="output folder (overrides output.dir)")
     status.add_argument("--json", action="store_true", help="one JSON object instead of text")
-    return parser

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 from crawler.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from crawler.cli.loop import run as run_loop
+from crawler.cli.options import configure
 from crawler.cli.status import show_status
-from crawler.config import Config, load_config
 from crawler.crawl import Crawler
 from crawler.crawl.files import default_worker_name, is_shared
 from crawler.crawl.progress import make_progress
 from crawler.crawl.stats import CrawlStats
 from crawler.errors import AlreadyRunning, ConfigError, CrawlerError, FrontierError
 
-__all__ = ["configure", "run", "worker"]
+__all__ = ["run", "run_crawl", "run_workers", "worker"]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,21 +39,6 @@ def worker(args: argparse.Namespace) -> int:
         args.config, engine=args.engine, max_pages=args.max_pages, output=args.output,
         quiet=args.quiet, worker=args.worker_id, shared_only=True,
     )  # fmt: skip
-
-
-def configure(
-    path: str, *, engine: str | None = None, max_pages: int | None = None,
-    output: str | None = None,
-) -> Config:  # fmt: skip
-    """The config file with the command line's overrides."""
-    config = load_config(path)
-    if engine:
-        config = config.replace(fetch=config.fetch.replace(engine=engine))
-    if max_pages is not None:
-        config = config.replace(crawl=dataclasses.replace(config.crawl, max_pages=max_pages))
-    if output:
-        config = config.replace(output=dataclasses.replace(config.output, dir=Path(output)))
-    return config
 
 
 def run_crawl(

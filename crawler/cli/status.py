@@ -9,6 +9,7 @@ import sys
 
 from crawler.cli.exits import EXIT_FAILED, EXIT_OK
 from crawler.cli.loop import run
+from crawler.cli.options import configure
 from crawler.config import Config
 from crawler.crawl import open_state
 from crawler.crawl.checkpoint import Checkpoint
@@ -21,8 +22,6 @@ __all__ = ["show_status", "status"]
 
 
 def status(args: argparse.Namespace) -> int:
-    from crawler.cli.run import configure
-
     return show_status(configure(args.config, output=args.output), as_json=args.json)
 
 

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from crawler.engines._requests import Job, ThreadedEngine, new_session, perform
+from crawler.engines._requests import ThreadedEngine, perform
+from crawler.engines._sessions import Job, new_session
 from crawler.models import Response
 
 __all__ = ["FuturesEngine"]

@@ -10,7 +10,8 @@ import threading
 
 import requests
 
-from crawler.engines._requests import Abandoned, Job, ThreadedEngine, new_session, perform
+from crawler.engines._requests import Abandoned, ThreadedEngine, perform
+from crawler.engines._sessions import Job, new_session
 from crawler.models import Response
 
 __all__ = ["ThreadsEngine"]

@@ -9,6 +9,7 @@ Key layout, every key under ``crawl:<name>:`` so several crawls share one server
     owner         HASH  fingerprint -> worker, for every leased request
     leased:<w>    SET   fingerprints leased by worker <w>
     workers       ZSET  worker, score heartbeat expiry (clock() + lease_timeout)
+    who           HASH  worker -> "<host> <pid>" of the process holding that name
     state         HASH  seq (last order number), done (count)
     checkpoint    HASH  checkpoint values (set) and counters (incremented)
 
@@ -17,7 +18,10 @@ every transition is one Lua script, so no two workers can lease, complete or
 release the same request. A lease lasts as long as its worker's heartbeat, not a
 number of seconds: an open worker refreshes its expiry every ``lease_timeout / 3``.
 ``open`` gives back what an earlier run of the same worker still holds (that
-process is gone); ``aclose`` gives back this run's leases and its heartbeat.
+process is gone); ``aclose`` gives back this run's leases and its heartbeat. A
+worker name is held by one process at a time: ``open`` refuses a name whose
+heartbeat is alive in another process (``AlreadyRunning``), unless that process
+was on this host and no longer exists.
 Every ``lease`` first gives back the leases of every worker whose heartbeat ran
 out (itself included) and deletes those heartbeats. A commit from a worker
 whose heartbeat ran out, or naming a request it does not hold, applies nothing
@@ -37,7 +41,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -45,7 +49,8 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
 
-from crawler.errors import FrontierError
+from crawler.errors import AlreadyRunning, FrontierError
+from crawler.frontier._redis_scripts import COMMIT, COMMON, HEARTBEAT, JOIN, KEYS, LEASE
 from crawler.frontier.base import (
     CRAWL_NAME,
     BaseFrontier,
@@ -67,138 +72,6 @@ MAX_DEPTH = 2**20  # depth * 2**32 + seq must stay an exact double (< 2**53)
 DUE_PER_LEASE = 10_000  # deferred requests moved to ready per lease: bounds script time
 _LINEAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Lineage))
 _NO_LINEAGE = Lineage()
-_KEYS = ("ready", "deferred", "data", "owner", "workers", "seen", "state", "checkpoint")
-
-# KEYS: the _KEYS above, in order. ARGV: prefix, worker, now, expiry, then per script.
-_COMMON = """
-local function requeue(id)
-  local value = redis.call('HGET', KEYS[3], id)
-  if value then
-    redis.call('ZADD', KEYS[1], string.sub(value, 1, string.find(value, '\\n', 1, true) - 1), id)
-  end
-end
-local function give_back(worker)
-  local key = ARGV[1] .. 'leased:' .. worker
-  for _, id in ipairs(redis.call('SMEMBERS', key)) do
-    requeue(id)
-    redis.call('HDEL', KEYS[4], id)
-  end
-  redis.call('DEL', key)
-end
-"""
-
-# open: a worker's earlier process is gone, so are its leases. close: give them back.
-_JOIN = """
-give_back(ARGV[2])
-if ARGV[5] == 'leave' then redis.call('ZREM', KEYS[5], ARGV[2])
-else redis.call('ZADD', KEYS[5], ARGV[4], ARGV[2]) end
-return 0
-"""
-
-# Refresh only a live heartbeat: a worker declared dead must not come back (it must
-# restart, which gives back what it held; see _LEASE too).
-_HEARTBEAT = """
-local score = redis.call('ZSCORE', KEYS[5], ARGV[2])
-if score and tonumber(score) > tonumber(ARGV[3]) then
-  redis.call('ZADD', KEYS[5], ARGV[4], ARGV[2])
-  return 1
-end
-return 0
-"""
-
-# ARGV[5]: limit, ARGV[6]: DUE_PER_LEASE. Returns {finished, next_at or '', data...}.
-_LEASE = """
-for _, worker in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[3])) do
-  give_back(worker)
-  redis.call('ZREM', KEYS[5], worker)
-end
-if not redis.call('ZSCORE', KEYS[5], ARGV[2]) then
-  -- Declared dead (its leases given back) while it still holds their requests: it
-  -- must stop, not lease them again beside the copies it has in flight.
-  return redis.error_reply('LEASELOST 0')
-end
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3], 'LIMIT', 0, ARGV[6])
-for _, id in ipairs(due) do
-  redis.call('ZREM', KEYS[2], id)
-  requeue(id)
-end
-local out = {0, ''}
-local limit = tonumber(ARGV[5])
-if limit > 0 then
-  local mine = ARGV[1] .. 'leased:' .. ARGV[2]
-  local popped = redis.call('ZPOPMIN', KEYS[1], limit)
-  for i = 1, #popped, 2 do
-    local value = redis.call('HGET', KEYS[3], popped[i])
-    if value then
-      redis.call('SADD', mine, popped[i])
-      redis.call('HSET', KEYS[4], popped[i], ARGV[2])
-      out[#out + 1] = value
-    end
-  end
-end
-local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-if first[2] then out[2] = first[2] end
-if #out == 2 and not first[2] and redis.call('ZCARD', KEYS[1]) == 0
-    and redis.call('HLEN', KEYS[4]) == 0 then
-  out[1] = 1
-end
-return out
-"""
-
-# ARGV[5..9]: how many done ids, released (id, not_before, json), links (id, depth,
-# json), checkpoint (key, value), counters (key, increment); then those items.
-_COMMIT = """
-local now = tonumber(ARGV[3])
-local nd, nr, nl, nc, nk = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
-  tonumber(ARGV[8]), tonumber(ARGV[9])
-local mine = ARGV[1] .. 'leased:' .. ARGV[2]
-local score = redis.call('ZSCORE', KEYS[5], ARGV[2])
-local alive = score and tonumber(score) > now
-local done, released, links = 10, 10 + nd, 10 + nd + 3 * nr
-local lost, named = 0, {}
-for i = 0, nd + nr - 1 do
-  local id = i < nd and ARGV[done + i] or ARGV[released + 3 * (i - nd)]
-  if not alive or named[id] or redis.call('SISMEMBER', mine, id) == 0 then lost = lost + 1 end
-  named[id] = true
-end
-if lost > 0 or not alive then return redis.error_reply('LEASELOST ' .. lost) end
-for i = done, released - 1 do
-  if redis.call('SREM', mine, ARGV[i]) == 1 then
-    redis.call('HDEL', KEYS[4], ARGV[i])
-    redis.call('HDEL', KEYS[3], ARGV[i])
-    redis.call('HINCRBY', KEYS[7], 'done', 1)
-  end
-end
-for i = released, links - 1, 3 do
-  local id = ARGV[i]
-  if redis.call('SREM', mine, id) == 1 then
-    redis.call('HDEL', KEYS[4], id)
-    local value = redis.call('HGET', KEYS[3], id)
-    local order = string.sub(value, 1, string.find(value, '\\n', 1, true) - 1)
-    redis.call('HSET', KEYS[3], id, order .. '\\n' .. ARGV[i + 2])
-    if tonumber(ARGV[i + 1]) > now then redis.call('ZADD', KEYS[2], ARGV[i + 1], id)
-    else redis.call('ZADD', KEYS[1], order, id) end
-  end
-end
-local added = {}
-local pairs_at = links + 3 * nl
-for i = links, pairs_at - 1, 3 do
-  local new = redis.call('SADD', KEYS[6], ARGV[i])
-  if new == 1 then
-    local seq = redis.call('HINCRBY', KEYS[7], 'seq', 1)
-    local order = string.format('%.0f', tonumber(ARGV[i + 1]) * 4294967296 + seq)
-    redis.call('HSET', KEYS[3], ARGV[i], order .. '\\n' .. ARGV[i + 2])
-    redis.call('ZADD', KEYS[1], order, ARGV[i])
-  end
-  added[#added + 1] = new
-end
-for i = pairs_at, pairs_at + 2 * nc - 1, 2 do redis.call('HSET', KEYS[8], ARGV[i], ARGV[i + 1]) end
-local counters_at = pairs_at + 2 * nc
-for i = counters_at, counters_at + 2 * nk - 1, 2 do
-  redis.call('HINCRBY', KEYS[8], ARGV[i], ARGV[i + 1])
-end
-return added
-"""
 
 
 def default_worker() -> str:
@@ -229,11 +102,13 @@ class RedisFrontier(BaseFrontier):
         if not lease_timeout > 0:
             raise ValueError(f"lease_timeout must be positive, got {lease_timeout!r}")
         self.url, self.name, self.worker = url, name, worker
+        self.process = f"{socket.gethostname()} {os.getpid()}"  # who holds the name
         self.lease_timeout = lease_timeout
         self._clock = clock
         self._where = redact_password(url)
         self._prefix = f"crawl:{name}:"
-        self._keys = [self._prefix + key for key in _KEYS]
+        self._keys = [self._prefix + key for key in KEYS]  # as the scripts' KEYS
+        self._key = dict(zip(KEYS, self._keys, strict=True))
         self._redis: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
         self._task: asyncio.Task[None] | None = None
@@ -279,17 +154,31 @@ class RedisFrontier(BaseFrontier):
         except RedisError as exc:
             await client.aclose()
             raise FrontierError(f"cannot use the redis frontier at {self._where}: {exc}") from exc
-        sources = {"join": _COMMON + _JOIN, "heartbeat": _HEARTBEAT}
-        sources |= {"lease": _COMMON + _LEASE, "commit": _COMMIT}
+        sources = {"join": COMMON + JOIN, "heartbeat": HEARTBEAT}
+        sources |= {"lease": COMMON + LEASE, "commit": COMMIT}
         self._scripts = {key: client.register_script(lua) for key, lua in sources.items()}
         self._redis = client
         try:
-            await self._run("join", "join")
+            await self._join()
         except BaseException:
             self._redis = None
             await client.aclose()
             raise
         self._task = asyncio.create_task(self._beat(), name=f"frontier heartbeat {self.worker}")
+
+    async def _join(self) -> None:
+        """Take this worker's name, unless another live process holds it. A holder on
+        this host whose process is gone (killed) is taken over at once: a restart
+        after ``kill -9`` must not wait for its heartbeat to run out."""
+        holder = await self._run("join", "join", self.process)
+        if holder:
+            host, _, pid = _text(holder).partition(" ")
+            if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+                raise AlreadyRunning(
+                    f"worker {self.worker!r} of crawl {self.name!r} is running "
+                    f"(pid {pid} on {host}, its heartbeat alive): give this worker another --id"
+                )
+            await self._run("join", "take", self.process)
 
     async def _beat(self) -> None:
         while True:
@@ -321,10 +210,21 @@ class RedisFrontier(BaseFrontier):
             await client.aclose()
 
     async def clear(self) -> None:
-        """Delete every key of this crawl (not atomic: no worker should be running),
-        then rejoin it."""
+        """Delete every key of this crawl, then rejoin it; ``AlreadyRunning`` while
+        another worker's heartbeat is alive (it would go on writing beside a fresh
+        crawl)."""
         client = self._client()
         with self._errors():
+            alive = cast(
+                list[bytes],
+                await client.zrangebyscore(self._key["workers"], f"({self._clock()!r}", "+inf"),
+            )
+            others = sorted(name for name in map(_text, alive) if name != self.worker)
+            if others:
+                raise AlreadyRunning(
+                    f"crawl {self.name!r} has workers running ({', '.join(others)}): "
+                    "stop them before starting it afresh"
+                )
             keys: list[bytes] = []
             async for key in client.scan_iter(match=self._prefix + "*", count=1000):
                 keys.append(key)
@@ -333,7 +233,7 @@ class RedisFrontier(BaseFrontier):
                     keys.clear()
             if keys:
                 await client.unlink(*keys)
-        await self._run("join", "join")
+        await self._run("join", "join", self.process)
 
     async def commit(self, batch: Batch) -> list[bool]:
         args: list[Any] = [
@@ -372,13 +272,16 @@ class RedisFrontier(BaseFrontier):
     async def checkpoint(self, keys: Sequence[str] | None = None) -> Mapping[str, int]:
         with self._errors():
             if keys is not None:
-                found = await self._client().hmget(self._keys[7], list(keys))
+                found = await self._client().hmget(self._key["checkpoint"], list(keys))
                 return {k: int(v) for k, v in zip(keys, found, strict=True) if v is not None}
-            values = await self._client().hgetall(self._keys[7])
+            values = await self._client().hgetall(self._key["checkpoint"])
         return {_text(key): int(value) for key, value in values.items()}
 
     async def stats(self) -> FrontierStats:
-        ready, deferred, _, owner, _, seen, state, _ = self._keys
+        key = self._key
+        ready, deferred, owner, seen, state = (
+            key["ready"], key["deferred"], key["owner"], key["seen"], key["state"]
+        )  # fmt: skip
         with self._errors():
             async with self._client().pipeline(transaction=True) as pipe:
                 pipe.scard(seen)
@@ -423,6 +326,16 @@ def _load(value: bytes) -> Request:
         lineage=Lineage(**lineage),
         meta=meta,
     )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 def _text(value: bytes | str) -> str:

@@ -96,8 +96,6 @@ class SqliteFrontier(BaseFrontier):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
             self._upgrade(db)
         except BaseException:
             db.close()
@@ -108,17 +106,21 @@ class SqliteFrontier(BaseFrontier):
         self._recount()
 
     def _upgrade(self, db: sqlite3.Connection) -> None:
-        """Bring the file to ``SCHEMA_VERSION``: create it, migrate it, or refuse it."""
+        """Bring the file to ``SCHEMA_VERSION``: create it, migrate it, or refuse it
+        (before anything is written to it: a refused file stays as it was)."""
         version = db.execute("PRAGMA user_version").fetchone()[0]
         columns = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
-        if version == SCHEMA_VERSION:
-            return
-        if version > SCHEMA_VERSION or (columns and not columns >= _VERSION_0):
+        if version > SCHEMA_VERSION or (version < SCHEMA_VERSION and columns
+                                        and not columns >= _VERSION_0):  # fmt: skip
             written = f"schema {version}" if version else "another program"
             raise FrontierError(
                 f"frontier store {self.path} was written by {written}, which this crawler "
                 f"(schema {SCHEMA_VERSION}) cannot read: run with --fresh to start over"
             )
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        if version == SCHEMA_VERSION:
+            return
         with _transaction(db):  # all of it or nothing: a crash midway leaves version 0
             script = _LINEAGE_COLUMNS if columns else _SCHEMA
             for statement in filter(str.strip, script.split(";")):

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import math
-import random
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from http import HTTPStatus
-from typing import Any, NamedTuple, Protocol
 
 from protego import Protego
 from yarl import URL
@@ -20,24 +16,37 @@ from yarl import URL
 from crawler.errors import (
     BlockedAddress,
     BodyTooLarge,
-    ConnectError,
     FetchError,
-    FetchTimeout,
-    HTTPStatusError,
     InvalidURL,
-    ProtocolError,
     RequestDropped,
     RetryLater,
     TooManyRedirects,
 )
 from crawler.middleware.ratelimit import RateLimit
 from crawler.middleware.redirects import next_request
+from crawler.middleware.robots_rules import (
+    ALLOW_ALL,
+    Fetched,
+    RobotsStore,
+    Rules,
+    parse_rules,
+    reworded,
+    shared_answer,
+    status_error,
+    unreachable,
+)
 from crawler.models import Handler, Lineage, Request, Response, make_headers
 from crawler.urls import origin, parse_http_url
 
 __all__ = ["Robots", "RobotsStore"]
 
-_PRODUCT_TOKEN = re.compile(r"[A-Za-z_-]+")  # RFC 9309 section 2.2.1
+# Groups are matched on the product token of the user agent (RFC 9309 2.2.1): its
+# leading run of letters, "_" and "-" ("crawler" in "crawler/0.1 (+https://x.org/bot)").
+# Not the full string: protego matches a group name anywhere after a word boundary,
+# so the "bot" or "example" in the comment URL would select other crawlers' groups.
+# protego still lets a group that is a prefix of the token ("User-agent: crawl")
+# apply when no exact group exists.
+_PRODUCT_TOKEN = re.compile(r"[A-Za-z_-]+")
 # Headers of the original request that make no sense on a plain GET for robots.txt:
 # a body's headers, and conditional or partial requests that would turn a 200 into
 # a 304 or a 206.
@@ -57,50 +66,10 @@ _DROP_HEADERS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Rules:
-    """What an origin's robots.txt says: a parse, or a blanket answer. ``unreachable``
-    is set, with why, when the answer is "disallow all until it can be fetched"."""
-
-    parser: Protego | None = None
-    allow_all: bool = True
-    unreachable: FetchError | None = None
-
-
-_ALLOW_ALL = _Rules(allow_all=True)
-
-
-class _Fetched(NamedTuple):
-    rules: _Rules
-    ttl: float
-    body: bytes | None = None  # for a parse: the bytes parsed, for other workers to parse
-
-
-class RobotsStore(Protocol):
-    """robots.txt answers shared by every worker of a crawl
-    (``crawler.crawl.cluster.SharedPoliteness``); failures raise ``FrontierError``."""
-
-    async def get_robots(self, origin: str) -> tuple[bytes, float] | None:
-        """The answer stored for ``origin`` and the seconds it stays fresh."""
-        ...
-
-    async def claim_robots(self, origin: str, seconds: float) -> bool:
-        """Become the one worker that fetches ``origin``'s robots.txt, for ``seconds``."""
-        ...
-
-    async def put_robots(self, origin: str, answer: bytes, ttl: float) -> None:
-        """Store ``answer`` for ``ttl`` seconds and let go of the claim."""
-        ...
-
-    async def unclaim_robots(self, origin: str) -> None:
-        """Let go of the claim without an answer; never raises (the claim runs out)."""
-        ...
-
-
 @dataclass(slots=True)
 class _Entry:
     # None as a result means "the fetching request was cancelled or failed: try again".
-    future: asyncio.Future[_Rules | None]
+    future: asyncio.Future[Rules | None]
     expires_at: float = math.inf
 
 
@@ -109,8 +78,6 @@ ERROR_MAX_AGE = 600.0  # seconds an unreachable or oversized robots.txt is trust
 PARSE_BYTES = 500 * 1024  # RFC 9309 2.5: parse at least the first 500 KiB
 DOWNLOAD_FACTOR = 4  # robots.txt bodies up to this many times PARSE_BYTES are read
 CLAIM_TIMEOUT = 30.0  # seconds other workers wait for one worker's robots.txt fetch
-CLAIM_POLL_MIN, CLAIM_POLL_MAX = 0.01, 0.2  # seconds between looks at a claimed origin
-_FORMAT = 1  # version of the answers in a shared store
 ROBOTS = Lineage(kind="robots")
 
 
@@ -158,12 +125,7 @@ class Robots:
     cancellation) propagates to the request that triggered the fetch and caches
     nothing.
 
-    Groups are matched on the product token of ``user_agent``: its leading run of
-    letters, ``_`` and ``-`` (``"crawler"`` in ``"crawler/0.1 (+https://x.org/bot)"``).
-    The full string is not passed on because protego matches a group name anywhere
-    after a word boundary, so the ``bot`` or ``example`` in the comment URL would
-    select groups meant for other crawlers. protego still lets a group that is a
-    prefix of the token (``User-agent: crawl``) apply when no exact group exists.
+    Groups are matched on the product token of ``user_agent`` (see ``_PRODUCT_TOKEN``).
 
     With ``rate_limit``, a ``Crawl-delay`` for the agent becomes that host's
     minimum interval; ``on_sitemaps(origin, urls)`` is called after each parse
@@ -172,14 +134,10 @@ class Robots:
     ``robots``, pass straight through. Time is read from
     ``clock`` and ``not_before`` from ``wall_clock``; tests inject both.
 
-    With ``shared`` (the workers of one crawl), an origin missing here is looked
-    up there first; if absent, one worker claims it, fetches robots.txt as above
-    and stores the answer (what was parsed, or the blanket answer with its
-    reason) with the same lifetime; the others poll for it, every 10 ms growing
-    to 200 ms, and each parses it itself. A claimer that fails lets go at once; one
-    that dies holds the claim for ``claim_timeout`` seconds, after which another
-    worker fetches. The cache here stays in front: a worker asks the store once
-    per origin and lifetime.
+    With ``shared`` (the workers of one crawl), an origin missing here is taken
+    from the store, fetched by the one worker that claims it (``shared_answer``);
+    the cache here stays in front: a worker asks the store once per origin and
+    lifetime.
     """
 
     def __init__(
@@ -271,7 +229,7 @@ class Robots:
 
     async def _rules(
         self, origin: str, url: URL, request: Request, call_next: Handler
-    ) -> tuple[_Rules, float]:
+    ) -> tuple[Rules, float]:
         """The origin's rules and when they expire (on ``clock``)."""
         while True:
             entry = self._entries.get(origin)
@@ -295,8 +253,11 @@ class Robots:
             if self.shared is None:
                 rules, ttl, _ = await self._download(url, request, call_next)
             else:
-                rules, ttl = await self._shared_download(
-                    self.shared, origin, url, request, call_next
+                rules, ttl = await shared_answer(
+                    self.shared,
+                    origin,
+                    lambda: self._download(url, request, call_next),
+                    self.claim_timeout,
                 )
         except BaseException:
             if self._entries.get(origin) is entry:
@@ -309,55 +270,7 @@ class Robots:
             self._announce(origin, rules.parser)
         return entry
 
-    async def _shared_download(
-        self, shared: RobotsStore, origin: str, url: URL, request: Request, call_next: Handler
-    ) -> tuple[_Rules, float]:
-        """The origin's rules from the store, fetched by whichever worker claims them."""
-        pause = CLAIM_POLL_MIN
-        while (stored := await self._stored(shared, origin)) is None:
-            if await shared.claim_robots(origin, self.claim_timeout):
-                # Look again: the claimer before us may have stored its answer, and let
-                # go, between our look and our claim.
-                stored = await self._stored(shared, origin)
-                if stored is not None:
-                    await shared.unclaim_robots(origin)
-                    return stored
-                try:
-                    fetched = await self._download(url, request, call_next)
-                except BaseException:
-                    # Shielded: a cancelled claimer still lets the others take over now.
-                    await asyncio.shield(shared.unclaim_robots(origin))
-                    raise
-                await shared.put_robots(origin, _encode(fetched), fetched.ttl)
-                return fetched.rules, fetched.ttl
-            await asyncio.sleep(pause * random.uniform(0.8, 1.2))
-            pause = min(pause * 1.5, CLAIM_POLL_MAX)
-        return stored
-
-    async def _stored(self, shared: RobotsStore, origin: str) -> tuple[_Rules, float] | None:
-        """The rules in the store and their seconds left; None when absent, or in a
-        form this version cannot read (then it is fetched again and overwritten)."""
-        stored = await shared.get_robots(origin)
-        rules = None if stored is None else self._decode(stored[0])
-        return None if stored is None or rules is None else (rules, stored[1])
-
-    def _decode(self, answer: bytes) -> _Rules | None:
-        """Rules from another worker's ``_encode``; None when it cannot be read."""
-        head, _, body = answer.partition(b"\n")
-        try:
-            record = json.loads(head)
-        except ValueError:
-            return None
-        if not isinstance(record, dict) or record.get("v") != _FORMAT:
-            return None
-        if record.get("parse") is True:
-            return _parse(body)
-        error = record.get("error")
-        if isinstance(error, dict):
-            return self._unreachable(_error_from(error))
-        return _ALLOW_ALL if record.get("allow") is True else None
-
-    async def _download(self, url: URL, request: Request, call_next: Handler) -> _Fetched:
+    async def _download(self, url: URL, request: Request, call_next: Handler) -> Fetched:
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _DROP_HEADERS]
         robots_request = Request(
             str(url.origin().with_path("/robots.txt")),
@@ -380,43 +293,32 @@ class Robots:
         except TooManyRedirects:  # from a redirect-following layer below us
             pass
         except (BodyTooLarge, BlockedAddress):
-            return _Fetched(_ALLOW_ALL, self.error_max_age)
+            return Fetched(ALLOW_ALL, self.error_max_age)
         except FetchError as exc:
-            return _Fetched(self._unreachable(_reworded(exc)), self.error_max_age)
+            return Fetched(unreachable(reworded(exc)), self.error_max_age)
         except RetryLater as later:  # an inner Retry would rather wait than sleep: so do we
             advised = max(later.not_before - self._wall_clock(), 0.0)
             cause: FetchError
             if later.response is not None:
-                cause = _status_error(later.response)
+                cause = status_error(later.response)
             elif isinstance(later.__cause__, FetchError):
-                cause = _reworded(later.__cause__)
+                cause = reworded(later.__cause__)
             else:
                 cause = FetchError(f"robots.txt unreachable: {later}", request=later.request)
-            return _Fetched(self._unreachable(cause), min(advised, self.error_max_age))
-        return _Fetched(_ALLOW_ALL, self.max_age)  # too many redirects, or to nowhere
+            return Fetched(unreachable(cause), min(advised, self.error_max_age))
+        return Fetched(ALLOW_ALL, self.max_age)  # too many redirects, or to nowhere
 
-    def _unreachable(self, cause: FetchError) -> _Rules:
-        # Cached for every origin that fails: no traceback may pin an engine's frames
-        # (and the half-read body in them) for error_max_age.
-        seen: set[int] = set()
-        link: BaseException | None = cause
-        while link is not None and id(link) not in seen:
-            seen.add(id(link))
-            link.__traceback__ = None
-            link = link.__cause__ or link.__context__
-        return _Rules(allow_all=False, unreachable=cause)
-
-    def _judge(self, response: Response) -> _Fetched:
+    def _judge(self, response: Response) -> Fetched:
         status = response.status
         if 200 <= status < 300:
             body = response.body
             if len(body) > self.max_bytes:  # parse the first max_bytes, whole lines only
                 body = body[: self.max_bytes]
                 body = body[: body.rfind(b"\n") + 1] or body
-            return _Fetched(_parse(body), self.max_age, body)
+            return Fetched(parse_rules(body), self.max_age, body)
         if status >= 500 or status == 429:
-            return _Fetched(self._unreachable(_status_error(response)), self.error_max_age)
-        return _Fetched(_ALLOW_ALL, self.max_age)
+            return Fetched(unreachable(status_error(response)), self.error_max_age)
+        return Fetched(ALLOW_ALL, self.max_age)
 
     def _announce(self, origin: str, parser: Protego) -> None:
         """Hand a fresh parse's Crawl-delay and sitemaps to whoever asked for them."""
@@ -429,88 +331,3 @@ class Robots:
             sitemaps = list(parser.sitemaps)
             if sitemaps:
                 self.on_sitemaps(origin, sitemaps)
-
-
-def _parse(body: bytes) -> _Rules:
-    return _Rules(
-        parser=Protego.parse(body.decode("utf-8", errors="replace").removeprefix("\ufeff"))
-    )
-
-
-# shared answers: a JSON line, then the bytes to parse ---------------------------------------
-
-_ERRORS: dict[str, type[FetchError]] = {
-    error.__name__: error for error in (FetchError, ProtocolError, InvalidURL, TooManyRedirects)
-}
-
-
-def _encode(fetched: _Fetched) -> bytes:
-    """What another worker needs to rebuild ``fetched.rules``: the parsed bytes, or
-    the blanket answer with the error (kind and message) that caused it."""
-    rules = fetched.rules
-    record: dict[str, Any] = {"v": _FORMAT}
-    if rules.parser is not None:
-        record["parse"] = True
-    elif rules.unreachable is not None:
-        record["error"] = _error_record(rules.unreachable)
-    else:
-        record["allow"] = rules.allow_all
-    head = json.dumps(record, separators=(",", ":")).encode()
-    return head + b"\n" + (fetched.body if rules.parser is not None and fetched.body else b"")
-
-
-def _error_record(exc: FetchError) -> dict[str, Any]:
-    record: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
-    if isinstance(exc, FetchTimeout):
-        record["phase"] = exc.phase
-    elif isinstance(exc, ConnectError):
-        record["kind"] = exc.kind
-    elif isinstance(exc, HTTPStatusError):
-        response = exc.response
-        record.update(status=response.status, reason=response.reason, url=response.url)
-    return record
-
-
-def _error_from(record: dict[str, Any]) -> FetchError:
-    """The error ``_error_record`` describes, of the same class (the crawl files a
-    deferred page under its kind), without the request or cause it had elsewhere."""
-    kind, message = record.get("type"), str(record.get("message", "robots.txt unreachable"))
-    if kind == "FetchTimeout" and record.get("phase") in ("connect", "read", "total"):
-        return FetchTimeout(message, phase=record["phase"])
-    if kind == "ConnectError" and record.get("kind") in ("connect", "refused", "dns", "tls"):
-        return ConnectError(message, kind=record["kind"])
-    if kind == "HTTPStatusError" and isinstance(record.get("status"), int):
-        url = str(record.get("url", ""))
-        bare = Response(
-            Request(url), record["status"], make_headers(), reason=str(record.get("reason", ""))
-        )
-        return HTTPStatusError(message, response=bare)
-    return _ERRORS.get(str(kind), FetchError)(message)
-
-
-def _status_error(response: Response) -> HTTPStatusError:
-    try:
-        phrase = response.reason or HTTPStatus(response.status).phrase
-    except ValueError:  # a status no RFC names
-        phrase = ""
-    reason = f"{response.status} {phrase}".strip()
-    # Without its body: the answer is cached per origin, and the body may be megabytes.
-    bare = response.replace(body=b"", history=())
-    return HTTPStatusError(f"robots.txt unreachable: {reason}", response=bare)
-
-
-def _reworded(exc: FetchError) -> FetchError:
-    """``exc`` as the reason a page was not fetched: the same kind of error (the crawl
-    files it by its class), saying that it was robots.txt that failed."""
-    message = f"robots.txt unreachable: {exc}"
-    error: FetchError
-    if isinstance(exc, FetchTimeout):
-        error = FetchTimeout(message, phase=exc.phase, request=exc.request)
-    elif isinstance(exc, ConnectError):
-        error = ConnectError(message, kind=exc.kind, request=exc.request)
-    elif isinstance(exc, InvalidURL | TooManyRedirects | ProtocolError):
-        error = type(exc)(message, request=exc.request)
-    else:
-        error = FetchError(message, request=exc.request)
-    error.__cause__ = exc
-    return error
