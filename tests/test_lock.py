@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -143,3 +144,28 @@ async def test_a_crawler_in_this_process_refuses_a_folder_another_holds(
     with FolderLock(tmp_path / ".lock", tmp_path), pytest.raises(AlreadyRunning):
         await Crawler(config).run()
     assert not (tmp_path / "items.jsonl").exists(), "a refused crawl creates no file"
+
+
+def test_a_link_check_with_an_output_folder_holds_it_and_status_does_not(
+    site: GeneratedSite, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    config = write_config(tmp_path, site, out, rate="")
+    (out / "stats.json").write_text('{"pages": 3, "finished": false}\n', encoding="utf-8")
+    with FolderLock(out / ".lock", out):
+        check = subprocess.run(
+            [sys.executable, "-m", "crawler", "check", "--crawl", str(config), "--output", str(out)],
+            capture_output=True, text=True, timeout=HANG_GUARD,
+        )  # fmt: skip
+        status = subprocess.run(
+            [sys.executable, "-m", "crawler", "status", str(config), "--json"],
+            capture_output=True, text=True, timeout=HANG_GUARD,
+        )  # fmt: skip
+    assert check.returncode == 1
+    assert check.stderr.strip() == (
+        f"crawl: {out} is in use by another crawl (pid {os.getpid()} on {socket.gethostname()}); "
+        "wait for it to finish or stop it"
+    )
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["pages"] == 3

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from crawler.cli.exits import EXIT_FAILED, UsageError, usage
 from crawler.cli.loop import run
 from crawler.cli.ping import exit_code
+from crawler.errors import ConfigError, CrawlerError
 from crawler.health.history import History
 from crawler.health.probe import DEFAULT_CONCURRENCY, check_targets
 from crawler.health.report import render_json, render_junit, render_prometheus, render_table
@@ -28,14 +29,7 @@ def check(args: argparse.Namespace) -> int:
     except UsageError as exc:
         return usage(exc)
     if args.crawl:
-        from crawler.health.linkcheck import check_links
-
-        report = run(check_links(args.crawl, engine=args.engine, timeout=args.timeout,
-                                 retries=args.retries, concurrency=args.concurrency,
-                                 output=args.output))  # fmt: skip
-        _render(args.format, report.broken, sys.stdout)
-        print(f"crawl: {report.summary()}", file=sys.stderr)
-        return exit_code(report.broken) if report.complete else EXIT_FAILED
+        return _check_links(args)
     config = load_health_config(args.file)
     targets = [_override(target, args) for target in config.targets]
     args.engine = args.engine or "aiohttp"
@@ -52,6 +46,24 @@ def check(args: argparse.Namespace) -> int:
     results = run(check_targets(targets, engine=args.engine, concurrency=args.concurrency))
     _render(args.format, results, sys.stdout)
     return exit_code(results)
+
+
+def _check_links(args: argparse.Namespace) -> int:
+    """``--crawl``: a crawl, so with ``--output`` it holds that folder like any crawl."""
+    from crawler.health.linkcheck import check_links
+
+    try:
+        report = run(check_links(args.crawl, engine=args.engine, timeout=args.timeout,
+                                 retries=args.retries, concurrency=args.concurrency,
+                                 output=args.output))  # fmt: skip
+    except ConfigError:
+        raise
+    except CrawlerError as exc:  # the folder in use, a dead store, a full disk
+        print(f"crawl: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    _render(args.format, report.broken, sys.stdout)
+    print(f"crawl: {report.summary()}", file=sys.stderr)
+    return exit_code(report.broken) if report.complete else EXIT_FAILED
 
 
 def _check_usage(args: argparse.Namespace) -> None:
