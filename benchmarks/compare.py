@@ -197,6 +197,16 @@ def versions(bench: Bench) -> str:
     return ", ".join(found)
 
 
+def _source(checkout: Path, *paths: str) -> str:
+    """The text of the first of ``paths`` (under ``crawler/``) that exists at that
+    revision: modules moved when the package was grouped by role."""
+    for relative in paths:
+        path = checkout / "crawler" / relative
+        if path.exists():
+            return path.read_text(encoding="utf-8")
+    return ""
+
+
 def _git(*args: str) -> str:
     result = subprocess.run(
         ["git", *args], cwd=harness.ROOT, capture_output=True, text=True, check=False
@@ -226,10 +236,8 @@ def worktrees(names: list[str]) -> Iterator[dict[str, Rev]]:
             _git("worktree", "add", "--detach", str(path), sha)
             rev = Rev(short, sha, _git("log", "-1", "--format=%s", sha), path)
             revs[short] = rev
-            config = (path / "crawler" / "config.py").read_text(encoding="utf-8")
-            rev.parse_workers = '"parse_workers"' in config
-            loop = path / "crawler" / "loop.py"
-            rev.uvloop = loop.exists() and "uvloop" in loop.read_text(encoding="utf-8")
+            rev.parse_workers = '"parse_workers"' in _source(path, "config.py", "config/crawl.py")
+            rev.uvloop = "uvloop" in _source(path, "loop.py", "cli/loop.py")
             # The same interpreter, environment and working directory as its crawls.
             result = subprocess.run([sys.executable, "-c", IMPORTED], cwd=path, env=rev.env(),
                                     capture_output=True, text=True, check=True)  # fmt: skip

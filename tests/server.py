@@ -3,7 +3,9 @@
 Its own thread lets blocking callers (SyncFetcher, the thread engines) and
 async tests share one server without either starving the other. Every
 misbehaviour is bounded in time (``HANG``) and size, and the server counts
-the hits on each path so tests can assert what really reached it.
+the hits on each path so tests can assert what really reached it: how many
+requests (``hits_for``), how many at once (``/crowd``, ``peak_in_flight``) and
+how much of a body the client took before hanging up (``/huge``, ``sent``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -82,6 +85,16 @@ CHARSET_PAGES: dict[str, tuple[bytes, str]] = {
 }
 
 
+@dataclass
+class _Crowd:
+    """The requests of one ``/crowd`` key: how many are in the handler now, the most
+    there were at once, and whether ``n`` of them have met."""
+
+    in_flight: int = 0
+    peak: int = 0
+    met: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class LoopbackServer:
     """``with LoopbackServer() as server: server.url("/ok")``."""
 
@@ -91,6 +104,8 @@ class LoopbackServer:
         self.hits: Counter[str] = Counter()
         self.requests: list[dict[str, Any]] = []
         self.gzip_bomb = b""
+        self._crowds: dict[str, _Crowd] = {}  # /crowd keys; read across threads with _lock
+        self._sent: dict[str, int] = {}
         self._lock = threading.Lock()
         self._hit = threading.Condition(self._lock)
         self._loop = asyncio.new_event_loop()
@@ -110,6 +125,8 @@ class LoopbackServer:
         asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=15)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        if not self._thread.is_alive():  # a loop still running cannot be closed
+            self._loop.close()
 
     async def _start(self) -> None:
         app = web.Application(middlewares=[self._count])
@@ -138,6 +155,21 @@ class LoopbackServer:
         """Block until ``path`` has been requested ``count`` times in all."""
         with self._hit:
             return self._hit.wait_for(lambda: self.hits[path] >= count, timeout)
+
+    def peak_in_flight(self, key: str) -> int:
+        """The most ``/crowd/<key>`` requests the server was handling at once."""
+        with self._lock:
+            crowd = self._crowds.get(key)
+            return crowd.peak if crowd else 0
+
+    def sent(self, key: str, timeout: float = 10.0) -> int:
+        """Bytes of body the ``/huge?key=<key>`` request got written before its
+        client hung up (or all of them), once its handler has ended; waits for that
+        up to ``timeout`` seconds (a hang guard), then fails."""
+        with self._hit:
+            if not self._hit.wait_for(lambda: key in self._sent, timeout):
+                raise AssertionError(f"/huge?key={key} still sending after {timeout} s")
+            return self._sent[key]
 
     # plumbing ----------------------------------------------------------------------------
 
@@ -278,11 +310,18 @@ class LoopbackServer:
         )
         await response.prepare(request)
         block = bytes(1 << 16)
+        sent = 0
         try:
             for _ in range(size // len(block)):
                 await response.write(block)
+                sent += len(block)
         except (ConnectionError, RuntimeError):
             pass  # the client hung up, as it should
+        finally:  # also when aiohttp cancels the handler of a connection that closed
+            if "key" in request.query:
+                with self._hit:
+                    self._sent[request.query["key"]] = sent
+                    self._hit.notify_all()
         return response
 
     async def mode_retry_after(self, request: web.Request, rest: str) -> web.StreamResponse:
@@ -301,6 +340,31 @@ class LoopbackServer:
         """/slow?delay=S: answer after S seconds (at most HANG)."""
         await asyncio.sleep(min(float(request.query.get("delay", "0.5")), HANG))
         return web.Response(body=PAGE, content_type="text/html")
+
+    async def mode_crowd(self, request: web.Request, rest: str) -> web.StreamResponse:
+        """/crowd/KEY?n=N&delay=S: hold each request of KEY until N of them are in
+        flight at once (from then on, none waits), then answer after S seconds. Requests
+        that never meet N within ``wait`` seconds (default 10: a hang guard) get a 504. The
+        most in flight at once is ``peak_in_flight(KEY)``; a request counts until its
+        handler returns, before its client can read the answer, so a client that
+        waits for one answer before sending the next request is never counted twice."""
+        with self._lock:
+            crowd = self._crowds.get(rest) or self._crowds.setdefault(rest, _Crowd())
+            crowd.in_flight += 1
+            crowd.peak = max(crowd.peak, crowd.in_flight)
+        try:
+            if crowd.in_flight >= int(request.query.get("n", "1")):
+                crowd.met.set()
+            wait = min(float(request.query.get("wait", "10")), HANG)
+            try:
+                await asyncio.wait_for(crowd.met.wait(), wait)
+            except TimeoutError:
+                return web.Response(status=504, text=f"at most {crowd.peak} at once")
+            await asyncio.sleep(min(float(request.query.get("delay", "0")), HANG))
+            return web.Response(body=PAGE, content_type="text/html")
+        finally:
+            with self._lock:
+                crowd.in_flight -= 1
 
     async def mode_charset(self, request: web.Request, rest: str) -> web.StreamResponse:
         body, content_type = CHARSET_PAGES[rest]

@@ -9,12 +9,14 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from crawler import Request, Response
 from crawler.config import Config, parse_config
@@ -24,7 +26,10 @@ from crawler.middleware.chain import Handler
 from crawler.parse import Item, Page, Site
 from crawler.urls import canonicalize
 from tests.gensite import GeneratedSite
+from tests.guards import LATE, WAIT, hang_guard
 from tests.server import LoopbackServer
+
+CRAWL_DELAY = 30  # seconds: far longer than STOP_GRACE
 
 
 @pytest.fixture(scope="module")
@@ -374,17 +379,20 @@ async def test_failed_requests_spend_the_page_budget_across_runs(tmp_path: Path)
 
 
 async def test_stop_is_prompt_even_behind_a_long_crawl_delay(tmp_path: Path) -> None:
+    """stop() lets the request in flight finish (the home page, answered only after
+    stop() was called, is committed) and cuts off the one sitting out a 30 s
+    Crawl-delay when STOP_GRACE is over: released for the next run, not retried."""
     loop = asyncio.get_running_loop()
-    home_served = asyncio.Event()
+    home_requested = asyncio.Event()
+    answer_home = threading.Event()
 
     class Polite(GeneratedSite):
         async def _dispatch(self, request: Any) -> Any:
             if request.path == "/robots.txt":
-                from aiohttp import web
-
-                return web.Response(text="User-agent: *\nCrawl-delay: 30\n")
+                return web.Response(text=f"User-agent: *\nCrawl-delay: {CRAWL_DELAY}\n")
             if request.path == "/":
-                loop.call_soon_threadsafe(home_served.set)
+                loop.call_soon_threadsafe(home_requested.set)
+                await asyncio.to_thread(answer_home.wait, WAIT)  # until the test says
             return await super()._dispatch(request)
 
     with Polite(pages=20) as polite:
@@ -392,11 +400,12 @@ async def test_stop_is_prompt_even_behind_a_long_crawl_delay(tmp_path: Path) -> 
         config = make_config(start, tmp_path, crawl={"sitemaps": False})
         crawler = Crawler(config)
         run = asyncio.create_task(crawler.run())
-        await home_served.wait()  # /p/1.html now waits 30 s for its slot
-        stopped_at = time.monotonic()
-        crawler.stop()
-        stats = await run
-        assert STOP_GRACE - 1 < time.monotonic() - stopped_at < STOP_GRACE + 2
+        async with asyncio.timeout(WAIT):
+            await home_requested.wait()  # in flight; /p/1.html now waits 30 s for its slot
+        with hang_guard(STOP_GRACE + LATE):  # the grace, not the crawl delay
+            crawler.stop()
+            answer_home.set()
+            stats = await run
         assert crawler.stopped
         assert stats.deferred == 0  # /p/1.html was released for the next run, not retried
         assert stats.items == 1  # the home page; everything else waits for the next run

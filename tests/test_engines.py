@@ -21,7 +21,14 @@ from crawler import (
     Timeouts,
     create_engine,
 )
+from tests.fakes import start_waiting
+from tests.guards import LATE, hang_guard
 from tests.server import CHARSET_PAGES, CHARSET_TEXT, PAGE, LoopbackServer
+
+# A body cut at max_bytes leaves the server's socket buffers full (a few MiB), far
+# from the 200 MiB of /huge that an engine reading on would take.
+HUGE_MIB = 200
+CUT_SHORT = (HUGE_MIB << 20) // 4
 
 
 async def send(engine: str, request: Request, **options: object) -> object:
@@ -80,10 +87,8 @@ async def test_multi_valued_headers_are_kept(engine: str, server: LoopbackServer
 async def test_total_timeout_holds_against_slow_servers(
     engine: str, server: LoopbackServer, path: str
 ) -> None:
-    started = time.monotonic()
-    with pytest.raises(FetchTimeout):
+    with hang_guard(1.5 + LATE), pytest.raises(FetchTimeout):
         await send(engine, Request(server.url(path), timeouts=Timeouts(total=1.5)))
-    assert time.monotonic() - started < 2.5
 
 
 async def test_connect_timeout_is_a_connect_phase_timeout(
@@ -92,20 +97,16 @@ async def test_connect_timeout_is_a_connect_phase_timeout(
     request = Request(
         f"http://127.0.0.1:{unanswered_port}/", timeouts=Timeouts(connect=0.5, total=10)
     )
-    started = time.monotonic()
-    with pytest.raises(FetchTimeout) as caught:
+    with hang_guard(0.5 + LATE), pytest.raises(FetchTimeout) as caught:
         await send(engine, request)
-    assert caught.value.phase == "connect"
-    assert time.monotonic() - started < 2
+    assert caught.value.phase == "connect"  # not the 10 s total
 
 
 async def test_read_timeout_is_a_read_phase_timeout(engine: str, server: LoopbackServer) -> None:
     request = Request(server.url("/hang-before-headers"), timeouts=Timeouts(read=0.5, total=10))
-    started = time.monotonic()
-    with pytest.raises(FetchTimeout) as caught:
+    with hang_guard(0.5 + LATE), pytest.raises(FetchTimeout) as caught:
         await send(engine, request)
-    assert caught.value.phase == "read"
-    assert time.monotonic() - started < 2
+    assert caught.value.phase == "read"  # not the 10 s total
 
 
 @pytest.mark.parametrize("path", ["/reset", "/truncated"])
@@ -125,6 +126,9 @@ async def test_gzip_is_decoded(engine: str, server: LoopbackServer) -> None:
 
 
 async def test_gzip_bomb_is_stopped_after_decompression(engine: str, gzip_bomb: str) -> None:
+    # A measurement, kept until the engines can say how much they decompressed:
+    # the whole 1 GiB takes seconds, the 10 MB cap milliseconds. (The bomb is 1 MiB
+    # compressed and fits the socket buffers: the server cannot see where it stopped.)
     started = time.monotonic()
     with pytest.raises(BodyTooLarge, match="max_bytes"):
         await send(engine, Request(gzip_bomb, max_bytes=10_000_000))
@@ -135,12 +139,11 @@ async def test_gzip_bomb_is_stopped_after_decompression(engine: str, gzip_bomb: 
 async def test_huge_body_is_cut_at_max_bytes(
     engine: str, server: LoopbackServer, length: str
 ) -> None:
-    started = time.monotonic()
+    key = f"engines-cut-{engine}-{length}"
+    url = server.url(f"/huge?mb={HUGE_MIB}&length={length}&key={key}")
     with pytest.raises(ProtocolError, match="max_bytes"):
-        await send(
-            engine, Request(server.url(f"/huge?mb=200&length={length}"), max_bytes=1_000_000)
-        )
-    assert time.monotonic() - started < 2.0
+        await send(engine, Request(url, max_bytes=1_000_000))
+    assert await asyncio.to_thread(server.sent, key) < CUT_SHORT  # it hung up, not read on
 
 
 async def test_body_exactly_at_max_bytes_is_accepted(engine: str, server: LoopbackServer) -> None:
@@ -244,11 +247,11 @@ async def test_redirect_body_is_read_like_any_other(engine: str, server: Loopbac
 
 
 async def test_huge_redirect_body_is_capped_too(engine: str, server: LoopbackServer) -> None:
-    started = time.monotonic()
-    url = server.url("/huge?mb=200&length=0&status=302&location=/ok")
+    key = f"engines-redirect-{engine}"
+    url = server.url(f"/huge?mb={HUGE_MIB}&length=0&status=302&location=/ok&key={key}")
     with pytest.raises(BodyTooLarge):
         await send(engine, Request(url, max_bytes=100_000))
-    assert time.monotonic() - started < 2
+    assert await asyncio.to_thread(server.sent, key) < CUT_SHORT  # it hung up, not read on
 
 
 async def test_repeated_request_headers_all_arrive(engine: str, server: LoopbackServer) -> None:
@@ -263,14 +266,35 @@ async def test_utf8_headers_read_the_same_everywhere(engine: str, server: Loopba
 
 
 async def test_closing_fails_queued_requests_cleanly(engine: str, server: LoopbackServer) -> None:
+    """Closing an engine while one request is in flight and another waits for its
+    only slot ends both, promptly: the one in flight with its real answer or a
+    FetchError, the queued one with a FetchError saying the engine closed (or as
+    cancelled). The queued one is never sent."""
+    sent_path, queued_path = f"/slow/closing-{engine}-sent", f"/slow/closing-{engine}-queued"
+    # Answered 2 s after it arrives: long after the close, however loaded the machine.
+    in_flight = Request(server.url(sent_path + "?delay=2"))
+    queued = Request(server.url(queued_path + "?delay=0.5"))
     opened = create_engine(engine, EngineOptions(concurrency=1))
     await opened.open()
-    first = asyncio.create_task(opened.send(Request(server.url("/slow?delay=0.3&q=1"))))
-    second = asyncio.create_task(opened.send(Request(server.url("/slow?delay=0.3&q=2"))))
-    await asyncio.sleep(0)  # both tasks run up to their first wait inside the engine
-    await opened.aclose()
-    outcomes = await asyncio.gather(first, second, return_exceptions=True)
-    assert all(isinstance(o, Response | FetchError) for o in outcomes), outcomes
+    first = asyncio.create_task(opened.send(in_flight))
+    assert await asyncio.to_thread(server.wait_for_hits, sent_path, 1)  # it holds the slot
+    (second,) = await start_waiting(lambda: opened.send(queued))  # waiting for the slot
+    with hang_guard(2 + LATE):
+        await opened.aclose()
+        outcomes = await asyncio.gather(first, second, return_exceptions=True)
+    sent, waiting = outcomes
+
+    if isinstance(sent, Response):
+        assert (sent.status, sent.body, sent.request) == (200, PAGE, in_flight)
+    else:
+        assert isinstance(sent, FetchError), repr(sent)
+        assert sent.request is in_flight
+
+    if not isinstance(waiting, asyncio.CancelledError):
+        assert isinstance(waiting, FetchError), repr(waiting)
+        assert waiting.request is queued
+        assert "closed" in str(waiting)
+    assert server.hits_for(queued_path) == 0
 
 
 async def test_a_worker_is_freed_when_its_caller_gives_up(
@@ -279,9 +303,8 @@ async def test_a_worker_is_freed_when_its_caller_gives_up(
     """A server dripping header bytes never trips a read timeout; the caller's
     deadline must still free the connection (and, on thread engines, the thread)."""
     async with create_engine(engine, EngineOptions(concurrency=1)) as opened:
-        started = time.monotonic()
         with pytest.raises(FetchTimeout):
             await opened.send(Request(server.url("/drip-headers"), timeouts=Timeouts(total=1)))
+        # Within its own total: a worker still held by /drip-headers would time it out.
         response = await opened.send(Request(server.url("/ok"), timeouts=Timeouts(total=2)))
         assert response.status == 200
-        assert time.monotonic() - started < 2.5

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from datetime import timedelta
 from typing import NoReturn
 
@@ -13,6 +12,7 @@ import pytest
 
 from crawler.errors import ConnectError, FetchTimeout
 from crawler.health.certs import read_certificate
+from tests.guards import LATE, hang_guard
 from tests.server import LoopbackServer
 
 
@@ -106,9 +106,7 @@ async def test_unresolvable_host_is_a_dns_error(monkeypatch: pytest.MonkeyPatch)
 @pytest.mark.parametrize("port_fixture", ["silent_port", "unanswered_port"])
 async def test_silent_server_times_out(port_fixture: str, request: pytest.FixtureRequest) -> None:
     port: int = request.getfixturevalue(port_fixture)
-    started = time.monotonic()
-    with pytest.raises(FetchTimeout) as caught:
+    with hang_guard(0.5 + LATE), pytest.raises(FetchTimeout) as caught:
         await read_certificate("127.0.0.1", port, timeout=0.5)
-    assert time.monotonic() - started < 3  # a hang guard, not a speed test
     assert caught.value.phase == "connect"
     assert f"127.0.0.1:{port}" in str(caught.value)

@@ -7,11 +7,12 @@ import asyncio
 import itertools
 import re
 import socket
+import socketserver
+import threading
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from aiohttp import web
 
 from crawler.health.history import History
 from crawler.health.result import HealthResult
@@ -52,43 +53,81 @@ class Runs:
         )
 
 
-@pytest.fixture
-async def garbage_port() -> AsyncIterator[int]:
-    """Answers every connection with bytes that are not HTTP, then hangs up."""
+class _Listener(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True  # a restart takes the same port at once
+    daemon_threads = False
+    block_on_close = True  # server_close() waits for the connections being answered
 
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"\x00\xff\xfeSSH-2.0-garbage\r\n\x1b[31m\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    async with server:
-        yield server.sockets[0].getsockname()[1]
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a check cut short hangs up mid-answer: the client's business, not ours
 
 
-class FlappingServer:
-    """An aiohttp app on a fixed loopback port that can be stopped and restarted."""
+class RestartableServer:
+    """A server on a fixed loopback port that can be stopped and started again, run
+    on threads of its own with blocking sockets. Not an asyncio server: on Python
+    3.11 closing one can strand a connection accepted in the same moment (its
+    transport fails to attach to the closed server and is never closed), which
+    the garbage collector then reports."""
+
+    answer: type[socketserver.BaseRequestHandler]
 
     def __init__(self) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.runner: web.AppRunner | None = None
+            self.port: int = probe.getsockname()[1]
+        self._listener: _Listener | None = None
+        self._thread: threading.Thread | None = None
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/", self.hello)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_address=True).start()
-
-    async def hello(self, request: web.Request) -> web.Response:
-        return web.Response(text="up")
+        self._listener = _Listener(("127.0.0.1", self.port), self.answer)
+        self._thread = threading.Thread(target=self._listener.serve_forever, args=(0.02,))
+        self._thread.start()
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        listener, thread, self._listener, self._thread = self._listener, self._thread, None, None
+        if listener is not None and thread is not None:
+            await asyncio.to_thread(listener.shutdown)
+            await asyncio.to_thread(listener.server_close)
+            await asyncio.to_thread(thread.join)
+
+
+class _Garbage(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.sendall(b"\x00\xff\xfeSSH-2.0-garbage\r\n\x1b[31m\r\n\r\n")
+
+
+class GarbageServer(RestartableServer):
+    """Answers every connection with bytes that are not HTTP, then hangs up."""
+
+    answer = _Garbage
+
+
+class _Up(socketserver.StreamRequestHandler):
+    timeout = 5  # a client that never sends its request cannot hold stop() up longer
+
+    def handle(self) -> None:
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass  # the request line and headers; GET has no body
+        self.wfile.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
+            b"Connection: close\r\n\r\nup"
+        )
+
+
+class FlappingServer(RestartableServer):
+    """Answers every request with a 200 "up" while started; stopped, nothing listens."""
+
+    answer = _Up
+
+
+@pytest.fixture
+async def garbage_port() -> AsyncIterator[int]:
+    server = GarbageServer()
+    await server.start()
+    try:
+        yield server.port
+    finally:
+        await server.stop()
 
 
 async def run_watch(

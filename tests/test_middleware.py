@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -28,7 +29,8 @@ from crawler.engines.mock import respond
 from crawler.middleware import compose
 from crawler.middleware.retry import parse_retry_after
 from crawler.policy import parse_rate
-from tests.fakes import FakeTime
+from tests.fakes import FakeTime, start_waiting
+from tests.guards import WAIT
 
 
 def statuses(*codes: int, headers: dict[str, str] | None = None) -> Callable[[Request], Response]:
@@ -258,29 +260,30 @@ async def test_rate_limit_backoff_doubles_without_retry_after() -> None:
 
 
 async def test_per_host_concurrency_is_enforced() -> None:
-    in_flight, peak = 0, 0
+    in_flight: Counter[str] = Counter()
+    peak: Counter[str] = Counter()
+    changed = asyncio.Condition()
     release = asyncio.Event()
 
     async def slow(request: Request) -> Response:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
+        host = request.url.split("/")[2]
+        async with changed:
+            in_flight[host] += 1
+            peak[host] = max(peak[host], in_flight[host])
+            changed.notify_all()
         await release.wait()
-        in_flight -= 1
+        in_flight[host] -= 1
         return respond(request)
 
     limit = RateLimit(None, per_host_concurrency=2)
-    tasks = [
-        asyncio.create_task(limit(Request(f"http://{h}/"), slow))
-        for h in ["a.test"] * 5 + ["b.test"]
-    ]
-    for _ in range(20):  # let every task run as far as the limiter allows
-        await asyncio.sleep(0)
-    assert in_flight == 3  # two on a.test, one on b.test
-    assert peak == 3
+    hosts = ["a.test"] * 5 + ["b.test"]
+    tasks = await start_waiting(*(lambda h=h: limit(Request(f"http://{h}/"), slow) for h in hosts))
+    async with asyncio.timeout(WAIT), changed:
+        await changed.wait_for(lambda: sum(in_flight.values()) == 3)
+    assert in_flight == {"a.test": 2, "b.test": 1}  # the other three a.test wait their turn
     release.set()
     await asyncio.gather(*tasks)
-    assert peak == 3
+    assert peak == {"a.test": 2, "b.test": 1}
 
 
 @pytest.mark.parametrize(
@@ -386,17 +389,23 @@ async def test_crawl_delay_slows_only_its_host() -> None:
 
 async def test_cancelled_waiter_gives_its_slot_back() -> None:
     fake = FakeTime()
-    gate = asyncio.Event()
+    asleep = 0
+    all_asleep = asyncio.Event()
 
     async def blocked_sleep(seconds: float) -> None:
-        await gate.wait()
+        nonlocal asleep
+        asleep += 1
+        if asleep == 7:
+            all_asleep.set()
+        await asyncio.Event().wait()  # until cancelled
 
     limit = RateLimit("1/s", clock=fake.clock, wall_clock=fake.clock, sleep=blocked_sleep)
     engine = MockEngine(statuses(200))
     await limit(Request("http://a.test/0"), engine.send)  # takes the slot at t=0
     waiters = [asyncio.create_task(limit(Request(f"http://a.test/{i}"), engine.send))
                for i in range(1, 8)]  # fmt: skip
-    await asyncio.sleep(0)
+    async with asyncio.timeout(WAIT):
+        await all_asleep.wait()  # each reserved its start slot, 1 s after the one before
     for waiter in reversed(waiters):
         waiter.cancel()
     await asyncio.gather(*waiters, return_exceptions=True)
@@ -406,14 +415,21 @@ async def test_cancelled_waiter_gives_its_slot_back() -> None:
 async def test_a_burst_of_503s_backs_off_once() -> None:
     fake = FakeTime()
     limit = limiter(fake, None, max_backoff=60)
+    arrived = 0
+    all_sent = asyncio.Event()
     release = asyncio.Event()
 
     async def busy(request: Request) -> Response:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 8:
+            all_sent.set()
         await release.wait()
         return respond(request, 503)
 
     tasks = [asyncio.create_task(limit(Request("http://a.test/"), busy)) for _ in range(8)]
-    await asyncio.sleep(0)
+    async with asyncio.timeout(WAIT):
+        await all_sent.wait()  # all eight sent before the first 503 comes back
     release.set()
     await asyncio.gather(*tasks)
     assert limit.delay("http://a.test/") == pytest.approx(1.0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 
 import pytest
 
@@ -26,7 +25,8 @@ from crawler import (
 from crawler.engines.mock import respond
 from crawler.middleware import RateLimit, Retry, Robots, compose
 from crawler.models import Lineage, Request, Response, Timeouts
-from tests.fakes import FakeTime
+from tests.fakes import FakeTime, start_waiting
+from tests.guards import LATE, WAIT, hang_guard
 from tests.hostile import BIG_ROBOTS_SIZE, ROBOTS_FLAKY_FAILURES, HostileServer
 
 UA = "crawler/0.1 (+https://example.org/bot)"
@@ -62,6 +62,32 @@ def site(routes: dict[str, Answer]) -> MockEngine:
 
 def robots_fetches(engine: MockEngine) -> list[str]:
     return [r.url for r in engine.requests if r.url.endswith("/robots.txt")]
+
+
+class Gate:
+    """A robots.txt that answers only once the test opens the gate, and tells the
+    test each time a fetch of it reaches the engine."""
+
+    def __init__(self, rules: str) -> None:
+        self.rules = rules
+        self.open = asyncio.Event()
+        self.arrived = 0
+        self._changed = asyncio.Condition()
+        self.engine = MockEngine(self.respond)
+
+    async def respond(self, request: Request) -> Response:
+        if not request.url.endswith("/robots.txt"):
+            return respond(request, 200, "page")
+        async with self._changed:
+            self.arrived += 1
+            self._changed.notify_all()
+        await self.open.wait()
+        return respond(request, 200, self.rules)
+
+    async def arrivals(self, count: int) -> None:
+        """Until ``count`` fetches of robots.txt have reached the engine."""
+        async with asyncio.timeout(WAIT), self._changed:
+            await self._changed.wait_for(lambda: self.arrived >= count)
 
 
 def make(clock: FakeClock | None = None, user_agent: str = UA, **options: object) -> Robots:
@@ -374,75 +400,48 @@ async def test_redirect_to_another_origin_applies_to_the_first() -> None:
 
 
 async def test_concurrent_requests_share_one_fetch() -> None:
-    gate = asyncio.Event()
-
-    async def responder(request: Request) -> Response:
-        if request.url.endswith("/robots.txt"):
-            await gate.wait()
-            return respond(request, 200, RULES)
-        return respond(request, 200, "page")
-
-    engine = MockEngine(responder)
+    gate = Gate(RULES)
     robots = make()
-    tasks = [
-        asyncio.create_task(fetch(robots, engine, f"http://a.test/{'private/' * (i % 2)}{i}"))
-        for i in range(20)
-    ]
-    for _ in range(10):
-        await asyncio.sleep(0)
-    assert robots_fetches(engine) == ["http://a.test/robots.txt"]
-    gate.set()
+    urls = [f"http://a.test/{'private/' * (i % 2)}{i}" for i in range(20)]
+    tasks = await start_waiting(*(lambda url=url: fetch(robots, gate.engine, url) for url in urls))
+    await gate.arrivals(1)  # the one fetch is in flight, and every request is waiting
+    assert robots_fetches(gate.engine) == ["http://a.test/robots.txt"]
+    gate.open.set()
     results = await asyncio.gather(*tasks)
     assert results == [i % 2 == 0 for i in range(20)]
-    assert robots_fetches(engine) == ["http://a.test/robots.txt"]
-    assert len(engine.requests) == 1 + 10
+    assert robots_fetches(gate.engine) == ["http://a.test/robots.txt"]
+    assert len(gate.engine.requests) == 1 + 10
 
 
 async def test_a_cancelled_waiter_leaves_the_fetch_alone() -> None:
-    gate = asyncio.Event()
-
-    async def responder(request: Request) -> Response:
-        if request.url.endswith("/robots.txt"):
-            await gate.wait()
-        return respond(request, 200, "")
-
-    engine = MockEngine(responder)
+    gate = Gate("")
     robots = make()
-    first, second, third = (
-        asyncio.create_task(fetch(robots, engine, f"http://a.test/{i}")) for i in range(3)
+    first, second, third = await start_waiting(
+        *(lambda i=i: fetch(robots, gate.engine, f"http://a.test/{i}") for i in range(3))
     )
-    await asyncio.sleep(0)
+    await gate.arrivals(1)
     second.cancel()
-    gate.set()
+    gate.open.set()
     assert await first
     assert await third
     with pytest.raises(asyncio.CancelledError):
         await second
-    assert len(robots_fetches(engine)) == 1
+    assert len(robots_fetches(gate.engine)) == 1
 
 
 async def test_a_cancelled_fetcher_hands_the_fetch_to_a_waiter() -> None:
-    gate = asyncio.Event()
-
-    async def responder(request: Request) -> Response:
-        if request.url.endswith("/robots.txt"):
-            await gate.wait()
-            return respond(request, 200, "User-agent: *\nDisallow: /no")
-        return respond(request, 200, "")
-
-    engine = MockEngine(responder)
+    gate = Gate("User-agent: *\nDisallow: /no")
     robots = make()
-    fetcher = asyncio.create_task(fetch(robots, engine, "http://a.test/1"))
-    await asyncio.sleep(0)
-    waiter = asyncio.create_task(fetch(robots, engine, "http://a.test/no"))
-    await asyncio.sleep(0)
+    (fetcher,) = await start_waiting(lambda: fetch(robots, gate.engine, "http://a.test/1"))
+    await gate.arrivals(1)
+    (waiter,) = await start_waiting(lambda: fetch(robots, gate.engine, "http://a.test/no"))
     fetcher.cancel()
-    await asyncio.sleep(0)
-    gate.set()
-    assert not await asyncio.wait_for(waiter, 5)  # a bound only if the hand-over is broken
+    await gate.arrivals(2)  # the waiter took the fetch over
+    gate.open.set()
+    assert not await waiter
     with pytest.raises(asyncio.CancelledError):
         await fetcher
-    assert len(robots_fetches(engine)) == 2
+    assert len(robots_fetches(gate.engine)) == 2
     assert robots.cached_origins() == 1
 
 
@@ -655,12 +654,16 @@ async def test_unreachable_robots_txt_defers_and_sends_nothing(
     engine: str, hostile: HostileServer, port: str, reason: str
 ) -> None:
     before = hostile.hits_for_port(port, "/")
-    started = time.monotonic()
-    (later,) = await allowed_on(hostile, engine, port, ["/"], error_max_age=60)
-    assert time.monotonic() - started < 1 + 1.5  # a hanging robots.txt costs one timeout
+    fetched = hostile.hits_for_port(port, "/robots.txt")
+    clock = FakeClock()
+    with hang_guard(1 + LATE):  # one timeout of 1 s, not the server's HANG
+        (later,) = await allowed_on(
+            hostile, engine, port, ["/"], error_max_age=60, clock=clock, wall_clock=clock.wall
+        )
+    assert hostile.hits_for_port(port, "/robots.txt") == fetched + 1  # asked once, not retried
     assert isinstance(later, RetryLater)
     assert str(later.__cause__) == reason
-    assert later.not_before == pytest.approx(time.time() + 60, abs=3)
+    assert later.not_before == clock.wall() + 60  # when the cached outage expires
     (dropped,) = await allowed_on(hostile, engine, port, ["/"], defer=False)
     assert isinstance(dropped, RequestDropped)
     assert str(dropped.__cause__).startswith("robots.txt unreachable")

@@ -22,6 +22,8 @@ from aiohttp import web
 from crawler.urls import canonicalize
 from tests.gensite import GeneratedSite
 
+HANG_GUARD = 60  # seconds: a worker that takes this long to get going is stuck, not slow
+
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[GeneratedSite]:
@@ -93,12 +95,12 @@ def test_a_killed_worker_is_taken_over_and_nothing_is_written_twice(
     workers = {name: crawl("worker", str(config), "--id", name, "--quiet")
                for name in ("w0", "w1", "w2")}  # fmt: skip
     victim = out / "items-w1.jsonl"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + HANG_GUARD
     while not (victim.exists() and victim.stat().st_size > 20_000):
         assert time.monotonic() < deadline, "worker w1 never wrote items"
         time.sleep(0.01)  # polling for the moment to kill: the only signal there is
     os.kill(workers["w1"].pid, signal.SIGKILL)
-    workers["w1"].wait()
+    workers["w1"].communicate(timeout=HANG_GUARD)  # reaped, and its pipes closed
     for name in ("w0", "w2"):
         _, stderr = workers[name].communicate(timeout=300)
         assert workers[name].returncode == 0, stderr

@@ -76,6 +76,13 @@ class AiohttpEngine(AsyncResource):
         if session is not None:
             await session.close()
 
+    def _open_session(self, request: Request) -> aiohttp.ClientSession:
+        """The session, or, for a request that waited for a slot while the engine
+        closed, the error the thread engines raise too."""
+        if self._session is None:
+            raise FetchError("engine closed before the request was sent", request=request)
+        return self._session
+
     async def send(self, request: Request) -> Response:
         if self._session is None:
             raise RuntimeError("engine is not open: use `async with engine:`")
@@ -87,7 +94,7 @@ class AiohttpEngine(AsyncResource):
             async with (
                 asyncio.timeout(timeouts.total),
                 self._semaphore,
-                self._session.request(
+                self._open_session(request).request(
                     request.method,
                     request.url,
                     headers=request.headers,

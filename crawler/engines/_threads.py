@@ -29,6 +29,18 @@ class ThreadsEngine(ThreadedEngine):
         self._lock = threading.Lock()
 
     def _stop(self) -> None:
+        # Requests still queued are never sent: cancelled here, their callers hear that
+        # the engine closed (ThreadedEngine.send); the threads finish what they hold.
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                job, loop, future = item
+                job.abandoned.set()
+                with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
+                    loop.call_soon_threadsafe(future.cancel)
         for _ in self._threads:
             self._queue.put(None)
 

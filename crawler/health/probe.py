@@ -17,11 +17,11 @@ from crawler.health.certs import Certificate, read_certificate
 from crawler.health.conditions import evaluate
 from crawler.health.result import Failure, HealthResult
 from crawler.health.targets import Target
-from crawler.policy import FetchPolicy
+from crawler.policy import HEALTH, FetchPolicy
 
 __all__ = ["DEFAULT_CONCURRENCY", "check_one", "check_targets"]
 
-DEFAULT_CONCURRENCY = 64
+DEFAULT_CONCURRENCY = HEALTH.concurrency
 
 
 async def check_targets(
