@@ -142,6 +142,17 @@ class LoopbackServer:
         self._stop.set()
         if self._runner is not None:
             await self._runner.cleanup()
+        # Python 3.11 stops listening but leaves a connection accepted in that very
+        # instant (a client still connecting as a test ends) to no handler, open until
+        # the garbage collector complains: finish what is pending, then abort the rest.
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        transports = getattr(self._loop, "_transports", {})  # the selector loop's own table
+        for transport in list(transports.values()):
+            if transport is not None and not transport.is_closing():
+                transport.abort()
 
     def url(self, path: str = "/", host: str | None = None) -> str:
         scheme = "https" if self.ssl_context else "http"
