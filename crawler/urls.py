@@ -103,7 +103,8 @@ def canonicalize(url: str) -> str:
     try:
         return _canonicalize(url)
     except ValueError:  # UnicodeError included
-        return url.strip()
+        stripped = url.strip()  # what a stripped spelling gives, so the answer is a fixed point
+        return stripped if stripped == url else canonicalize(stripped)
 
 
 def _canonicalize(url: str) -> str:

@@ -172,6 +172,7 @@ def full_canonicalisation(url: str) -> str:
 @example(" http://a.com:99999/ ")
 @example("http://a.com/%2e%2E/%7e?b=1&a=2#f")
 @example("")
+@example("A://[::]\u3000")  # unusable only with the space: stripped, it canonicalizes
 def test_canonicalize_never_raises_and_is_idempotent(url: str) -> None:
     """The frontier keys every discovered URL by ``fingerprint``: one raising (or two
     keys for one page) would crash the crawl or fetch a page twice."""
