@@ -141,8 +141,8 @@ def run_workers(
     workers: list[subprocess.Popen[bytes]] = []
 
     def forward(signum: int, frame: object) -> None:  # SIGTERM reaches only this process
-        for worker in workers:
-            worker.send_signal(signum)
+        for process in workers:
+            process.send_signal(signum)
 
     interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers get Ctrl-C too
     terminate = signal.signal(signal.SIGTERM, forward)
@@ -151,7 +151,7 @@ def run_workers(
             subprocess.Popen([*command, "--id", default_worker_name(index)])
             for index in range(count)
         ]
-        codes = [worker.wait() for worker in workers]
+        codes = [process.wait() for process in workers]
     finally:
         signal.signal(signal.SIGINT, interrupt)
         signal.signal(signal.SIGTERM, terminate)

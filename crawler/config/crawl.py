@@ -19,7 +19,7 @@ from crawler.config.toml import ca_file, read_toml
 from crawler.errors import ConfigError
 from crawler.frontier import REDIS_SCHEMES
 from crawler.frontier.base import CRAWL_NAME
-from crawler.policy import CRAWL, FetchPolicy, settings
+from crawler.policy import CRAWL, FetchPolicy, toml_sections
 from crawler.policy.checks import (
     Check,
     boolean,
@@ -170,12 +170,10 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Check]]] = {
     }),
 }  # fmt: skip
 
-_POLICY: dict[str, dict[str, Check]] = {}
-for _setting in settings():
-    if _setting.toml is not None:
-        _section, _, _key = _setting.toml.partition(".")
-        _POLICY.setdefault(_section, {})[_key] = _setting.check
-
+_POLICY = {
+    section: {key: setting.check for key, setting in keys.items()}
+    for section, keys in toml_sections().items()
+}
 SCHEMA: dict[str, dict[str, Check]] = {
     "crawl": _SECTIONS["crawl"][1], **_POLICY,
     "output": _SECTIONS["output"][1], "state": _SECTIONS["state"][1],

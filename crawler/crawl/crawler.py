@@ -15,7 +15,7 @@ from pathlib import Path
 
 from crawler.config import Config, load_config
 from crawler.crawl.checkpoint import Checkpoint
-from crawler.crawl.files import CrawlFiles, is_shared, write_json
+from crawler.crawl.files import CrawlFiles, default_worker_name, is_shared, write_json
 from crawler.crawl.lock import FolderLock
 from crawler.crawl.parser import PageParser, ParseJob
 from crawler.crawl.progress import Progress
@@ -148,7 +148,7 @@ def open_state(config: Config, worker: str | None = None) -> BaseFrontier:
     """The crawl's frontier, not yet open. Without ``worker``, opened to read or
     clear it, not to crawl: in Redis under a name of its own, which leases nothing."""
     state = config.state
-    name = worker or f"status-{CrawlFiles.of(config).worker}"
+    name = worker or f"status-{default_worker_name()}"
     return open_frontier(state.frontier, config.output.dir, name=state.name, worker=name,
                          lease_timeout=state.lease_timeout)  # fmt: skip
 

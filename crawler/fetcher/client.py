@@ -32,7 +32,7 @@ from crawler.models import (
     Timeouts,
     make_headers,
 )
-from crawler.policy import FetchPolicy
+from crawler.policy import FetchPolicy, settings
 
 __all__ = ["Fetcher", "Result", "same_parameters"]
 
@@ -100,7 +100,7 @@ class Fetcher(AsyncResource):
     @classmethod
     def of(cls, policy: FetchPolicy) -> Self:
         """A Fetcher that fetches by ``policy``."""
-        return cls(**{name: getattr(policy, name) for name in _FIELDS})
+        return cls(**{setting.name: getattr(policy, setting.name) for setting in settings()})
 
     async def open(self) -> None:
         if self._engine is None:
@@ -258,6 +258,3 @@ def _pairs(headers: HeadersLike | None) -> list[tuple[str, str]]:
     if isinstance(headers, Mapping):
         return list(headers.items())
     return list(headers)
-
-
-_FIELDS = list(inspect.signature(FetchPolicy).parameters)

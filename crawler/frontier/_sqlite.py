@@ -110,8 +110,8 @@ class SqliteFrontier(BaseFrontier):
         (before anything is written to it: a refused file stays as it was)."""
         version = db.execute("PRAGMA user_version").fetchone()[0]
         columns = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
-        if version > SCHEMA_VERSION or (version < SCHEMA_VERSION and columns
-                                        and not columns >= _VERSION_0):  # fmt: skip
+        foreign = bool(columns) and not columns >= _VERSION_0  # a table of someone else's
+        if version > SCHEMA_VERSION or (version < SCHEMA_VERSION and foreign):
             written = f"schema {version}" if version else "another program"
             raise FrontierError(
                 f"frontier store {self.path} was written by {written}, which this crawler "

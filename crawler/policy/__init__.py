@@ -15,6 +15,7 @@ from crawler.policy.fetch import (
     FetchPolicy,
     Setting,
     settings,
+    toml_sections,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "Setting",
     "parse_rate",
     "settings",
+    "toml_sections",
 ]

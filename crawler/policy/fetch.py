@@ -36,6 +36,7 @@ __all__ = [
     "FetchPolicy",
     "Setting",
     "settings",
+    "toml_sections",
 ]
 
 DEFAULT_USER_AGENT = "crawler/0.1 (+https://example.org/bot)"
@@ -210,26 +211,24 @@ class FetchPolicy:
         """This policy with the settings of a crawl config's ``[fetch]``, ``[retry]`` and
         ``[rate_limit]`` tables; unknown keys and bad values are ``ConfigError``s
         naming the dotted key."""
-        by_key = {s.toml: s for s in settings() if s.toml is not None}
         changes: dict[str, Any] = {}
-        for section in sorted({key.partition(".")[0] for key in by_key}):
+        for section, keys in toml_sections().items():
             table = tables.get(section)
             if table is None:
                 continue
             if not isinstance(table, Mapping):
                 raise ConfigError(section, table, f"a [{section}] table")
             for name, raw in table.items():
-                setting = by_key.get(f"{section}.{name}")
+                setting = keys.get(name)
                 if setting is None:
-                    known = [k.partition(".")[2] for k in by_key if k.startswith(section + ".")]
                     raise ConfigError(f"{section}.{name}", raw,
-                                      f"a key of [{section}]: " + ", ".join(known))  # fmt: skip
+                                      f"a key of [{section}]: " + ", ".join(keys))  # fmt: skip
                 changes[setting.name] = setting.check(f"{section}.{name}", raw)
         try:
             return self.replace(**changes)
         except ConfigError as exc:  # a rule between settings: name them as the file does
             name, cut, rest = exc.key.partition("[")
-            toml = next((s.toml for s in settings() if s.name == name), None)
+            toml = _BY_NAME[name].toml if name in _BY_NAME else None
             if toml is None:
                 raise
             raise ConfigError(toml + cut + rest, exc.value, exc.expected) from None
@@ -240,10 +239,28 @@ def settings() -> list[Setting]:
     return _SETTINGS
 
 
+def toml_sections() -> dict[str, dict[str, Setting]]:
+    """The settings a crawl config holds, by section and key: ``{"fetch": {"timeout": ...}}``."""
+    return _SECTIONS
+
+
 _SETTINGS = [
     Setting(f.name, f.metadata["toml"], f.metadata["doc"], f.metadata["check"])
     for f in fields(FetchPolicy)
 ]
+_BY_NAME = {setting.name: setting for setting in _SETTINGS}
+
+
+def _sections(every: list[Setting]) -> dict[str, dict[str, Setting]]:
+    sections: dict[str, dict[str, Setting]] = {}
+    for setting in every:
+        if setting.toml is not None:
+            section, _, key = setting.toml.partition(".")
+            sections.setdefault(section, {})[key] = setting
+    return sections
+
+
+_SECTIONS = _sections(_SETTINGS)
 
 FETCHER = FetchPolicy()
 """An embedding app's defaults: the Fetcher's."""
