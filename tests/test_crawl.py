@@ -124,15 +124,37 @@ async def test_max_pages_and_rerun_continues(site: GeneratedSite, tmp_path: Path
     assert len(urls) == len(set(urls)) == 120
 
 
-async def test_finished_crawl_does_nothing_on_rerun(site: GeneratedSite, tmp_path: Path) -> None:
+async def test_finished_crawl_does_nothing_on_rerun_and_says_so(
+    site: GeneratedSite, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     config = make_config([site.url("/p/1000.html")], tmp_path, crawl={"max_depth": 2})
     first = await Crawler(config).run()
+    assert not first.already_finished
+    assert not caplog.records
     before = len(site.fetched())
     rerun = Crawler(config)
     stats = await rerun.run()
-    assert rerun.already_finished
+    assert (rerun.already_finished, stats.already_finished) == (True, True)
     assert stats.pages == first.pages
     assert len(site.fetched()) == before
+    [record] = caplog.records
+    assert record.levelname == "WARNING"
+    assert "already finished" in record.getMessage()
+    assert "fresh=True" in record.getMessage()
+
+
+async def test_fresh_crawler_starts_a_finished_crawl_over(
+    site: GeneratedSite, tmp_path: Path
+) -> None:
+    config = make_config([site.url("/p/1000.html")], tmp_path, crawl={"max_depth": 1})
+    start = len(site.fetched())
+    first = await Crawler(config).run()
+    once = len(site.fetched()) - start
+    again = await Crawler(config, fresh=True).run()
+    assert not again.already_finished
+    assert again.pages == first.pages
+    assert len(site.fetched()) - start == 2 * once  # everything fetched again
+    assert len(read_items(tmp_path / "items.jsonl")) == first.items
 
 
 class TitleSite(Site):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -29,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and not argv[0].startswith("-") and argv[0] not in _COMMANDS:
         argv.insert(0, "run")  # `crawl config.toml` is `crawl run config.toml`
     args: argparse.Namespace = build_parser().parse_args(argv)
+    # The library's warnings (a finished crawl rerun, a Redis reconnect) read as ours.
+    logging.basicConfig(level=logging.WARNING, format="crawl: %(message)s", stream=sys.stderr)
     module, _, function = _COMMANDS[args.command].partition(":")
     command = getattr(importlib.import_module(module), function)
     from crawler.errors import ConfigError

@@ -69,14 +69,11 @@ def run_crawl(
         print(f"crawl: fatal: {exc}", file=sys.stderr)
         return EXIT_FAILED
     out = config.output.dir
-    if crawler.already_finished:
-        print(f"crawl: already finished ({_brief(stats)} in {out}); use --fresh to start over",
-              file=sys.stderr)  # fmt: skip
-    elif crawler.stopped:
+    if crawler.stopped:
         print(f"crawl: stopped ({_brief(stats)}); run the same command to resume",
               file=sys.stderr)  # fmt: skip
         return EXIT_INTERRUPTED
-    elif not quiet:
+    if not (quiet or crawler.already_finished):  # a finished crawl said so, through logging
         print(f"crawl: done: {_brief(stats)} in {out}", file=sys.stderr)
     return EXIT_OK
 

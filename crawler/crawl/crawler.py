@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from crawler.parse import Site, load_site
 from crawler.sinks import PagesSink
 
 __all__ = ["Crawler", "configured_site", "open_state"]
+
+log = logging.getLogger(__name__)
 
 
 class Crawler:
@@ -88,7 +91,12 @@ class Crawler:
                 checkpoint = Checkpoint(await frontier.checkpoint())
                 self.stats = checkpoint.stats()
                 if checkpoint.finished:
-                    self.already_finished = self.finished = True
+                    self.already_finished = self.finished = self.stats.already_finished = True
+                    log.warning(
+                        "the crawl in %s had already finished (%s pages, %s items); nothing "
+                        "to do: start over with fresh=True (--fresh on the command line)",
+                        files.out, self.stats.pages, self.stats.items,
+                    )  # fmt: skip
                     if files.shared:  # whatever this worker wrote past its last commit goes
                         await files.repair(checkpoint, mine=True)
                     return self.stats

@@ -19,6 +19,8 @@ class CrawlStats:
     statuses: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
+    # This run found the crawl finished by an earlier one and did nothing.
+    already_finished: bool = False
 
     @property
     def pages_per_second(self) -> float:
