@@ -144,6 +144,39 @@ class TestPage:
         page = make_page("product.html")
         assert page.tree.xpath("string(//span[@class='sku'])") == "MU-0900"
 
+    def test_css_selects_text_attributes_and_elements(self, no_soup: None) -> None:
+        page = make_page("product.html", url="https://shop.example/music/t900.html")
+        assert page.css("h1::text").get() == "Studio Turntable T-900"
+        assert page.css(".product .sku::text").getall() == ["MU-0900", "MU-0017"]
+        assert page.css("div.featured img::attr(src)").get() == "/static/t900.jpg"
+        names = page.css("div.product span.name")
+        assert [" ".join(n.xpath("string()").get().split()) for n in names] == [
+            "Studio Turntable T-900",
+            "Record brush",
+        ]
+        assert page.css("div.featured").css(".price::text").get() == "$1,299.00"
+        assert page.css(".no-such-class").get() is None
+        assert page._soup is None  # selectors run on the lxml tree, not a soup
+
+    def test_xpath_selects_with_variables(self) -> None:
+        page = make_page("product.html")
+        assert page.xpath("//span[@class=$cls]/text()", cls="sku").getall() == [
+            "MU-0900",
+            "MU-0017",
+        ]
+        assert page.xpath("string(//h1)").get() == "Studio Turntable T-900"
+
+    def test_selectors_share_the_tree(self) -> None:
+        page = make_page("product.html")
+        tree = page.tree
+        assert page.css("h1")[0].root is tree.find(".//h1")
+        assert page.selector is page.selector
+
+    def test_selectors_on_an_empty_body_find_nothing(self) -> None:
+        page = Page("http://a.example/", 200, HTML, b"")
+        assert page.css("a::attr(href)").getall() == []
+        assert page.xpath("//title/text()").get() is None
+
     @pytest.mark.parametrize("body", [b"", b"   ", b"<!-- nothing -->"])
     def test_tree_of_an_empty_body_is_an_empty_document(self, body: bytes) -> None:
         page = Page("http://a.example/", 200, HTML, body)

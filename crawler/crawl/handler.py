@@ -187,9 +187,10 @@ class RequestHandler:
     async def _parse(self, outcome: Outcome, response: Response) -> None:
         request = outcome.request
         lineage = request.lineage
-        page = Page.from_response(response, depth=lineage.depth, referrer=lineage.referrer)
+        page = Page.from_response(response, depth=lineage.depth, referrer=lineage.referrer,
+                                  data=request.meta)  # fmt: skip
         try:
-            items, links, dropped = await self._parser.parse(page)
+            items, links, dropped, data = await self._parser.parse(page)
         except ParseError as exc:
             self._fail(outcome, exc, status=response.status)
             return
@@ -199,7 +200,7 @@ class RequestHandler:
                 item["fetched_at"] = fetched_at
         outcome.items += items
         child = Lineage(depth=page.depth + 1, referrer=page.url)
-        outcome.links += [Request(url, lineage=child) for url in links]
+        outcome.links += [Request(url, lineage=child, meta=data.get(url, {})) for url in links]
         outcome.dropped += dropped
 
     def _add_links(self, outcome: Outcome, links: list[Request], *, depth: int) -> None:

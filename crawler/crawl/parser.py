@@ -15,7 +15,7 @@ import multiprocessing
 from collections.abc import Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from crawler.crawl.scope import Scope
 from crawler.errors import ParseError
@@ -24,8 +24,15 @@ from crawler.sinks import to_json
 
 __all__ = ["PageParser", "ParseJob", "Parsed", "run_site"]
 
-# items, the URLs of the links to follow, and why the others were dropped
-Parsed = tuple[list[dict[str, Any]], list[str], list[str]]
+
+class Parsed(NamedTuple):
+    """What a page gave: its items, the URLs to follow, why the others were dropped,
+    and the ``Link.data`` of the links to follow that carry some, by URL."""
+
+    items: list[dict[str, Any]]
+    links: list[str]
+    dropped: list[str]
+    data: dict[str, dict[str, Any]]
 
 
 def run_site(site: Site, page: Page) -> list[Item | Link]:
@@ -37,6 +44,12 @@ def run_site(site: Site, page: Page) -> list[Item | Link]:
         results: list[Item | Link] = []
         for result in site.parse(page):
             if isinstance(result, Link):
+                if result.data is not None:
+                    if not isinstance(result.data, Mapping):
+                        raise TypeError(
+                            f"Link.data must be a mapping, not {type(result.data).__name__}"
+                        )
+                    to_json(result.data)  # it is stored in the frontier as JSON
                 results.append(result)
             elif isinstance(result, Mapping):
                 item = Item(result)
@@ -60,24 +73,24 @@ class ParseJob:
     follow_nofollow: bool = False
 
     def __call__(self, page: Page) -> Parsed:
-        items: list[dict[str, Any]] = []
-        links: list[str] = []
-        dropped: list[str] = []
+        parsed = Parsed([], [], [], {})
         depth = page.depth + 1
         seen: set[str] = set()
         for result in run_site(self.site, page):
             if not isinstance(result, Link):
-                items.append(dict(result))
+                parsed.items.append(dict(result))
             elif result.nofollow and not self.follow_nofollow:
-                dropped.append("nofollow")
+                parsed.dropped.append("nofollow")
             elif result.url not in seen:  # the frontier would drop a repeat anyway
                 seen.add(result.url)
                 reason = self.scope.drop_reason(result.url, depth)
-                if reason is None:
-                    links.append(result.url)
-                else:
-                    dropped.append(reason)
-        return items, links, dropped
+                if reason is not None:
+                    parsed.dropped.append(reason)
+                    continue
+                parsed.links.append(result.url)
+                if result.data:
+                    parsed.data[result.url] = dict(result.data)
+        return parsed
 
 
 class PageParser:

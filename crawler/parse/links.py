@@ -34,8 +34,8 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
@@ -52,10 +52,15 @@ class Link:
 
     ``nofollow`` records the author's hint (``rel="nofollow"`` or meta robots);
     whether a crawl still follows such links is the crawl's policy, not the parser's.
+    ``data`` travels with the link to the page it leads to (``page.data`` there),
+    through the frontier, resumes and Redis, so it must be what JSON can hold:
+    ``Link(url, data={"category": "books"})``. A page reached by several links
+    keeps the data of the first one the crawl found.
     """
 
     url: str
     nofollow: bool = False
+    data: Mapping[str, Any] | None = field(default=None, compare=False)
 
 
 # Elements whose attributes can carry a link, plus the two that change how

@@ -8,15 +8,18 @@ config string.
 ``Page`` does no work until asked: the text is decoded on first use, the lxml
 tree built on first use of ``tree`` or ``links()``, the BeautifulSoup only when
 a site touches ``soup``. A crawl that only follows links never pays for a soup.
+``css`` and ``xpath`` select through parsel, as in Scrapy, on that same tree.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import lxml.html
+from parsel import Selector, SelectorList
 from yarl import URL
 
 from crawler.models import Headers, HeadersLike, Response, make_headers
@@ -47,18 +50,22 @@ class Page:
 
     ``url`` is the final URL (after redirects); ``depth`` counts links followed
     from a seed (0 for a seed); ``referrer`` is the URL of the page that linked
-    here. Everything derived from the body is computed on first access and
-    cached; a ``Page`` is meant for one thread at a time.
+    here; ``data`` is what the ``Link`` that led here carried (``Link(url,
+    data={...})``), empty for a seed. Everything derived from the body is
+    computed on first access and cached; a ``Page`` is meant for one thread at
+    a time.
     """
 
     __slots__ = (
         "_encoding",
         "_links",
+        "_selector",
         "_soup",
         "_text",
         "_tree",
         "_tree_complete",
         "body",
+        "data",
         "depth",
         "headers",
         "referrer",
@@ -75,6 +82,7 @@ class Page:
         *,
         depth: int = 0,
         referrer: str | None = None,
+        data: Mapping[str, Any] | None = None,
     ) -> None:
         self.url = url
         self.status = status
@@ -82,16 +90,23 @@ class Page:
         self.body = body
         self.depth = depth
         self.referrer = referrer
+        self.data: Mapping[str, Any] = MappingProxyType(dict(data) if data else {})
         self._encoding: str | None = None
         self._text: str | None = None
         self._tree: Any = None
         self._tree_complete = True
         self._soup: BeautifulSoup | None = None
+        self._selector: Selector | None = None
         self._links: list[Link] | None = None
 
     @classmethod
     def from_response(
-        cls, response: Response, *, depth: int = 0, referrer: str | None = None
+        cls,
+        response: Response,
+        *,
+        depth: int = 0,
+        referrer: str | None = None,
+        data: Mapping[str, Any] | None = None,
     ) -> Page:
         """The page of a response; ``url`` is the response's final URL."""
         return cls(
@@ -101,6 +116,7 @@ class Page:
             response.body,
             depth=depth,
             referrer=referrer,
+            data=data,
         )
 
     def __repr__(self) -> str:
@@ -112,7 +128,7 @@ class Page:
         headers = tuple(self.headers.items())
         return (
             _restore_page,
-            (self.url, self.status, headers, self.body, self.depth, self.referrer),
+            (self.url, self.status, headers, self.body, self.depth, self.referrer, dict(self.data)),
         )
 
     def _decode(self) -> str:
@@ -162,6 +178,24 @@ class Page:
         return self._soup
 
     @property
+    def selector(self) -> Selector:
+        """A parsel ``Selector`` over ``tree`` (no second parse), built on first access."""
+        if self._selector is None:
+            self._selector = Selector(root=self.tree, type="html", base_url=self.url)
+        return self._selector
+
+    def css(self, query: str) -> SelectorList[Selector]:
+        """The elements a CSS selector picks, as parsel selects them in Scrapy:
+        ``page.css("h1::text").get()``, ``page.css("a::attr(href)").getall()``,
+        ``page.css(".price").xpath("string()").get()`` for all of an element's text."""
+        return self.selector.css(query)
+
+    def xpath(self, query: str, **variables: Any) -> SelectorList[Selector]:
+        """The nodes an XPath picks: ``page.xpath("//h1/text()").get()``; ``$name``
+        in the query takes ``name=`` from ``variables``."""
+        return self.selector.xpath(query, **variables)
+
+    @property
     def base_url(self) -> str:
         """The URL relative links resolve against: ``<base href>`` or the page URL."""
         base = self.tree.find(".//base[@href]")
@@ -203,8 +237,9 @@ def _restore_page(
     body: bytes,
     depth: int,
     referrer: str | None,
+    data: dict[str, Any],
 ) -> Page:
-    return Page(url, status, headers, body, depth=depth, referrer=referrer)
+    return Page(url, status, headers, body, depth=depth, referrer=referrer, data=data)
 
 
 class Site:
