@@ -1,14 +1,21 @@
 """A small shop on 127.0.0.1 for the demo: a home page, categories and products.
 
-``python scripts/demo_site.py --port 8000`` serves it until interrupted;
-``--wait`` returns as soon as a server on that port answers (at most 10 s).
+``python scripts/demo_site.py --port 8000`` serves it until interrupted (``--port 0``:
+any free port; the first line printed names the address). ``scripts/demo.py`` binds
+the socket itself (``bind``) and serves the shop from a thread (``serving``), so the
+crawl it starts can only reach this shop.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import errno
 import socket
-import time
+import sys
+import threading
+from collections.abc import Iterator
 
 from aiohttp import web
 
@@ -66,27 +73,73 @@ def app() -> web.Application:
     return application
 
 
-def wait_for(port: int, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
+class PortTaken(Exception):
+    """Another socket listens on the port asked for."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"port {port} is taken")
+        self.port = port
+
+
+def bind(port: int) -> socket.socket:
+    """A socket listening on 127.0.0.1:``port`` (0: a free port the system picks).
+
+    ``SO_REUSEADDR`` lets a rerun reuse the port while old connections linger in
+    TIME_WAIT; on Linux it never lets two sockets listen on one port, so a port in
+    use raises ``PortTaken``.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortTaken(port) from exc
+        raise
+    return sock
+
+
+def port_of(sock: socket.socket) -> int:
+    port: int = sock.getsockname()[1]
+    return port
+
+
+@contextlib.contextmanager
+def serving(sock: socket.socket) -> Iterator[None]:
+    """Serve the shop on ``sock`` from a thread with its own event loop, until the
+    block exits (however it exits); the socket is closed then."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="demo-site", daemon=True)
+    runner = web.AppRunner(app(), access_log=None)
+
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(runner.setup(), loop).result()
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"demo site did not start on 127.0.0.1:{port}") from None
-            time.sleep(0.1)
+            site = web.SockSite(runner, sock, shutdown_timeout=5)
+            asyncio.run_coroutine_threadsafe(site.start(), loop).result()
+            yield
+        finally:
+            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result()
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+        sock.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--wait", action="store_true", help="wait until the site answers")
+    parser.add_argument("--port", type=int, default=8000, help="0: any free port")
     args = parser.parse_args()
-    if args.wait:
-        wait_for(args.port)
-    else:
-        web.run_app(app(), host="127.0.0.1", port=args.port, print=None)
+    try:
+        sock = bind(args.port)
+    except PortTaken as exc:
+        sys.exit(f"demo site: {exc}")
+    print(f"Demo shop on http://127.0.0.1:{port_of(sock)}/ (Ctrl-C stops it)", flush=True)
+    web.run_app(app(), sock=sock, print=None)
 
 
 if __name__ == "__main__":
