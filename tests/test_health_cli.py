@@ -82,6 +82,7 @@ def test_ping_reads_urls_from_stdin_and_files(server: LoopbackServer, tmp_path: 
     [
         (["ping"], "no URLs to ping"),
         (["ping", "ftp://example.org/"], "not an http:// or https:// URL: 'ftp://example.org/'"),
+        (["ping", "file:/etc/passwd"], "not an http:// or https:// URL: 'file:/etc/passwd'"),
         (["ping", "--from", "missing-file.txt"], "--from missing-file.txt"),
         (["check"], "give a health-check file or --crawl CONFIG"),
         (["check", "h.toml", "--serve", "127.0.0.1:9108"], "--serve needs --watch"),
@@ -95,6 +96,18 @@ def test_usage_errors_exit_2(
     code, _, err = run(capsys, *argv)
     assert code == 2
     assert message in err
+
+
+def test_ping_assumes_http_without_a_scheme(
+    capsys: pytest.CaptureFixture[str], server: LoopbackServer, tmp_path: Path
+) -> None:
+    listed = tmp_path / "urls.txt"
+    listed.write_text(f"127.0.0.1:{server.port}/ok?from=file\n")
+    code, out, err = run(capsys, "ping", f"127.0.0.1:{server.port}/ok", "--from", str(listed),
+                         "--json")  # fmt: skip
+    assert code == 0, err
+    urls = [json.loads(line)["url"] for line in out.splitlines()]
+    assert urls == [server.url("/ok"), server.url("/ok?from=file")]
 
 
 def test_a_bad_url_in_a_file_names_its_line(
@@ -210,15 +223,26 @@ def test_check_json_and_cli_overrides(
     assert record["error"] == "timeout"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected", "shown"),
+    [
+        ('url = "http://127.0.0.1/"\nstatus = "2xy"\n',
+         'crawl: target[0].status: expected a status code', '"2xy"'),
+        # a misspelt key is named, not the key it leaves missing
+        ('urll = "http://127.0.0.1/"\n',
+         "crawl: target[0].urll: unknown key (expected one of: name, url, method, ", "url"),
+    ],
+)  # fmt: skip
 def test_a_bad_health_file_exits_2_naming_the_key(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    text: str, expected: str, shown: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = tmp_path / "health.toml"
-    path.write_text('[[target]]\nurl = "http://127.0.0.1/"\nstatus = "2xy"\n')
+    path.write_text("[[target]]\n" + text)
     code, _, err = run(capsys, "check", str(path))
     assert code == 2
-    assert "target[0].status: expected a status code" in err
-    assert '"2xy"' in err
+    assert err.startswith(expected)
+    assert shown in err
+    assert "null" not in err
 
 
 def test_watch_serves_metrics_and_stops_cleanly_on_sigterm(

@@ -149,6 +149,34 @@ def test_a_bad_value_names_its_key(data: dict[str, Any], key: str) -> None:
     assert str(caught.value).startswith(key)
 
 
+URL = "http://a.test/"
+TARGET_KEYS = "name, url, method, request_headers, timeout, retries, follow_redirects, verify_tls"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [({"target": [{"urll": URL}]}, f"target[0].urll: unknown key (expected one of: {TARGET_KEYS}, "),
+     ({"target": [{"name": "home"}]}, "target[0].url: required (the http:// or https:// URL to check)"),
+     # before a bad value of the same target, of [defaults] or of an earlier target
+     ({"target": [{"status": "2xy", "urll": URL}]}, "target[0].urll: unknown key"),
+     ({"defaults": {"timeout": 0}, "target": [{"urll": URL}]}, "target[0].urll: unknown key"),
+     ({"target": [{"url": URL, "status": "2xy"}, {"url": URL, "urll": URL}]}, "target[1].urll: unknown key"),
+     ({"defaults": {"timout": 5}, "target": [{"url": URL}]},
+      "defaults.timout: unknown key (expected one of: method, request_headers, timeout, "),
+     ({"defaults": {"url": URL}, "target": [{"url": URL}]},
+      "defaults.url: unknown key (each [[target]] has its own url; expected one of: method, "),
+     ({"titel": "x", "target": [{"url": URL}]}, "titel: unknown key (expected one of: title, [defaults], [[target]])"),
+     ({"title": "x"}, "target: required (at least one [[target]] table)")],
+)  # fmt: skip
+def test_an_unknown_key_is_named_first_and_a_missing_one_is_required(
+    data: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_health_config(data)
+    assert str(caught.value).startswith(message)
+    assert "got" not in str(caught.value)
+
+
 def test_a_missing_or_broken_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="an existing TOML file"):
         load_health_config(tmp_path / "nope.toml")

@@ -11,7 +11,7 @@ from junitparser import JUnitXml
 
 from crawler.cli import main
 from crawler.health.linkcheck import check_links
-from tests.server import LoopbackServer
+from tests.server import LINKED_SITE, LoopbackServer
 
 
 def crawl_config(tmp_path: Path, server: LoopbackServer, engine: str = "aiohttp") -> Path:
@@ -65,7 +65,7 @@ def test_the_cli_exits_1_with_broken_links_in_every_format(
     records = [json.loads(line) for line in out.splitlines()]
     assert len(records) == 4
     assert all("linked_from" in record for record in records)
-    assert "4 broken links" in err
+    assert " checked, 4 broken" in err
     assert main(["check", "--crawl", config, "--format", "junit"]) == 1
     (suite,) = JUnitXml.fromstring(capsys.readouterr().out.encode())
     assert (suite.tests, suite.failures) == (4, 4)
@@ -79,9 +79,10 @@ def test_a_site_without_broken_links_exits_0(
     capsys: pytest.CaptureFixture[str], server: LoopbackServer, tmp_path: Path
 ) -> None:
     config = crawl_config(tmp_path, server)
-    config.write_text(config.read_text().replace("/site/", "/ok"))
+    config.write_text(config.read_text().replace("/site/", "/ok").replace(
+        "[crawl]", "[crawl]\nsitemaps = false"))  # fmt: skip
     assert main(["check", "--crawl", str(config)]) == 0
-    assert "0 checked, 0 failed" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines()[-1] == "1 checked, 0 broken"  # the one page
 
 
 def test_an_output_folder_keeps_the_state_and_resumes(
@@ -106,7 +107,7 @@ def test_a_crawl_cut_short_by_max_pages_does_not_pass(
     config.write_text(config.read_text().replace("[fetch]", "max_pages = 1\n[fetch]"))
     assert main(["check", "--crawl", str(config)]) == 1
     err = capsys.readouterr().err
-    assert "checked 1 pages, 0 broken links" in err
+    assert "1 checked, 0 broken" in err
     assert "stopped at max_pages" in err
 
 
@@ -118,3 +119,19 @@ def test_command_line_options_override_the_crawl_config(
     records = {r["url"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
     assert records[server.url("/slow?delay=0.4")]["error"] == "timeout"
     assert records[server.url("/slow?delay=0.4")]["linked_from"] == [server.url("/site/a")]
+
+
+def test_the_footer_counts_every_page_fetched(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Answered or not: /slow times out (0.4 s against 0.2 s) and still counts."""
+    with LoopbackServer() as site:  # its own, so its requests are this crawl's alone
+        config = crawl_config(tmp_path, site)
+        # No /sitemap.xml probe: it looks for pages, it is not one.
+        config.write_text(config.read_text().replace("[crawl]", "[crawl]\nsitemaps = false"))
+        assert main(["check", "--crawl", str(config), "--timeout", "0.2"]) == 1
+        fetched = [r["path"] for r in site.requests if r["path"] != "/robots.txt"]
+    footer = capsys.readouterr().out.splitlines()[-1]
+    assert "/slow?delay=0.4" in fetched
+    assert len(fetched) == len(set(fetched)) > len(LINKED_SITE)
+    assert footer == f"{len(fetched)} checked, 5 broken"

@@ -6,11 +6,34 @@ stays fast."""
 from __future__ import annotations
 
 import argparse
+import re
 
 from crawler.engines import ENGINES
+from crawler.engines.guard import ALLOW_FORMS, AddressGuard
 from crawler.policy import FETCHER, HEALTH
 
-__all__ = ["build_parser"]
+__all__ = ["build_parser", "with_default_scheme"]
+
+# A scheme as RFC 3986 spells it, and what follows it when the "scheme" was a host
+# and the rest its port: ``localhost:8080``, ``example.org:8080/x``.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_PORT = re.compile(r"[0-9]+(?:[/?#]|$)")
+
+
+def with_default_scheme(url: str) -> str:
+    """``url`` with ``http://`` in front when it names no scheme, as curl assumes:
+    ``localhost``, ``127.0.0.1:8081/x``, ``example.org/x``, ``[::1]:8080``. A URL that
+    starts with a scheme (``https://``, ``ftp://``, ``file:``, ``mailto:``) is left as
+    written, so an unsupported one is refused by its name; so is text with spaces,
+    which is no URL at all."""
+    if not url or any(c.isspace() for c in url):
+        return url
+    if url.startswith("//"):
+        return f"http:{url}"
+    scheme = _SCHEME.match(url)
+    if scheme is None or _PORT.match(url, scheme.end()):
+        return f"http://{url}"
+    return url
 
 
 def _positive_float(text: str) -> float:
@@ -34,6 +57,14 @@ def _header(text: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f'expected "Name: value", got {text!r}')
     return name.strip(), value.strip()
+
+
+def _allowed_address(text: str) -> str:
+    try:
+        AddressGuard((text,))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {ALLOW_FORMS}, got {text!r}") from None
+    return text
 
 
 def _positive_int(text: str) -> int:
@@ -110,7 +141,7 @@ def _add_fetch(commands: Commands[argparse.ArgumentParser]) -> None:
         help="fetch one URL and print status, headers and body (like curl -i)",
         description="Fetch one URL and print the status line, headers and body.",
     )
-    fetch.add_argument("url")
+    fetch.add_argument("url", help="the URL; without a scheme, http:// is assumed")
     _add_fetch_options(fetch, engine=str(FETCHER.engine), timeout=FETCHER.timeouts.total,
                        retries=FETCHER.retries)  # fmt: skip
     fetch.add_argument(
@@ -125,6 +156,11 @@ def _add_fetch(commands: Commands[argparse.ArgumentParser]) -> None:
     fetch.add_argument(
         "--block-private", action="store_true",
         help="refuse loopback, private, link-local and reserved addresses (after DNS, every hop)",
+    )  # fmt: skip
+    fetch.add_argument(
+        "--allow-private", action="append", type=_allowed_address, default=[], metavar="ADDR",
+        help="with --block-private: an address, address:port or network still reachable, "
+        "e.g. 127.0.0.1:8099 or 10.1.2.0/24 (repeatable)",
     )  # fmt: skip
 
 

@@ -61,7 +61,7 @@ def _check_links(args: argparse.Namespace) -> int:
     except CrawlerError as exc:  # the folder in use, a dead store, a full disk
         print(f"crawl: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    _render(args.format, report.broken, sys.stdout)
+    _render(args.format, report.broken, sys.stdout, footer=report.footer())
     print(f"crawl: {report.summary()}", file=sys.stderr)
     return exit_code(report.broken) if report.complete else EXIT_FAILED
 
@@ -81,7 +81,10 @@ def _check_usage(args: argparse.Namespace) -> None:
         args.serve = _address(args.serve)
 
 
-def _render(format: str, results: list[HealthResult], file: TextIO) -> None:
+def _render(
+    format: str, results: list[HealthResult], file: TextIO, *, footer: str | None = None
+) -> None:
+    """``footer``: the table's last line, when the results alone do not tell it."""
     if format == "prometheus":
         file.write(render_prometheus(History.of(results)))
     elif format == "junit":
@@ -89,7 +92,7 @@ def _render(format: str, results: list[HealthResult], file: TextIO) -> None:
     elif format == "json":
         render_json(results, file)
     else:
-        render_table(results, file)
+        render_table(results, file, footer=footer)
 
 
 def _override(target: Target, args: argparse.Namespace) -> Target:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from crawler.cli.args import with_default_scheme
 from crawler.cli.exits import EXIT_FAILED, EXIT_OK, UsageError, usage
 from crawler.cli.loop import run
 from crawler.errors import ConfigError
@@ -33,7 +34,8 @@ def ping(args: argparse.Namespace) -> int:
 
 
 def _read_urls(urls: Iterable[str], files: Iterable[str]) -> Iterator[str]:
-    """URLs from the arguments, ``-`` (stdin) and files: one per line, ``#`` comments."""
+    """URLs from the arguments, ``-`` (stdin) and files: one per line, ``#`` comments;
+    ``http://`` is assumed where none is written, as in ``crawl fetch``."""
     sources: list[tuple[str, Iterable[str]]] = []
     for url in urls:
         sources.append(("stdin", sys.stdin) if url == "-" else ("arguments", [url]))
@@ -51,7 +53,7 @@ def _read_urls(urls: Iterable[str], files: Iterable[str]) -> Iterator[str]:
             if not url or url.startswith("#"):
                 continue
             try:
-                yield http_url("url", url)
+                yield http_url("url", with_default_scheme(url))
             except ConfigError:
                 where = "" if source == "arguments" else f" (line {number} of {source})"
                 raise UsageError(f"not an http:// or https:// URL: {url!r}{where}") from None

@@ -25,7 +25,14 @@ from typing import Any, TypeVar
 
 from crawler.errors import ConfigError
 
-__all__ = ["ALLOW_FORMS", "AddressGuard", "AddressRefused", "address_guard", "blocked_category"]
+__all__ = [
+    "ALLOW_FORMS",
+    "ALLOW_HINT",
+    "AddressGuard",
+    "AddressRefused",
+    "address_guard",
+    "blocked_category",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 AddrInfo = tuple[int | socket.AddressFamily, int | socket.SocketKind, int, str, tuple[Any, ...]]
@@ -33,6 +40,10 @@ T = TypeVar("T")
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address is the last 32 bits
 ALLOW_FORMS = "an IP address, IP:port, [IPv6]:port or a network such as 10.1.2.0/24"
+
+
+# How a refusal says to loosen the guard, in the library's and the config's words.
+ALLOW_HINT = "allow it with allow_private"
 
 
 class AddressRefused(OSError):
@@ -47,7 +58,7 @@ class AddressRefused(OSError):
         self.category = category
         self.reason = (
             f"refused to connect to {category} address {address} port {port} "
-            "(block_private; allow it with allow_private)"
+            f"(block_private; {ALLOW_HINT})"
         )
         super().__init__(errno.EACCES, self.reason)
 

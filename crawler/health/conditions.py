@@ -27,29 +27,29 @@ def evaluate(target: Target, response: Response, latency: float) -> list[Failure
     if not target.status.accepts(response.status):
         failures.append(Failure("status", str(target.status), str(response.status)))
     if target.max_latency_ms is not None and latency * 1000 > target.max_latency_ms:
-        failures.append(
-            Failure(
-                "max_latency_ms", f"<= {target.max_latency_ms:g} ms", f"{latency * 1000:.0f} ms"
-            )
-        )
+        limit = f"at most {target.max_latency_ms:g} ms"
+        failures.append(Failure("max_latency_ms", limit, f"{latency * 1000:.0f} ms"))
     if target.body_contains or target.body_regex is not None:
         text = response.text
+        size = f"{len(response.body):,} bytes"
         for needle in target.body_contains:
             if needle not in text:
-                failures.append(
-                    Failure("body_contains", repr(needle), f"not in {len(response.body)} bytes")
-                )
+                wanted, missing = f"{needle!r} in the body", f"not found in {size}"
+                failures.append(Failure("body_contains", wanted, missing, phrase=True))
         if target.body_regex is not None:
-            failure = _regex_failure(target.body_regex, text)
+            failure = _regex_failure(target.body_regex, text, size)
             if failure is not None:
                 failures.append(failure)
     for name, expected in target.headers:
         values = response.headers.getall(name, [])
-        seen = ", ".join(values) if values else None  # a repeated header is one list
-        if seen is None or expected.lower() not in seen.lower():
-            failures.append(
-                Failure(f"header.{_quote(name)}", f"to contain {expected!r}", _show(seen))
-            )
+        condition, wanted = f"header.{_quote(name)}", f"to contain {expected!r}"
+        if not values:
+            absent = "the response has no such header"
+            failures.append(Failure(condition, wanted, absent, phrase=True))
+            continue
+        seen = ", ".join(values)  # a repeated header is one list
+        if expected.lower() not in seen.lower():
+            failures.append(Failure(condition, wanted, _clip(repr(seen))))
     if target.json:
         failures += _json_failures(target, response)
     return failures
@@ -68,13 +68,19 @@ def json_path(document: Any, path: str) -> Any:
     return value
 
 
-def _regex_failure(pattern: bounded_re.Pattern[str], text: str) -> Failure | None:
-    expected = f"a match for {pattern.pattern!r}"
+def _regex_failure(pattern: bounded_re.Pattern[str], text: str, size: str) -> Failure | None:
+    expected = f"a match for {_literal(pattern.pattern)} in the body"
     try:
         found = pattern.search(text, timeout=REGEX_SECONDS, concurrent=True)
     except TimeoutError:
-        return Failure("body_regex", expected, f"no answer within {REGEX_SECONDS:g} s")
-    return None if found else Failure("body_regex", expected, "no match")
+        gave_up = f"gave up after {REGEX_SECONDS:g} s of searching {size}"
+        return Failure("body_regex", expected, gave_up, phrase=True)
+    return None if found else Failure("body_regex", expected, f"found none in {size}", phrase=True)
+
+
+def _literal(pattern: str) -> str:
+    """A pattern as the TOML file spells it (``'v\\d+'``), without repr's doubled backslashes."""
+    return f"'{pattern}'" if "'" not in pattern and pattern.isprintable() else repr(pattern)
 
 
 def _json_failures(target: Target, response: Response) -> list[Failure]:
@@ -85,10 +91,11 @@ def _json_failures(target: Target, response: Response) -> list[Failure]:
     failures = []
     for path, expected in target.json:
         seen = json_path(document, path)
-        if seen is _MISSING or not _same(seen, expected):
-            condition = f"json.{_quote(path)}"
-            shown = "nothing there" if seen is _MISSING else _dump(seen)
-            failures.append(Failure(condition, _dump(expected), shown))
+        condition = f"json.{_quote(path)}"
+        if seen is _MISSING:
+            failures.append(Failure(condition, _dump(expected), "found nothing there", phrase=True))
+        elif not _same(seen, expected):
+            failures.append(Failure(condition, _dump(expected), _dump(seen)))
     return failures
 
 
@@ -101,10 +108,6 @@ def _same(seen: Any, expected: Any) -> bool:
 
 def _dump(value: Any) -> str:
     return _clip(json.dumps(value, ensure_ascii=False))
-
-
-def _show(value: str | None) -> str:
-    return "no such header" if value is None else _clip(repr(value))
 
 
 def _clip(text: str) -> str:

@@ -51,18 +51,25 @@ class LinkGraphSite(Site):
 
 @dataclass(frozen=True, slots=True)
 class LinkReport:
-    """What a link check found. ``complete`` is false when the crawl stopped before
-    every reachable page was fetched (``max_pages``): links past it went unchecked."""
+    """What a link check found. ``checked`` counts every URL in scope that was
+    fetched: each answer (any status, redirects too) and each fetch that got none
+    (a timeout, a refused connection). ``complete`` is false when the crawl stopped
+    before every reachable page was fetched (``max_pages``): links past it went
+    unchecked."""
 
     broken: list[HealthResult]
-    pages: int
+    checked: int
     complete: bool
     unchecked: Mapping[str, int]  # links not followed, by reason: offsite, depth, robots...
 
+    def footer(self) -> str:
+        """``2,003 checked, 1 broken``: the table's last line."""
+        return f"{self.checked:,} checked, {len(self.broken):,} broken"
+
     def summary(self) -> str:
-        text = f"checked {self.pages} pages, {len(self.broken)} broken links"
+        text = self.footer()
         if self.unchecked:
-            reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.unchecked.items()))
+            reasons = ", ".join(f"{n:,} {reason}" for reason, n in sorted(self.unchecked.items()))
             text += f"; not checked: {reasons}"
         if not self.complete:
             text += "; the crawl stopped at max_pages, so links beyond it were not checked"
@@ -98,7 +105,13 @@ async def _check(config: Config, site: Site, out: Path) -> LinkReport:
     crawler = Crawler(config.replace(output=output), site=LinkGraphSite(site))
     stats = await crawler.run()
     broken = broken_links(out / ERRORS_FILE, out / LINKS_FILE)
-    return LinkReport(broken, stats.pages, crawler.finished, dict(stats.dropped))
+    # The stats count answers; a fetch that got none is only in the errors file.
+    unanswered = sum(
+        record.status is None and record.kind not in NOT_BROKEN
+        for record in map(ErrorRecord.from_json, _records(out / ERRORS_FILE))
+        if record is not None
+    )
+    return LinkReport(broken, stats.pages + unanswered, crawler.finished, dict(stats.dropped))
 
 
 def broken_links(errors_file: Path, links_file: Path) -> list[HealthResult]:
@@ -150,7 +163,10 @@ def _result(
     if error.kind == "http_status":
         failure, kind, message = Failure("status", "below 400", str(error.status)), None, more
     else:
-        failure, kind = Failure("fetch", "a response", error.kind), error.kind
+        failure, kind = Failure.no_response(error.kind), error.kind
+        if error.status is not None:  # a redirect that leads nowhere usable
+            then = f"got {error.status}, then {error.kind}"
+            failure = Failure("fetch", "a usable response", then, phrase=True)
         message = "; ".join(filter(None, [error.message, more]))
     return HealthResult(
         name=error.url, url=error.url, ok=False, checked_at=now, latency=0.0,

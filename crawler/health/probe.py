@@ -84,7 +84,7 @@ async def check_one(fetcher: Fetcher, target: Target) -> HealthResult:
         return HealthResult(
             target.name, target.url, ok=False, checked_at=checked_at, latency=latency,
             error=record.kind, message=record.message,
-            failures=(Failure("fetch", "a response", record.kind), *cert_failures),
+            failures=(Failure.no_response(record.kind), *cert_failures),
             cert_days=cert.days_left if cert else None,
         )  # fmt: skip
     latency = time.monotonic() - started
@@ -120,16 +120,18 @@ async def _certificate_failures(
     except FetchError as exc:
         if fetch_failed is not None:  # the fetch's own error says it already
             return None, []
-        return None, [Failure("cert_min_days", "a readable certificate", str(exc))]
+        unread = f"could not read it ({exc})"
+        return None, [Failure("cert_min_days", "a readable certificate", unread, phrase=True)]
     failures = []
     if cert.days_left < target.cert_min_days:
-        seen = (
-            f"expired {-cert.days_left:.1f} days ago"
-            if cert.days_left < 0
-            else f"{cert.days_left:.1f} days left"
-        )
-        failures.append(Failure("cert_min_days", f">= {target.cert_min_days:g} days left", seen))
+        wanted = f"at least {target.cert_min_days:g} days left"
+        if cert.days_left < 0:
+            expired = f"it expired {-cert.days_left:.1f} days ago"
+            failures.append(Failure("cert_min_days", wanted, expired, phrase=True))
+        else:
+            failures.append(Failure("cert_min_days", wanted, f"{cert.days_left:.1f} days left"))
     tls_failed = isinstance(fetch_failed, ConnectError) and fetch_failed.kind == "tls"
     if cert.verify_error and not tls_failed:
-        failures.append(Failure("cert", "a certificate that verifies", cert.verify_error))
+        refused = f"it does not ({cert.verify_error})"
+        failures.append(Failure("cert", "a certificate that verifies", refused, phrase=True))
     return cert, failures

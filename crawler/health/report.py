@@ -44,8 +44,12 @@ def _utc(timestamp: float, layout: str) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime(layout)
 
 
-def render_table(results: Sequence[HealthResult], file: TextIO) -> None:
-    """Colour and the terminal's width on a terminal; elsewhere plain text, never wrapped."""
+def render_table(
+    results: Sequence[HealthResult], file: TextIO, *, footer: str | None = None
+) -> None:
+    """Colour and the terminal's width on a terminal; elsewhere plain text, never wrapped.
+    The last line counts the results (``4 checked, 1 failed``) unless ``footer`` says
+    more: a link check lists only the broken links, of the many it checked."""
     tty = file.isatty()
     console = Console(
         file=file, width=None if tty else _PIPE_WIDTH, color_system="auto" if tty else None
@@ -91,8 +95,10 @@ def render_table(results: Sequence[HealthResult], file: TextIO) -> None:
             row.append(Text("\n".join(_line(page) for page in result.linked_from)))
         table.add_row(*row)
     console.print(table)
-    failed = sum(not result.ok for result in results)
-    console.print(Text(f"{len(results)} checked, {failed} failed"))
+    if footer is None:
+        failed = sum(not result.ok for result in results)
+        footer = f"{len(results):,} checked, {failed:,} failed"
+    console.print(Text(footer))
 
 
 def render_json(results: Sequence[HealthResult], file: TextIO) -> None:

@@ -12,14 +12,25 @@ __all__ = ["Failure", "HealthResult"]
 class Failure:
     """One unmet condition. ``condition`` names it as the config does
     (``status``, ``max_latency_ms``, ``json."db.connected"``, ``header.content-type``,
-    ``cert_min_days``); a failed fetch is the condition ``fetch``."""
+    ``cert_min_days``); a failed fetch is the condition ``fetch``.
+
+    It reads ``status: expected 2xx, saw 503``. When what was seen is not a thing
+    but an absence or an event, ``phrase`` is true and ``seen`` says it in words of
+    its own: ``body_contains: expected 'Welcome' in the body, not found in 266 bytes``."""
 
     condition: str
     expected: str
     seen: str
+    phrase: bool = False
+
+    @classmethod
+    def no_response(cls, kind: str) -> Failure:
+        """The fetch failed: ``fetch: expected a response, got none (timeout)``."""
+        return cls("fetch", "a response", f"got none ({kind})", phrase=True)
 
     def __str__(self) -> str:
-        return f"{self.condition}: expected {self.expected}, saw {self.seen}"
+        seen = self.seen if self.phrase else f"saw {self.seen}"
+        return f"{self.condition}: expected {self.expected}, {seen}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ value and what was expected.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,26 +107,33 @@ def load_health_config(path: str | Path) -> HealthConfig:
 
 
 def parse_health_config(data: Mapping[str, Any], *, base: Path = Path()) -> HealthConfig:
-    """Validate a parsed health-check document; ``base`` anchors relative CA paths."""
-    for key, value in data.items():
-        if key not in ("defaults", "target", "title"):
-            raise ConfigError(key, value, "title, [defaults] or [[target]]")
-    title = string("title", data.get("title", "crawl check"))
+    """Validate a parsed health-check document; ``base`` anchors relative CA paths.
+    Unknown keys are reported first, anywhere in the file: a misspelt key is the
+    mistake, not the value its absence leaves missing."""
+    _known_keys("", data, ("title", "defaults", "target"),
+                listed="title, [defaults], [[target]]")  # fmt: skip
     defaults = data.get("defaults", {})
     if not isinstance(defaults, Mapping):
         raise ConfigError("defaults", defaults, "a [defaults] table")
-    shared = _options("defaults", defaults, base, allowed=_SHARED)
     tables = data.get("target")
+    if tables is None:
+        raise _KeyProblem("target", "required (at least one [[target]] table)")
     if not isinstance(tables, list) or not tables:
         raise ConfigError("target", tables, "at least one [[target]] table")
+    for index, table in enumerate(tables):
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"target[{index}]", table, "a [[target]] table")
+    _known_keys("defaults.", defaults, _SHARED, elsewhere=_PER_TARGET)
+    for index, table in enumerate(tables):
+        _known_keys(f"target[{index}].", table, _CHECKS)
+    title = string("title", data.get("title", "crawl check"))
+    shared = _options("defaults", defaults, base, allowed=_SHARED)
     targets: list[Target] = []
     names: set[str] = set()
     for index, table in enumerate(tables):
         key = f"target[{index}]"
-        if not isinstance(table, Mapping):
-            raise ConfigError(key, table, "a [[target]] table")
         if "url" not in table:
-            raise ConfigError(f"{key}.url", None, "the URL to check")
+            raise _KeyProblem(f"{key}.url", "required (the http:// or https:// URL to check)")
         options = {**shared, **_options(key, table, base, allowed=_CHECKS)}
         options.setdefault("name", options["url"])
         if options["name"] in names:
@@ -139,13 +146,38 @@ def parse_health_config(data: Mapping[str, Any], *, base: Path = Path()) -> Heal
     return HealthConfig(tuple(targets), title)
 
 
+class _KeyProblem(ConfigError):
+    """A key that is missing or unknown, said in words of its own rather than as
+    ``expected X, got Y``: ``target[0].urll: unknown key (expected one of: ...)``."""
+
+    def __init__(self, key: str, problem: str, value: Any = None) -> None:
+        super().__init__(key, value, problem)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.expected}"
+
+
+def _known_keys(
+    prefix: str, table: Mapping[str, Any], allowed: Collection[str], *,
+    listed: str | None = None, elsewhere: Mapping[str, str] | None = None,
+) -> None:  # fmt: skip
+    """Refuse the first key of ``table`` not in ``allowed``, listing those that are
+    (``listed`` spells them as the file does) and, for a key that belongs in another
+    table, saying where (``elsewhere``)."""
+    for key, value in table.items():
+        if key not in allowed:
+            why = f"{elsewhere[key]}; " if elsewhere and key in elsewhere else ""
+            listed = listed or ", ".join(allowed)
+            problem = f"unknown key ({why}expected one of: {listed})"
+            raise _KeyProblem(f"{prefix}{key}", problem, value)
+
+
 def _options(
     section: str, table: Mapping[str, Any], base: Path, *, allowed: Mapping[str, Check]
 ) -> dict[str, Any]:
+    """The validated values of ``table``, whose keys ``_known_keys`` has checked."""
     options: dict[str, Any] = {}
     for key, value in table.items():
-        if key not in allowed:
-            raise ConfigError(f"{section}.{key}", value, "one of " + ", ".join(allowed))
         options[key] = allowed[key](f"{section}.{key}", value)
     if isinstance(options.get("verify_tls"), str):
         options["verify_tls"] = ca_file(f"{section}.verify_tls", base / options["verify_tls"])
@@ -237,3 +269,4 @@ _SHARED: dict[str, Check] = {
     "cert_min_days": _days,
 }
 _CHECKS: dict[str, Check] = {"name": _name, "url": http_url, **_SHARED}
+_PER_TARGET = {key: f"each [[target]] has its own {key}" for key in ("name", "url")}
