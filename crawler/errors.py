@@ -66,13 +66,18 @@ class CrawlerError(Exception):
 
 
 class ConfigError(CrawlerError, ValueError):
-    """A setting has a value the crawler cannot use."""
+    """A setting has a value the crawler cannot use.
 
-    def __init__(self, key: str, value: Any, expected: str) -> None:
+    The message reads ``key: expected <expected>, got <value>``, or ``key: <problem>``
+    when the value has the right form but names something that is not there."""
+
+    def __init__(self, key: str, value: Any, expected: str, *, problem: str | None = None) -> None:
         self.key = key
         self.value = value
         self.expected = expected
-        super().__init__(f"{key}: expected {expected}, got {_show(value)}")
+        super().__init__(
+            f"{key}: {problem}" if problem else f"{key}: expected {expected}, got {_show(value)}"
+        )
 
 
 def _show(value: Any) -> str:
@@ -152,12 +157,24 @@ class HTTPStatusError(FetchError):
 
 
 class ParseError(CrawlerError):
-    """A site's parser failed on a page; the crawl records it and goes on."""
+    """A site's parser failed on a page; the crawl records it and goes on.
 
-    def __init__(self, message: str, *, url: str, site: str) -> None:
+    ``details`` is the traceback of the site's exception as text: it survives the
+    trip from a parse process, where the exception object's own traceback does not.
+    """
+
+    def __init__(self, message: str, *, url: str, site: str, details: str = "") -> None:
         self.url = url
         self.site = site
+        self.details = details
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_parse_error, (str(self), self.url, self.site, self.details))
+
+
+def _parse_error(message: str, url: str, site: str, details: str) -> ParseError:
+    return ParseError(message, url=url, site=site, details=details)
 
 
 class SinkError(CrawlerError, OSError):

@@ -92,7 +92,8 @@ def canonicalize(url: str) -> str:
 
     Never raises: a string that is not a usable URL (a port over 65535, an
     unclosed IPv6 bracket, a lone surrogate) comes back as given, whitespace
-    stripped, so the frontier can still key it. Whether a URL may be fetched is
+    stripped (and canonicalised, when only the whitespace made it unusable), so the
+    frontier can still key it. Whether a URL may be fetched is
     ``parse_http_url``'s question (the scope asks it), not this one's.
     """
     plain = _PLAIN.fullmatch(url)

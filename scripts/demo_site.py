@@ -112,13 +112,13 @@ def serving(sock: socket.socket) -> Iterator[None]:
     block exits (however it exits); the socket is closed then."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="demo-site", daemon=True)
-    runner = web.AppRunner(app(), access_log=None)
+    runner = web.AppRunner(app(), access_log=None, shutdown_timeout=5)
 
     thread.start()
     try:
         asyncio.run_coroutine_threadsafe(runner.setup(), loop).result()
         try:
-            site = web.SockSite(runner, sock, shutdown_timeout=5)
+            site = web.SockSite(runner, sock)
             asyncio.run_coroutine_threadsafe(site.start(), loop).result()
             yield
         finally:

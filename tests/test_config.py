@@ -22,9 +22,10 @@ def test_the_documented_example_runs_as_written() -> None:
     assert config.fetch.retry_statuses == frozenset({429, 500, 502, 503, 504})
     assert config.output.dir == Path("out/example")
     assert config.state.name == "example"  # the file's name: crawls sharing a Redis keep apart
+    assert config.folder == CONFIG_DIR.resolve()  # where crawl.site's module is looked for first
     assert config == parse_config(
         {"crawl": {"start_urls": ["http://127.0.0.1:8000/"]}, "state": {"name": "example"}}
-    )
+    ).replace(folder=CONFIG_DIR.resolve())
 
 
 def test_shortest_config_takes_every_default() -> None:
@@ -50,7 +51,7 @@ def test_timeout_table() -> None:
         ("crawl", "start_urls", "http://a.test/", "crawl.start_urls: expected a list of"),
         ("crawl", "exclude", ["("], "crawl.exclude[0]: expected a valid regular expression"),
         ("crawl", "obey_robots", "yes", 'crawl.obey_robots: expected true or false, got "yes"'),
-        ("crawl", "site", "no such/site", "crawl.site: expected a module of sites/"),
+        ("crawl", "site", "no such/site", "crawl.site: expected a site name like"),
         ("crawl", "max_dept", 3, "crawl.max_dept: expected a key of [crawl]"),
         ("fetch", "engine", "curl", 'fetch.engine: expected one of aiohttp, futures, threads, got "curl"'),
         ("fetch", "timeout", 0, "fetch.timeout: expected a positive number of seconds, got 0"),

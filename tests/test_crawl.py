@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -75,7 +76,8 @@ async def test_crawl_fetches_exactly_the_reachable_allowed_pages(
     assert [path for _, path in fetched].count("/robots.txt") == 1
     pages = [path for _, path in fetched if path not in ("/robots.txt", "/sitemap.xml")]
     assert len(pages) == len(set(pages)) == len(site.expected_urls())
-    assert stats.pages == len(pages) + 1  # the missing sitemap counts as a page fetched
+    assert stats.pages == len(pages)  # the missing sitemap is counted apart
+    assert stats.sitemaps == {404: 1}
     assert stats.items == len(urls)
     assert stats.dropped["robots"] > 0
     assert stats.dropped["offsite"] > 0
@@ -253,7 +255,7 @@ def test_interrupt_saves_and_resumes(site: GeneratedSite, tmp_path: Path) -> Non
     [
         ("[crawl]\nstart_urls = []", "crawl.start_urls: expected at least one"),
         ('[crawl]\nstart_urls = ["http://a.test/"]\nmax_depth = "ten"', 'crawl.max_depth: expected a non-negative integer, got "ten"'),
-        ('[crawl]\nstart_urls = ["http://a.test/"]\nsite = "nosuchsite"', "crawl.site: expected"),
+        ('[crawl]\nstart_urls = ["http://a.test/"]\nsite = "nosuchsite"', "crawl.site: unknown site 'nosuchsite': tried"),
         ('[crawl]\nstart_urls = ["http://a.test/"]\n[fetch]\nengine = "curl"', "fetch.engine: expected one of"),
         ("[crawl\n", "config: expected valid TOML"),
     ],
@@ -432,3 +434,187 @@ async def test_stop_is_prompt_even_behind_a_long_crawl_delay(tmp_path: Path) -> 
         assert stats.deferred == 0  # /p/1.html was released for the next run, not retried
         assert stats.items == 1  # the home page; everything else waits for the next run
         assert item_urls(tmp_path / "items.jsonl") == [canonicalize(polite.url("/"))]
+
+
+# -- CSV items: kept as JSONL while crawling, every field a column at each end ----------
+
+
+class RaggedSite(Site):
+    """Items whose keys change from page to page, some nested: in a CSV each key must be
+    a column, also one first seen on the last page."""
+
+    def parse(self, page: Page) -> list[Item | Any]:
+        number = int(page.url.rsplit("/", 1)[-1].split(".")[0]) if "/p/" in page.url else -1
+        item = Item(url=page.url, **{f"field_{number % 7}": number})
+        if number % 5 == 0:
+            item["specs"] = {"n": number, "tags": ["é", "😀"]}
+        if number == 199:
+            item["only_here"] = 'a, "quoted"\nvalue'
+        return [item, *page.links()]
+
+
+def read_csv_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def as_cells(item: dict[str, Any], header: list[str]) -> dict[str, str]:
+    """The row a CSV holds for ``item``: JSON for objects and arrays, empty for missing."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, dict | list):
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return "" if value is None else str(value)
+
+    return {name: cell(item.get(name)) for name in header}
+
+
+def assert_csv_renders(
+    out: Path, name: str = "items", columns: tuple[str, ...] = ()
+) -> list[dict[str, str]]:
+    """The CSV holds every record of its JSONL, in order, each field in its column:
+    ``columns`` first, then every key in the order first seen."""
+    records = read_items(out / f"{name}.jsonl")
+    header, rows = read_csv_rows(out / f"{name}.csv")
+    assert header == list(dict.fromkeys([*columns, *(key for r in records for key in r)]))
+    assert rows == [as_cells(record, header) for record in records]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def small_site() -> Iterator[GeneratedSite]:
+    with GeneratedSite(pages=200) as running:
+        yield running
+
+
+async def test_csv_items_have_every_field_of_every_item_as_a_column(
+    small_site: GeneratedSite, tmp_path: Path
+) -> None:
+    config = make_config([small_site.url("/")], tmp_path, output={"items": "items.csv"},
+                         crawl={"sitemaps": False})  # fmt: skip
+    stats = await Crawler(config, site=RaggedSite()).run()
+    header, _ = read_csv_rows(tmp_path / "items.csv")
+    assert header[:2] == ["url", "field_6"]  # the home page's: number -1
+    assert {*header} == {"url", "specs", "only_here", *(f"field_{k}" for k in range(7))}
+    rows = assert_csv_renders(tmp_path)
+    assert len(rows) == stats.items == len(small_site.expected_urls())
+    (last,) = [row for row in rows if row["only_here"]]
+    assert (last["field_3"], last["only_here"]) == ("199", 'a, "quoted"\nvalue')
+    assert {row["specs"] for row in rows if row["field_0"] == "35"} == {
+        '{"n":35,"tags":["é","😀"]}'
+    }
+    assert sorted(canonicalize(row["url"]) for row in rows) == sorted(small_site.expected_urls())
+
+
+async def test_csv_columns_come_first_in_their_order_then_every_other_field(
+    small_site: GeneratedSite, tmp_path: Path
+) -> None:
+    config = make_config([small_site.url("/p/10.html")], tmp_path,
+                         crawl={"max_depth": 3, "sitemaps": False},
+                         output={"items": "products.csv", "columns": ["specs", "url", "price"]})  # fmt: skip
+    stats = await Crawler(config, site=RaggedSite()).run()
+    assert not (tmp_path / "items.jsonl").exists()
+    rows = assert_csv_renders(tmp_path, "products", config.output.columns)
+    header, _ = read_csv_rows(tmp_path / "products.csv")
+    assert header[:4] == ["specs", "url", "price", "field_3"]  # p/10: field_3, first seen
+    assert len(rows) == stats.items > 10
+    assert not [row for row in rows if row["price"]]  # no item has it, still a column
+
+
+async def test_stopped_crashed_and_resumed_csv_crawl_has_every_item_once(
+    small_site: GeneratedSite, tmp_path: Path
+) -> None:
+    config = make_config([small_site.url("/")], tmp_path, output={"items": "items.csv"},
+                         crawl={"sitemaps": False}, fetch={"concurrency": 4})  # fmt: skip
+    answered = 0
+
+    async def stop_after_some(request: Request, call_next: Handler) -> Response:
+        nonlocal answered
+        response = await call_next(request)
+        answered += 1
+        if answered == 30:
+            crawler.stop()
+        return response
+
+    crawler = Crawler(config, site=RaggedSite(), middleware=[stop_after_some])
+    stats = await crawler.run()
+    assert crawler.stopped
+    partial = assert_csv_renders(tmp_path)  # written when the run stopped, too
+    assert 0 < len(partial) == stats.items < len(small_site.expected_urls())
+
+    # Then a crash: a record the next run will fetch again, and a torn line, reached
+    # the JSONL after its last commit, and the CSV of the stopped run stayed.
+    with (tmp_path / "items.jsonl").open("ab") as handle:
+        handle.write(b'{"url":"http://127.0.0.1/p/uncommitted.html"}\n{"url":"http://torn')
+    stats = await Crawler(config, site=RaggedSite()).run()
+    rows = assert_csv_renders(tmp_path)
+    urls = [canonicalize(row["url"]) for row in rows]
+    assert len(urls) == len(set(urls)) == stats.items
+    assert set(urls) == small_site.expected_urls()
+
+    (tmp_path / "items.csv").write_text("stale\r\n", encoding="utf-8")
+    again = Crawler(config, site=RaggedSite())
+    await again.run()
+    assert again.already_finished
+    assert assert_csv_renders(tmp_path) == rows  # a rerun of a finished crawl renders it again
+
+
+async def test_fresh_discards_the_csv_and_its_jsonl(
+    small_site: GeneratedSite, tmp_path: Path
+) -> None:
+    config = make_config([small_site.url("/p/150.html")], tmp_path,
+                         output={"items": "items.csv"}, crawl={"max_depth": 0})  # fmt: skip
+    await Crawler(config).run()
+    assert [row["url"] for row in assert_csv_renders(tmp_path)] == [small_site.url("/p/150.html")]
+    (tmp_path / ".items.csv.partial").write_text("a render cut short", encoding="utf-8")
+    (tmp_path / "keep.csv").write_text("not the crawl's", encoding="utf-8")
+    await Crawler(config).discard()
+    left = set(await asyncio.to_thread(os.listdir, tmp_path))
+    assert not left & {"items.csv", "items.jsonl", ".items.csv.partial", "errors.jsonl"}
+    assert "keep.csv" in left
+
+
+async def test_each_worker_renders_its_own_csv(
+    small_site: GeneratedSite, redis_url: str, tmp_path: Path
+) -> None:
+    config = make_config([small_site.url("/")], tmp_path, output={"items": "items.csv"},
+                         crawl={"sitemaps": False}, state={"frontier": redis_url})  # fmt: skip
+    workers = [Crawler(config, site=RaggedSite(), worker=name) for name in ("w0", "w1")]
+    await asyncio.gather(*(worker.run() for worker in workers))
+    assert {name for name in await asyncio.to_thread(os.listdir, tmp_path)
+            if name.startswith("items")} == {
+        "items-w0.jsonl", "items-w0.csv", "items-w1.jsonl", "items-w1.csv"
+    }  # fmt: skip
+    urls = []
+    for name in ("items-w0", "items-w1"):
+        urls += [canonicalize(row["url"]) for row in assert_csv_renders(tmp_path, name)]
+    assert len(urls) == len(set(urls))
+    assert set(urls) == small_site.expected_urls()
+
+
+@pytest.mark.parametrize(
+    ("output", "key", "expected"),
+    [
+        ({"items": "x.csv", "columns": []}, "output.columns", "a non-empty list of column names"),
+        ({"items": "x.csv", "columns": "url"}, "output.columns", "a non-empty list"),
+        ({"items": "x.csv", "columns": ["url", ""]}, "output.columns", "non-empty strings"),
+        ({"items": "x.csv", "columns": ["url", 3]}, "output.columns", "non-empty strings"),
+        ({"items": "x.csv", "columns": ["url", "n", "url"]}, "output.columns", "'url' twice"),
+        ({"columns": ["url"]}, "output.columns", "unless output.items names a .csv file"),
+        ({"items": "errors.csv"}, "output.items", "not taken by the errors file"),
+    ],
+)  # fmt: skip
+def test_bad_csv_output_settings_name_the_key(
+    output: dict[str, Any], key: str, expected: str, tmp_path: Path
+) -> None:
+    from crawler.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        make_config(["http://127.0.0.1/"], tmp_path, output=output)
+    assert info.value.key == key
+    assert expected in info.value.expected
+    assert str(info.value).startswith(f"{key}: expected ")
+    assert info.value.value == output.get("columns", output.get("items"))

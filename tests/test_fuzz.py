@@ -154,8 +154,9 @@ def full_canonicalisation(url: str) -> str:
     """``canonicalize`` without its fast path and cache, as documented."""
     try:
         return _canonicalize(url)
-    except ValueError:
-        return url.strip()
+    except ValueError:  # unusable: stripped, and the stripped spelling canonicalised in turn
+        stripped = url.strip()
+        return stripped if stripped == url else full_canonicalisation(stripped)
 
 
 # 1. URL canonicalisation ----------------------------------------------------------------

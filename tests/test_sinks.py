@@ -1,4 +1,4 @@
-"""Sinks: one conformance suite over every item sink, then CSV, JSONL, paths, pages."""
+"""Sinks: one conformance suite over every item sink, then JSONL, CSV, paths, pages."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import datetime as dt
 import errno
 import json
 import os
+import tracemalloc
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -20,11 +21,11 @@ from blockbuster import blockbuster_ctx
 
 from crawler.errors import CrawlerError, SinkError
 from crawler.sinks import (
-    CsvSink,
     JsonlSink,
     PagesSink,
     Sink,
-    open_items_sink,
+    csv_partial,
+    render_csv,
     safe_relative_path,
 )
 from crawler.sinks._paths import resolve_inside
@@ -46,7 +47,6 @@ def read_csv(path: Path) -> list[dict[str, Any]]:
 
 KINDS: dict[str, tuple[type[BufferedFileSink], str, Reader]] = {
     "jsonl": (JsonlSink, ".jsonl", read_jsonl),
-    "csv": (CsvSink, ".csv", read_csv),
 }
 
 
@@ -56,7 +56,7 @@ def kind(request: pytest.FixtureRequest) -> tuple[type[BufferedFileSink], str, R
 
 
 def records(start: int, stop: int) -> list[dict[str, str]]:
-    # strings only, so CSV round-trips them too; quotes, commas, newlines, non-ASCII
+    # quotes, commas, newlines, non-ASCII
     return [{"url": f"http://h/{i}", "title": f'Ünï "{i}", a\nb\u2028'} for i in range(start, stop)]
 
 
@@ -102,8 +102,7 @@ async def test_resume_drops_the_uncommitted_and_torn_tail(
         for record in records(20, 30):  # reach the file, but the crawler never stored
             await sink.write(record)  # an offset for them...
     with path.open("ab") as fp:  # ...and then the process died mid-line
-        torn = '{"url":"http://h/torn","title":"Ü' if suffix == ".jsonl" else 'http://h/torn,"Ü'
-        fp.write(torn.encode()[:-1])  # cut inside a UTF-8 character, too
+        fp.write('{"url":"http://h/torn","title":"Ü'.encode()[:-1])  # cut inside a character
 
     async with cls(path, resume_at=committed) as sink:
         assert path.stat().st_size == committed
@@ -160,7 +159,7 @@ async def test_concurrent_writers_and_commits(
 ) -> None:
     cls, suffix, read = kind
     path = tmp_path / f"items{suffix}"
-    async with cls(path, fields=("url", "title")) if cls is CsvSink else cls(path) as sink:
+    async with cls(path) as sink:
 
         async def writer(start: int) -> None:
             for record in records(start, start + 50):
@@ -256,84 +255,6 @@ async def test_sinks_never_block_the_loop(
     assert len(read(path)) == 6001
 
 
-@pytest.mark.parametrize(
-    ("name", "expected"), [("x.jsonl", JsonlSink), ("x.JSONL", JsonlSink), ("x.csv", CsvSink)]
-)
-def test_open_items_sink_chooses_by_suffix(name: str, expected: type, tmp_path: Path) -> None:
-    sink = open_items_sink(tmp_path / name, resume_at=0)
-    assert type(sink) is expected
-    assert sink.path == tmp_path / name
-
-
-def test_open_items_sink_names_the_expected_suffixes(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"\.csv or \.jsonl"):
-        open_items_sink(tmp_path / "x.json")
-
-
-# -- CSV ----------------------------------------------------------------------------
-
-
-async def test_csv_header_from_fields_even_without_records(tmp_path: Path) -> None:
-    path = tmp_path / "x.csv"
-    async with CsvSink(path, fields=["url", "title"]):
-        pass
-    assert path.read_bytes() == b"url,title\r\n"
-
-
-async def test_csv_header_from_first_record_and_column_rules(tmp_path: Path) -> None:
-    path = tmp_path / "x.csv"
-    async with CsvSink(path) as sink:
-        await sink.write({"url": "u1", "tags": ["a", "b"], "meta": {"k": 1}, "n": 3, "none": None})
-        await sink.write({"url": "u2", "extra": "dropped"})
-    rows = read_csv(path)
-    assert list(rows[0]) == ["url", "tags", "meta", "n", "none"]
-    assert rows[0] == {"url": "u1", "tags": '["a","b"]', "meta": '{"k":1}', "n": "3", "none": ""}
-    assert rows[1] == {"url": "u2", "tags": "", "meta": "", "n": "", "none": ""}
-
-
-async def test_csv_resume_reads_the_header_back(tmp_path: Path) -> None:
-    path = tmp_path / "x.csv"
-    odd = ["url", 'say "hi"', "a,b", "line\nbreak"]
-    async with CsvSink(path, fields=odd) as sink:
-        header_only = await sink.commit()
-        await sink.write(dict.fromkeys(odd, "1"))
-        offset = await sink.commit()
-    async with CsvSink(path, resume_at=offset) as sink:  # no fields: read from the file
-        assert sink.header == tuple(odd)
-        await sink.write({"line\nbreak": "2", "url": "2"})  # other key order, same columns
-    with path.open(newline="", encoding="utf-8") as fp:
-        rows = list(csv.reader(fp))
-    assert rows == [odd, ["1", "1", "1", "1"], ["2", "", "", "2"]]  # one header, never twice
-
-    async with CsvSink(path, resume_at=header_only, fields=odd) as sink:
-        pass
-    assert path.stat().st_size == header_only
-
-
-async def test_csv_resume_with_other_fields_is_an_error(tmp_path: Path) -> None:
-    path = tmp_path / "x.csv"
-    async with CsvSink(path, fields=["a", "b"]) as sink:
-        offset = await sink.commit()
-    with pytest.raises(SinkError, match="columns"):
-        await CsvSink(path, resume_at=offset, fields=["b", "a"]).open()
-
-
-async def test_csv_resume_inside_the_header_is_an_error(tmp_path: Path) -> None:
-    path = tmp_path / "x.csv"
-    path.write_bytes(b"url,tit")
-    with pytest.raises(SinkError, match="header"):
-        await CsvSink(path, resume_at=7).open()
-
-
-async def test_csv_a_failed_first_record_does_not_lose_the_header(tmp_path: Path) -> None:
-    path = tmp_path / "x.csv"
-    async with CsvSink(path) as sink:
-        with pytest.raises(TypeError):
-            await sink.write({"url": object()})
-        await sink.write({"url": "ok"})
-    assert read_csv(path) == [{"url": "ok"}]
-
-
 # -- JSONL --------------------------------------------------------------------------
 
 
@@ -384,6 +305,127 @@ async def test_jsonl_odd_values(tmp_path: Path) -> None:
         "nested": {"list": [1, 2]},
     }
     assert second == {"after": "the failure"}
+
+
+# -- CSV, rendered from JSONL --------------------------------------------------------
+
+
+async def write_records(path: Path, records: list[dict[str, Any]]) -> Path:
+    async with JsonlSink(path) as sink:
+        for record in records:
+            await sink.write(record)
+    return path
+
+
+RAGGED: list[dict[str, Any]] = [
+    {"url": "u1", "name": 'Ünï, "quoted"', "n": 3},
+    {"url": "u2", "price": Decimal("9.90"), "tags": ("a", "b")},  # keys the first lacked
+    {"name": "line\nbreak\u2028é—😀", "meta": {"k": [1, None]}, "ratio": 1.5, "none": None},
+    {"url": "u4", "ключ": "значение"},  # a key of its own, seen last
+]
+
+
+async def test_csv_has_every_key_as_a_column_in_first_seen_order(tmp_path: Path) -> None:
+    jsonl = await write_records(tmp_path / "items.jsonl", RAGGED)
+    target = tmp_path / "items.csv"
+    assert await render_csv(jsonl, target) == len(RAGGED)
+    with target.open(newline="", encoding="utf-8") as fp:
+        header = next(csv.reader(fp))
+    assert header == ["url", "name", "n", "price", "tags", "meta", "ratio", "none", "ключ"]
+    empty = dict.fromkeys(header, "")
+    assert read_csv(target) == [
+        {**empty, "url": "u1", "name": 'Ünï, "quoted"', "n": "3"},
+        {**empty, "url": "u2", "price": "9.90", "tags": '["a","b"]'},
+        {**empty, "name": "line\nbreak\u2028é—😀", "meta": '{"k":[1,null]}', "ratio": "1.5"},
+        {**empty, "url": "u4", "ключ": "значение"},
+    ]
+    assert target.read_bytes().startswith(b"url,name,n,price,tags,meta,ratio,none,\xd0")
+    assert target.read_bytes().endswith(b"\r\n")  # RFC 4180: CRLF
+    assert not csv_partial(target).exists()
+
+
+async def test_csv_columns_come_first_and_every_other_key_follows(tmp_path: Path) -> None:
+    jsonl = await write_records(tmp_path / "items.jsonl", RAGGED)
+    target = tmp_path / "items.csv"
+    await render_csv(jsonl, target, columns=["price", "url", "absent"])
+    rows = read_csv(target)
+    assert list(rows[0]) == ["price", "url", "absent", "name", "n", "tags", "meta", "ratio",
+                             "none", "ключ"]  # fmt: skip
+    assert [(row["price"], row["url"], row["absent"]) for row in rows] == [
+        ("", "u1", ""), ("9.90", "u2", ""), ("", "", ""), ("", "u4", "")
+    ]  # fmt: skip
+
+
+async def test_csv_of_no_records_is_the_header_of_its_columns_or_empty(tmp_path: Path) -> None:
+    jsonl = await write_records(tmp_path / "items.jsonl", [])
+    target = tmp_path / "items.csv"
+    assert await render_csv(jsonl, target) == 0
+    assert target.read_bytes() == b""
+    assert await render_csv(jsonl, target, columns=["url", "title"]) == 0
+    assert target.read_bytes() == b"url,title\r\n"
+
+
+async def test_csv_without_its_jsonl_is_left_alone(tmp_path: Path) -> None:
+    target = tmp_path / "items.csv"
+    target.write_bytes(b"kept\r\n")
+    assert await render_csv(tmp_path / "missing.jsonl", target) is None
+    assert target.read_bytes() == b"kept\r\n"
+
+
+async def test_csv_is_replaced_whole_and_a_failed_render_keeps_the_old_one(
+    tmp_path: Path,
+) -> None:
+    jsonl = await write_records(tmp_path / "items.jsonl", RAGGED[:1])
+    target = tmp_path / "items.csv"
+    csv_partial(target).write_bytes(b"left by a render killed halfway")
+    await render_csv(jsonl, target)
+    first = target.read_bytes()
+    assert not csv_partial(target).exists()
+    good = jsonl.read_bytes()
+    for bad, message in [(b"[1, 2]\n", "line 2: not a JSON object"),
+                         (b'{"url": "\xff"}\n', "line 2: not JSON"),  # not UTF-8
+                         (b'{"url": "torn', "line 2: not JSON")]:  # fmt: skip
+        jsonl.write_bytes(good + bad)
+        with pytest.raises(SinkError, match=message) as info:
+            await render_csv(jsonl, target)
+        assert info.value.path == jsonl
+    assert target.read_bytes() == first
+    jsonl.write_bytes(good + b'{"url": "u2", "new": 1}\n')
+    await render_csv(jsonl, target)
+    assert read_csv(target)[1] == {"url": "u2", "name": "", "n": "", "new": "1"}
+    assert not csv_partial(target).exists()
+
+
+async def test_csv_cannot_be_read_or_written_is_a_sink_error(tmp_path: Path) -> None:
+    jsonl = await write_records(tmp_path / "items.jsonl", RAGGED)
+    target = tmp_path / "items.csv"
+    target.mkdir()  # a folder in the way: os.replace cannot put a file there
+    with pytest.raises(SinkError) as info:
+        await render_csv(jsonl, target)
+    assert info.value.path == target
+    assert info.value.errno is not None
+    assert not csv_partial(target).exists()
+    with pytest.raises(SinkError, match="cannot read") as info:
+        await render_csv(tmp_path, tmp_path / "other.csv")  # a folder is no JSONL
+    assert info.value.path == tmp_path
+    assert info.value.errno is not None
+
+
+async def test_csv_rendering_streams_and_never_blocks_the_loop(tmp_path: Path) -> None:
+    record = {"url": "http://h/x", "body": "x" * 400, "nested": {"list": list(range(20))}}
+    jsonl = await write_records(tmp_path / "items.jsonl", [record] * 20_000)
+    target = tmp_path / "items.csv"
+    tracemalloc.start()
+    try:
+        with blockbuster_ctx(["crawler"]):
+            assert await render_csv(jsonl, target) == 20_000
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert target.stat().st_size > 8_000_000
+    assert peak < 1_000_000, "memory grew with the rows"
+    with target.open(newline="", encoding="utf-8") as fp:
+        assert sum(1 for _ in csv.reader(fp)) == 20_001
 
 
 # -- paths --------------------------------------------------------------------------

@@ -241,20 +241,22 @@ class TestLoadSite:
     @pytest.mark.parametrize(
         ("spec", "message"),
         [
-            ("foo", "unknown site 'foo': no module sites.foo"),
-            ("sites.shop:Nope", "unknown site 'sites.shop:Nope': module sites.shop has no Nope"),
-            ("no_such_pkg.mod:Site", "no module no_such_pkg.mod"),
+            ("foo", "unknown site 'foo': tried foo.py in the working directory"),
+            ("foo", "sites.foo in the bundled sites. Bundled sites: generic, shop"),
+            ("sites.shop:Nope", "site 'sites.shop:Nope': module sites.shop has no Nope"),
+            ("no_such_pkg.mod:Site", "tried no_such_pkg/mod.py in the working directory"),
+            ("no_such_pkg.mod:Site", "no_such_pkg.mod in installed packages"),
             ("sites.shop:parse_price", "expected a subclass of crawler.parse.Site"),
             ("sites.shop:SITE", None),  # SITE is the class itself: fine
             ("crawler.models:Request", "expected a subclass of crawler.parse.Site"),
-            ("", "site must be a name like 'generic' or 'package.module:Class'"),
+            ("sites.shop", None),  # a module with SITE
+            ("", "site must be a name like 'generic' or 'module:Class'"),
             ("   ", "site must be a name like"),
             ("two words", "invalid site 'two words'"),
-            ("sites.shop", "invalid site 'sites.shop'"),
-            ("sites.shop:", "expected 'package.module:Class'"),
-            (":ShopSite", "expected 'package.module:Class'"),
-            ("a:b:c", "expected 'package.module:Class'"),
-            ("../etc:X", "expected 'package.module:Class'"),
+            ("sites.shop:", "expected a name like 'generic' or 'module:Class'"),
+            (":ShopSite", "expected a name like"),
+            ("a:b:c", "expected a name like"),
+            ("../etc:X", "expected a name like"),
         ],
     )
     def test_bad_specs(self, spec: str, message: str | None) -> None:
@@ -318,6 +320,44 @@ class TestLoadSite:
         with pytest.raises(ValueError, match=re.escape(message.format(mod=module))) as caught:
             load_site(f"{module}:Needy")
         assert caught.value.__cause__ is not None
+
+    @pytest.mark.parametrize("spec", ["{mod}", "{mod}:Mine"])
+    def test_a_module_beside_the_config_comes_first(
+        self, spec: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        module = f"beside_{abs(hash(spec)) % 10**8}"
+        near, cwd = tmp_path / "configs", tmp_path / "elsewhere"
+        near.mkdir()
+        cwd.mkdir()
+        mine = "from crawler.parse import Site\nclass Mine(Site):\n    name = {!r}\n"
+        (near / f"{module}.py").write_text(mine.format("beside"))
+        (cwd / f"{module}.py").write_text(mine.format("cwd"))
+        monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "path", list(sys.path))
+        assert load_site(spec.format(mod=module), near=near).name == "beside"
+
+    def test_then_the_working_directory(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        (tmp_path / "here_site.py").write_text(
+            "from crawler.parse import Site\nclass Here(Site):\n    name = 'here'\n"
+        )
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setattr(sys, "path", list(sys.path))
+        assert load_site("here_site:Here", near=tmp_path / "no-such-folder").name == "here"
+
+    def test_an_unknown_name_says_where_it_looked(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.chdir(tmp_path)
+        near = tmp_path / "conf"
+        with pytest.raises(ValueError, match="unknown site 'myshopp:MyShop'") as caught:
+            load_site("myshopp:MyShop", near=near)
+        message = str(caught.value)
+        assert f"myshopp.py beside the config ({near})" in message
+        assert f"myshopp.py in the working directory ({tmp_path})" in message
+        assert "myshopp in installed packages" in message
+        assert "Bundled sites: generic, shop" in message
 
     def test_crawler_never_imports_sites_statically(self) -> None:
         crawler_dir = Path(__file__).parent.parent / "crawler"

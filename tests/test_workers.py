@@ -77,7 +77,15 @@ def test_three_workers_fetch_and_write_every_page_once(
     assert fetched["/robots.txt"] == 1, "robots.txt is fetched once per crawl, not per worker"
     assert max(fetched.values()) == 1, "a page was fetched twice"
     assert not [path for path in fetched if path.startswith("/private/")]
-    assert "finished: True" in stdout  # the whole crawl's status, printed at the end
+    # The whole crawl's progress lines (not a terminal) and its summary, as one process shows
+    progress = [line for line in stderr.splitlines() if line.startswith("pages=")]
+    assert progress, stderr
+    summary = dict(line.strip().split(": ", 1) for line in stderr.splitlines()
+                   if ": " in line and not line.startswith("crawl:"))  # fmt: skip
+    assert int(summary["items"]) == len(urls)
+    assert summary["errors"] == "none"
+    assert f"crawl: done: {len(urls)} pages, {len(urls)} items, 0 errors" in stderr
+    assert stdout == ""
 
     status = crawl("status", str(config), "--json")
     report, _ = status.communicate(timeout=60)

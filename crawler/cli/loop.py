@@ -1,5 +1,5 @@
-"""Run the command-line entry points on uvloop when it is installed (``pip install
-crawler[fast]``): its event loop does the per-request socket work in C."""
+"""Run the command-line entry points on uvloop when it is installed (the ``[fast]``
+extra): its event loop does the per-request socket work in C."""
 
 from __future__ import annotations
 

@@ -8,18 +8,22 @@ import asyncio
 import signal
 import subprocess
 import sys
+import time
 
 from crawler.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from crawler.cli.loop import run as run_loop
 from crawler.cli.options import configure
-from crawler.cli.status import show_status
-from crawler.crawl import Crawler
-from crawler.crawl.files import default_worker_name, is_shared
-from crawler.crawl.progress import make_progress
+from crawler.config import Config
+from crawler.crawl import Crawler, open_state
+from crawler.crawl.checkpoint import Checkpoint
+from crawler.crawl.files import ERRORS_FILE, default_worker_name, is_shared
+from crawler.crawl.progress import Progress, Snapshot, make_progress
 from crawler.crawl.stats import CrawlStats
 from crawler.errors import AlreadyRunning, ConfigError, CrawlerError, FrontierError
 
 __all__ = ["run", "run_crawl", "run_workers", "worker"]
+
+WATCH_EVERY = 0.5  # seconds between reads of the whole crawl's progress, with --workers
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,6 +77,10 @@ def run_crawl(
         print(f"crawl: stopped ({_brief(stats)}); run the same command to resume",
               file=sys.stderr)  # fmt: skip
         return EXIT_INTERRUPTED
+    if failure := stats.parser_failure:
+        print(f"crawl: done, but {failure}: {_brief(stats)}; the first error's traceback "
+              f"is above, every error is in {out / ERRORS_FILE}", file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED
     if not (quiet or crawler.already_finished):  # a finished crawl said so, through logging
         print(f"crawl: done: {_brief(stats)} in {out}", file=sys.stderr)
     return EXIT_OK
@@ -143,17 +151,48 @@ def run_workers(
 
     interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers get Ctrl-C too
     terminate = signal.signal(signal.SIGTERM, forward)
+    progress = make_progress(quiet=quiet)
     try:
         workers += [
             subprocess.Popen([*command, "--id", default_worker_name(index)])
             for index in range(count)
         ]
-        codes = [process.wait() for process in workers]
+        stats = run_loop(_watch(config, workers, progress))
     finally:
         signal.signal(signal.SIGINT, interrupt)
         signal.signal(signal.SIGTERM, terminate)
-    if not quiet:
-        show_status(config, as_json=False)
+    codes = [process.wait() for process in workers]
     if EXIT_FAILED in codes:
         return EXIT_FAILED
+    if max(codes) == EXIT_OK and (failure := stats.parser_failure):
+        print(f"crawl: done, but {failure}: {_brief(stats)}", file=sys.stderr)
+        return EXIT_FAILED
+    if max(codes) == EXIT_OK and not quiet:
+        print(f"crawl: done: {_brief(stats)} in {config.output.dir}", file=sys.stderr)
     return max(codes)
+
+
+async def _watch(
+    config: Config, workers: list[subprocess.Popen[bytes]], progress: Progress
+) -> CrawlStats:
+    """The whole crawl's progress, read from Redis while the workers run, then its
+    summary, as a crawl of one process shows its own."""
+    started = time.monotonic()
+    stats = CrawlStats()
+    async with open_state(config) as frontier:
+        while True:
+            running = any(process.poll() is None for process in workers)
+            try:
+                stats = Checkpoint(await frontier.checkpoint()).stats()
+                queue = await frontier.stats()
+            except FrontierError:  # Redis away for a moment: the workers say so themselves
+                pass
+            else:
+                progress.update(Snapshot(pages=stats.pages, queued=queue.pending,
+                                         in_flight=queue.leased, errors=stats.error_count,
+                                         elapsed=time.monotonic() - started))  # fmt: skip
+            if not running:
+                break
+            await asyncio.sleep(WATCH_EVERY)
+    progress.finish(stats)
+    return stats

@@ -65,8 +65,9 @@ class CrawlSettings:
 @dataclass(frozen=True, slots=True)
 class OutputSettings:
     dir: Path = Path("out/example")
-    items: str = "items.jsonl"
+    items: str = "items.jsonl"  # or "x.csv": kept as x.jsonl while crawling, a CSV at each end
     pages: bool = False
+    columns: tuple[str, ...] = ()  # a CSV's first columns, in order; every other key follows
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,9 @@ class Config:
     fetch: FetchPolicy = CRAWL
     output: OutputSettings = field(default_factory=OutputSettings)
     state: StateSettings = field(default_factory=StateSettings)
+    # The config file's folder, where a site module named by crawl.site is looked
+    # for first; None for a config built in code.
+    folder: Path | None = None
 
     def replace(self, **sections: Any) -> Config:
         return replace(self, **sections)
@@ -98,7 +102,7 @@ def load_config(path: str | Path) -> Config:
         data["state"] = {**state, "name": _default_name(path)}
     elif state is None:
         data["state"] = {"name": _default_name(path)}
-    config = parse_config(data)
+    config = parse_config(data).replace(folder=path.parent.resolve())
     if isinstance(config.fetch.verify_tls, str):
         bundle = ca_file("fetch.verify_tls", path.parent / config.fetch.verify_tls)
         config = config.replace(fetch=config.fetch.replace(verify_tls=bundle))
@@ -113,7 +117,20 @@ def _items(key: str, value: Any) -> str:
     text = string(key, value)
     if not text.endswith((".jsonl", ".csv")) or "/" in text or "\\" in text or text.startswith("."):
         raise ConfigError(key, value, "a file name ending in .jsonl or .csv")
+    if text.rpartition(".")[0] == "errors":  # a CSV's items are kept in NAME.jsonl
+        raise ConfigError(key, value, "a name not taken by the errors file, errors.jsonl")
     return text
+
+
+def _columns(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not value:
+        raise ConfigError(key, value, "a non-empty list of column names")
+    if not all(isinstance(name, str) and name for name in value):
+        raise ConfigError(key, value, "column names that are non-empty strings")
+    twice = [name for index, name in enumerate(value) if name in value[:index]]
+    if twice:
+        raise ConfigError(key, value, f"each column named once, not {twice[0]!r} twice")
+    return tuple(value)
 
 
 def _frontier(key: str, value: Any) -> str:
@@ -136,7 +153,7 @@ def _site(key: str, value: Any) -> str:
     text = string(key, value)
     pattern = r"[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?"
     if not re.fullmatch(pattern, text):
-        raise ConfigError(key, value, 'a module of sites/ or "package.module:Class"')
+        raise ConfigError(key, value, 'a site name like "shop" or "module:Class"')
     return text
 
 
@@ -162,6 +179,7 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Check]]] = {
         "dir": lambda key, value: Path(string(key, value)),
         "items": _items,
         "pages": boolean,
+        "columns": _columns,
     }),
     "state": (StateSettings, {
         "frontier": _frontier,
@@ -206,4 +224,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         raise ConfigError(
             "crawl.start_urls", list(config.crawl.start_urls), "at least one http(s) URL"
         )
+    if config.output.columns and not config.output.items.endswith(".csv"):
+        raise ConfigError("output.columns", list(config.output.columns),
+                          "no columns, unless output.items names a .csv file")  # fmt: skip
     return config

@@ -10,7 +10,8 @@ added, so that many workers can count into one key). A crawl keeps there::
     offset.items[.<worker>]     the committed length of the items file (of that worker)
     offset.errors[.<worker>]    the committed length of the errors file (of that worker)
     stats.pages  stats.items  stats.bytes  stats.deferred  stats.duration_ms
-    stats.status.<code>  stats.errors.<kind>  stats.dropped.<reason>
+    stats.parsed  stats.start_parsed  stats.start_parse_errors
+    stats.status.<code>  stats.errors.<kind>  stats.dropped.<reason>  stats.sitemap.<code>
 
 No other module spells a key.
 """
@@ -42,8 +43,8 @@ DURATION = "stats.duration_ms"  # set, not added: the crawl's time, not the sum 
 _HOST = "host."
 _OFFSET = "offset."
 _STATS = "stats."
-_TOTALS = ("pages", "items", "bytes", "deferred")
-_GROUPS = {"status": "statuses", "errors": "errors", "dropped": "dropped"}
+_TOTALS = ("pages", "items", "bytes", "deferred", "parsed", "start_parsed", "start_parse_errors")
+_GROUPS = {"status": "statuses", "errors": "errors", "dropped": "dropped", "sitemap": "sitemaps"}
 
 OutputFile = Literal["items", "errors"]
 
@@ -108,8 +109,8 @@ class Checkpoint:
                 continue
             name = key[len(_STATS) :]
             group, _, sub = name.partition(".")
-            if group == "status" and sub.isdigit():
-                stats.statuses[int(sub)] = value
+            if group in ("status", "sitemap") and sub.isdigit():
+                getattr(stats, _GROUPS[group])[int(sub)] = value
             elif group in ("errors", "dropped") and sub:
                 getattr(stats, group)[sub] = value
             elif key == DURATION:

@@ -6,6 +6,7 @@ done (or released, to be retried), adds the links they produced, adds their
 counts and records the files' new lengths. Opening the files for the next run
 cuts them back to the recorded lengths, so whatever was written after the last
 commit (a crash, ``kill -9``, a full disk) is thrown away and fetched again.
+Items are always JSON Lines here: a CSV is rendered from them when a run ends.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from crawler.crawl.outcome import Outcome
 from crawler.crawl.stats import CrawlStats
 from crawler.frontier import BaseFrontier, Batch
 from crawler.models import AsyncResource, Request
-from crawler.sinks import JsonlSink, Sink, open_items_sink
+from crawler.sinks import JsonlSink
 
 __all__ = ["COMMIT_EVERY", "COMMIT_INTERVAL", "Committer"]
 
@@ -60,9 +61,7 @@ class Committer(AsyncResource):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._frontier, self._files, self._budget, self.stats = frontier, files, budget, stats
-        self._items: Sink = open_items_sink(
-            files.items, resume_at=files.offset(checkpoint, "items")
-        )
+        self._items = JsonlSink(files.items, resume_at=files.offset(checkpoint, "items"))
         self._errors = JsonlSink(files.errors, resume_at=files.offset(checkpoint, "errors"))
         self._per_host = per_host  # a shared crawl reads the others' host counts at commits
         self._on_commit, self._on_fatal, self._clock = on_commit, on_fatal, clock
@@ -185,10 +184,21 @@ class Committer(AsyncResource):
             stats.deferred += not outcome.interrupted
             return
         batch.done.append(outcome.request)
-        if outcome.status is not None:
-            stats.pages += 1
-            stats.bytes += outcome.size
-            stats.statuses[outcome.status] += 1
+        lineage = outcome.request.lineage
+        if outcome.status is None:
+            return
+        if lineage.kind == "sitemap":  # a probe for URLs, not a page of the site
+            stats.sitemaps[outcome.status] += 1
+            return
+        stats.pages += 1
+        stats.bytes += outcome.size
+        stats.statuses[outcome.status] += 1
+        if outcome.parsed:
+            failed = outcome.error is not None and outcome.error.kind == "parse"
+            stats.parsed += 1
+            if lineage.depth == 0:
+                stats.start_parsed += 1
+                stats.start_parse_errors += failed
 
     async def catch_up(self) -> None:
         """What have the other workers spent? Read between commits, never inside one."""

@@ -99,6 +99,7 @@ class Crawler:
                     )  # fmt: skip
                     if files.shared:  # whatever this worker wrote past its last commit goes
                         await files.repair(checkpoint, mine=True)
+                    await files.write_csv()  # a CSV a crash left stale, or deleted, is renewed
                     return self.stats
                 try:
                     await self._execute(frontier, checkpoint)
@@ -111,6 +112,7 @@ class Crawler:
                     if checkpoint.finished:
                         await files.repair(checkpoint)
             await write_json(files.stats, {**self.stats.to_json(), "finished": self.finished})
+            await files.write_csv()
         return self.stats
 
     async def _execute(self, frontier: BaseFrontier, checkpoint: Checkpoint) -> None:
@@ -178,6 +180,7 @@ async def shared_state(config: Config, files: CrawlFiles) -> AsyncIterator[Share
 def configured_site(config: Config) -> Site:
     """The site ``crawl.site`` names; a name that does not load is the config's error."""
     try:
-        return load_site(config.crawl.site)
+        return load_site(config.crawl.site, near=config.folder)
     except ValueError as exc:
-        raise ConfigError("crawl.site", config.crawl.site, str(exc)) from None
+        raise ConfigError("crawl.site", config.crawl.site, "a site that loads",
+                          problem=str(exc)) from None  # fmt: skip

@@ -1,15 +1,20 @@
 """The files a crawl writes in its output folder, and which of them are whose.
 
-A crawl in one process writes ``items.jsonl`` (or ``.csv``), ``errors.jsonl``,
-``stats.json``, ``pages/`` and, with the embedded frontier, ``frontier.sqlite3``.
+A crawl in one process writes ``items.jsonl``, ``errors.jsonl``, ``stats.json``,
+``pages/`` and, with the embedded frontier, ``frontier.sqlite3``. Items named
+``.csv`` (``products.csv``) are kept as JSON Lines beside it (``products.jsonl``),
+under the commit protocol like any items file, and rendered as that CSV at the
+end of each run (``write_csv``): a CSV's header would have to change whenever a
+record brings a new key, which no append at a committed offset can do.
+
 With a Redis frontier many worker processes share the folder, and every worker
-writes files of its own (``items-<worker>.jsonl``, ``errors-<worker>.jsonl``) and
-records their committed lengths under keys of its own, so no two processes ever
-append to one file and each can be cut back to exactly what it committed. A
-worker restarted under the same name does that for its own files when it opens
-them; once the crawl has finished, the last worker out cuts the files of workers
-that died and never came back, so every page is in the items exactly once
-across the files.
+writes files of its own (``items-<worker>.jsonl``, ``errors-<worker>.jsonl``, the
+``items-<worker>.csv`` rendered from its own JSONL) and records their committed
+lengths under keys of its own, so no two processes ever append to one file and
+each can be cut back to exactly what it committed. A worker restarted under the
+same name does that for its own files when it opens them; once the crawl has
+finished, the last worker out cuts the files of workers that died and never came
+back, so every page is in the items exactly once across the files.
 
 Each process holds a lock while it runs: ``.lock`` for a crawl of its own,
 ``.lock-<worker>`` for a worker (``lock.py``).
@@ -30,6 +35,7 @@ from typing import Any
 from crawler.config import Config
 from crawler.crawl.checkpoint import Checkpoint, OutputFile, offset_key
 from crawler.frontier import REDIS_SCHEMES, SQLITE_FILE
+from crawler.sinks import csv_partial, render_csv
 
 __all__ = [
     "ERRORS_FILE",
@@ -62,14 +68,15 @@ class CrawlFiles:
     """The files of one crawl process: the only one, or one worker of many."""
 
     out: Path
-    items_name: str
+    items_name: str  # as configured: items.jsonl, or products.csv
     worker: str | None  # None: a crawl of one process
+    columns: tuple[str, ...] = ()  # a CSV's first columns
 
     @classmethod
     def of(cls, config: Config, worker: str | None = None) -> CrawlFiles:
-        if not is_shared(config):
-            return cls(config.output.dir, config.output.items, None)
-        return cls(config.output.dir, config.output.items, worker or default_worker_name())
+        output = config.output
+        worker = (worker or default_worker_name()) if is_shared(config) else None
+        return cls(output.dir, output.items, worker, output.columns)
 
     @property
     def shared(self) -> bool:
@@ -77,7 +84,18 @@ class CrawlFiles:
 
     @property
     def items(self) -> Path:
-        return self._named(self.items_name)
+        """The JSON Lines file the items are committed to (a ``.csv``'s companion)."""
+        return self._named(self._records_name)
+
+    @property
+    def csv(self) -> Path | None:
+        """The CSV rendered from ``items`` at the end of each run, if the items are CSV."""
+        return self._named(self.items_name) if self.items_name != self._records_name else None
+
+    @property
+    def _records_name(self) -> str:
+        stem, _, suffix = self.items_name.rpartition(".")
+        return f"{stem}.jsonl" if suffix == "csv" else self.items_name
 
     @property
     def errors(self) -> Path:
@@ -118,7 +136,7 @@ class CrawlFiles:
         await asyncio.to_thread(self._cut, checkpoint, mine)
 
     def _cut(self, checkpoint: Checkpoint, mine: bool) -> None:
-        files: tuple[tuple[str, OutputFile], ...] = ((self.items_name, "items"),
+        files: tuple[tuple[str, OutputFile], ...] = ((self._records_name, "items"),
                                                      (ERRORS_FILE, "errors"))  # fmt: skip
         for name, file in files:
             stem, _, suffix = name.rpartition(".")
@@ -130,14 +148,25 @@ class CrawlFiles:
     def discard(self) -> None:
         """``--fresh``: remove exactly what a crawl writes in this folder, every
         worker's files included, and nothing else."""
-        for name in (self.items_name, ERRORS_FILE, STATS_FILE, SQLITE_FILE,
-                     SQLITE_FILE + "-wal", SQLITE_FILE + "-shm"):  # fmt: skip
+        names = dict.fromkeys((self.items_name, self._records_name, ERRORS_FILE))
+        for name in (*names, STATS_FILE, SQLITE_FILE, SQLITE_FILE + "-wal", SQLITE_FILE + "-shm"):
             (self.out / name).unlink(missing_ok=True)
-        for name in (self.items_name, ERRORS_FILE):  # the workers' own files
+        for name in names:  # the workers' own files
             stem, _, suffix = name.rpartition(".")
             for path in self.out.glob(f"{stem}-*.{suffix}"):
                 path.unlink(missing_ok=True)
+        if self.csv is not None:  # a render cut short, the crawl's or a worker's
+            stem = self.items_name.rpartition(".")[0]
+            for name in (self.items_name, f"{stem}-*.csv"):
+                for path in self.out.glob(csv_partial(Path(name)).name):
+                    path.unlink(missing_ok=True)
         shutil.rmtree(self.pages, ignore_errors=True)
+
+    async def write_csv(self) -> None:
+        """Render the CSV from the items' JSONL, if the items are CSV: at the end of a
+        run, under the folder's lock, once everything written is committed."""
+        if self.csv is not None:
+            await render_csv(self.items, self.csv, columns=self.columns)
 
 
 def _cut(path: Path, offset: int) -> None:

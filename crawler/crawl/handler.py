@@ -8,6 +8,7 @@ Nothing here leases or commits: the outcome goes to the committer.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -37,6 +38,9 @@ from crawler.urls import fingerprint, origin
 __all__ = ["MAX_SITEMAP_NESTING", "RequestHandler", "sitemap_request"]
 
 MAX_SITEMAP_NESTING = 3  # sitemap index levels followed
+
+
+log = logging.getLogger(__name__)
 
 
 def sitemap_request(url: str, nesting: int = 0) -> Request:
@@ -71,6 +75,7 @@ class RequestHandler:
         self._anonymous = make_headers(anonymous) if len(anonymous) < len(headers) else None
         self._credential_origins = {origin(url) for url in config.crawl.start_urls}
         self._fetches: set[asyncio.Future[Response]] = set()
+        self._parse_failed = False  # the first parse failure's traceback was shown
 
     def cancel_fetches(self) -> None:
         """Cut short every fetch in flight: their requests go back to the frontier."""
@@ -189,10 +194,16 @@ class RequestHandler:
         lineage = request.lineage
         page = Page.from_response(response, depth=lineage.depth, referrer=lineage.referrer,
                                   data=request.meta)  # fmt: skip
+        outcome.parsed = True
         try:
             items, links, dropped, data = await self._parser.parse(page)
         except ParseError as exc:
             self._fail(outcome, exc, status=response.status)
+            if not self._parse_failed:  # once: the rest are records in the errors file
+                self._parse_failed = True
+                log.error("the site %s failed on %s (the first parse error; the others "
+                          "go to the errors file only):\n%s", exc.site, exc.url,
+                          exc.details.rstrip() or exc)  # fmt: skip
             return
         fetched_at = datetime.now(UTC).isoformat(timespec="seconds")
         for item in items:

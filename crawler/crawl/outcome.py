@@ -26,3 +26,4 @@ class Outcome:
     sent: bool = True  # False when policy dropped it before any request was made
     host: str | None = None  # counted against max_pages_per_host
     interrupted: bool = False  # cut short by stop(): released, not a deferred retry
+    parsed: bool = False  # handed to the site's parser (which may have failed)

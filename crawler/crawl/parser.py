@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import traceback
 from collections.abc import Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -60,7 +61,10 @@ def run_site(site: Site, page: Page) -> list[Item | Link]:
         return results
     except Exception as exc:
         raise ParseError(
-            f"{type(exc).__name__}: {exc}", url=page.url, site=type(site).__name__
+            f"{type(exc).__name__}: {exc}",
+            url=page.url,
+            site=type(site).__name__,
+            details="".join(traceback.format_exception(exc)),
         ) from exc
 
 

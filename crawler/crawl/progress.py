@@ -108,6 +108,8 @@ def summary_rows(stats: CrawlStats) -> list[tuple[str, str]]:
         ("errors", _counts(stats.errors)),
         ("dropped", _counts(stats.dropped)),
     ]
+    if stats.sitemaps:  # probes for URLs: a missing /sitemap.xml is no page's error
+        rows.append(("sitemaps", _counts(stats.sitemaps)))
     return rows
 
 

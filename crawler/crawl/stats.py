@@ -11,14 +11,18 @@ __all__ = ["CrawlStats"]
 
 @dataclass(slots=True)
 class CrawlStats:
-    pages: int = 0  # responses received, any status
+    pages: int = 0  # responses received, any status (sitemaps and robots.txt apart)
     items: int = 0
+    parsed: int = 0  # pages handed to the site's parser
+    start_parsed: int = 0  # ... of them start pages (depth 0)
+    start_parse_errors: int = 0  # start pages the parser failed on
     bytes: int = 0
     deferred: int = 0  # retries put back in the frontier to wait
     duration: float = 0.0  # seconds of crawling, summed over resumed runs
     statuses: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
+    sitemaps: Counter[int] = field(default_factory=Counter)  # sitemap fetches by status
     # This run found the crawl finished by an earlier one and did nothing.
     already_finished: bool = False
 
@@ -30,14 +34,29 @@ class CrawlStats:
     def error_count(self) -> int:
         return sum(self.errors.values())
 
+    @property
+    def parser_failure(self) -> str | None:
+        """Why the crawl's parser counts as broken, in words: it failed on every start
+        page (so nothing was followed) or on more than half of the pages; else None."""
+        failed = self.errors.get("parse", 0)
+        if self.start_parsed and self.start_parse_errors == self.start_parsed:
+            starts = "the start page" if self.start_parsed == 1 else "every start page"
+            return f"the site's parser failed on {starts}, so no link was followed from it"
+        if failed * 2 > self.parsed:
+            return f"the site's parser failed on {failed} of {self.parsed} pages"
+        return None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "pages": self.pages,
             "items": self.items,
+            "parsed": self.parsed,
+            "parser_failure": self.parser_failure,
             "bytes": self.bytes,
             "status_codes": {str(k): v for k, v in sorted(self.statuses.items())},
             "errors": dict(sorted(self.errors.items())),
             "dropped": dict(sorted(self.dropped.items())),
+            "sitemaps": {str(k): v for k, v in sorted(self.sitemaps.items())},
             "deferred_retries": self.deferred,
             "duration_s": round(self.duration, 3),
             "pages_per_s": round(self.pages_per_second, 2),

@@ -1,6 +1,7 @@
 """What a site parser sees and returns: ``Page`` in, ``Item`` and ``Link`` out."""
 
 from crawler.parse.links import Link
-from crawler.parse.site import Item, Page, Site, load_site
+from crawler.parse.loader import bundled_sites, load_site
+from crawler.parse.site import Item, Page, Site
 
-__all__ = ["Item", "Link", "Page", "Site", "load_site"]
+__all__ = ["Item", "Link", "Page", "Site", "bundled_sites", "load_site"]

@@ -2,8 +2,8 @@
 
 A ``Site`` turns one fetched page into records and links to follow. Sites live
 in the ``sites/`` package (or any importable module) and are named in the
-config, so nothing in ``crawler/`` imports them: ``load_site`` does, from the
-config string.
+config, so nothing in ``crawler/`` imports them: ``load_site`` (``loader.py``)
+does, from the config string.
 
 ``Page`` does no work until asked: the text is decoded on first use, the lxml
 tree built on first use of ``tree`` or ``links()``, the BeautifulSoup only when
@@ -13,7 +13,6 @@ a site touches ``soup``. A crawl that only follows links never pays for a soup.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -29,7 +28,7 @@ from crawler.parse.links import Link, extract_links, links_from_tree, parse_html
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup
 
-__all__ = ["Item", "Link", "Page", "Site", "load_site"]
+__all__ = ["Item", "Link", "Page", "Site"]
 
 
 class Item(dict[str, Any]):
@@ -263,81 +262,3 @@ class Site:
         This default follows every link and yields no items.
         """
         yield from page.links()
-
-
-def _instantiate(cls: Any, where: str) -> Site:
-    if not (isinstance(cls, type) and issubclass(cls, Site)):
-        raise ValueError(f"{where} is {cls!r}, expected a subclass of crawler.parse.Site")
-    try:
-        return cls()
-    except Exception as exc:
-        raise ValueError(f"{where}: could not create {cls.__name__}(): {exc!r}") from exc
-
-
-def _import(module_name: str, spec: str) -> Any:
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or ""
-        if module_name == missing or module_name.startswith(missing + "."):
-            raise ValueError(f"unknown site {spec!r}: no module {module_name}") from exc
-        raise ValueError(f"site {spec!r}: importing {module_name} failed: {exc}") from exc
-    except Exception as exc:
-        raise ValueError(f"site {spec!r}: importing {module_name} failed: {exc!r}") from exc
-
-
-def _site_class_of(module: Any, spec: str) -> Any:
-    if hasattr(module, "SITE"):
-        return module.SITE
-    defined = [
-        value
-        for value in vars(module).values()
-        if isinstance(value, type)
-        and issubclass(value, Site)
-        and value.__module__ == module.__name__
-    ]
-    if len(defined) == 1:
-        return defined[0]
-    raise ValueError(
-        f"site {spec!r}: module {module.__name__} has no SITE attribute naming its Site "
-        f"class, and defines {len(defined)} Site subclasses"
-    )
-
-
-def load_site(spec: str) -> Site:
-    """Create the site a config names; ``ValueError`` saying what was expected otherwise.
-
-    - ``"generic"``, ``"shop"``, any bare name: the module ``sites.<name>``,
-      whose ``SITE`` attribute is the ``Site`` subclass to use (by convention,
-      ``SITE = ShopSite`` at the end of the module; a module without ``SITE``
-      that defines exactly one ``Site`` subclass works too);
-    - ``"package.module:Class"``: that class, from any importable module.
-
-    The class is instantiated without arguments.
-    """
-    spec = spec.strip() if isinstance(spec, str) else spec
-    if not isinstance(spec, str) or not spec:
-        raise ValueError(
-            f"site must be a name like 'generic' or 'package.module:Class', got {spec!r}"
-        )
-    if ":" in spec:
-        module_name, _, attr = spec.partition(":")
-        if not (_is_dotted_name(module_name) and attr.isidentifier()):
-            raise ValueError(f"invalid site {spec!r}: expected 'package.module:Class'")
-        module = _import(module_name, spec)
-        try:
-            cls = getattr(module, attr)
-        except AttributeError:
-            raise ValueError(f"unknown site {spec!r}: module {module_name} has no {attr}") from None
-        return _instantiate(cls, spec)
-    if not spec.isidentifier():
-        raise ValueError(
-            f"invalid site {spec!r}: expected a name from sites/ like 'generic', "
-            "or 'package.module:Class'"
-        )
-    module = _import(f"sites.{spec}", spec)
-    return _instantiate(_site_class_of(module, spec), f"sites.{spec}.SITE")
-
-
-def _is_dotted_name(name: str) -> bool:
-    return all(part.isidentifier() for part in name.split("."))

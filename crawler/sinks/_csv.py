@@ -1,108 +1,104 @@
-"""CSV: a header row, then one row per record in the header's columns."""
+"""CSV: a JSON Lines file written out whole, every key of every record a column.
+
+A CSV has one header for all its rows, but the records of a crawl bring their own
+keys, and the keys of records yet to come are unknown. So items are appended as
+JSON Lines (which resume at a committed offset) and the CSV is rendered from them
+when a run ends: one pass collects the columns, a second writes the rows, so
+memory holds the columns, never the rows. The CSV is written beside its target
+and moved into place with ``os.replace``: a reader, or a run killed halfway
+through rendering, finds the previous CSV or the new one, never half of one.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
-import io
-from collections.abc import Mapping, Sequence
+import json
+import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from crawler.errors import SinkError
-from crawler.sinks._jsonl import json_default, to_json
-from crawler.sinks.base import BufferedFileSink
+from crawler.sinks._jsonl import to_json
+from crawler.sinks.base import IO_ERRORS, fsync_directory, sink_error
 
-__all__ = ["CsvSink"]
+__all__ = ["csv_partial", "render_csv"]
 
-_HEADER_MAX = 1 << 20  # a header longer than this is not a header
-_CHUNK = 64 * 1024
+
+def csv_partial(target: Path) -> Path:
+    """Where ``render_csv`` writes ``target`` before moving it into place; a render
+    cut short leaves it behind, and the next render of ``target`` overwrites it."""
+    return target.with_name(f".{target.name}.partial")
+
+
+async def render_csv(
+    records: Path | str, target: Path | str, *, columns: Sequence[str] = ()
+) -> int | None:
+    """Write the JSON Lines file ``records`` as the CSV ``target`` (RFC 4180, UTF-8,
+    CRLF), in a thread; returns the number of rows, or None when ``records`` does not
+    exist (nothing to render: ``target`` is left as it is).
+
+    The columns are ``columns``, in that order, then every other key of the records
+    in the order first seen, so no field is ever left out; a record lacking a key
+    has an empty cell there. Objects and arrays are written as JSON. No records
+    make a file holding the header of ``columns`` alone, or nothing without them.
+    """
+    return await asyncio.to_thread(_render, Path(records), Path(target), tuple(columns))
 
 
 def _cell(value: Any) -> Any:
-    """Scalars as ``csv`` writes them; containers as JSON; the rest like JSONL does."""
-    if value is None or isinstance(value, str | int | float):
-        return value
-    if isinstance(value, Mapping | list | tuple):
-        return to_json(value)
-    converted = json_default(value)
-    return converted if isinstance(converted, str | int | float) else to_json(converted)
+    """A JSON value as a cell: scalars as ``csv`` writes them, objects and arrays as JSON."""
+    return to_json(value) if isinstance(value, dict | list) else value
 
 
-def _row(cells: Sequence[Any]) -> bytes:
-    out = io.StringIO()
-    csv.writer(out).writerow(cells)
-    return out.getvalue().encode("utf-8")
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a JSON Lines file, read one line at a time."""
+    try:
+        with path.open("rb") as lines:  # binary: only b"\n" ends a line
+            for number, line in enumerate(lines, 1):
+                yield _record(path, number, line)
+    except SinkError:
+        raise
+    except OSError as exc:
+        raise sink_error(exc, path, "cannot read") from exc
 
 
-def _first_record_end(data: bytes) -> int:
-    """Index just past the first row's line break, ignoring breaks inside quotes;
-    -1 when ``data`` holds no complete row yet."""
-    quoted = False
-    for index, byte in enumerate(data):
-        if byte == 0x22:  # '"'; an escaped "" toggles twice, so parity is enough
-            quoted = not quoted
-        elif byte == 0x0A and not quoted:
-            return index + 1
-    return -1
+def _record(path: Path, number: int, line: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise SinkError(f"{path}, line {number}: not JSON ({exc})", path=path) from exc
+    if not isinstance(record, dict):
+        raise SinkError(f"{path}, line {number}: not a JSON object", path=path)
+    return record
 
 
-class CsvSink(BufferedFileSink):
-    """Items as CSV (RFC 4180, UTF-8, CRLF).
-
-    The header comes from ``fields`` or else from the first record's keys and is
-    written only into an empty file. Resuming a non-empty file reads the header back
-    from its first row, so later rows keep the columns the file already has. Keys
-    outside the header are dropped, missing ones are empty, dicts and lists are JSON.
-    """
-
-    def __init__(
-        self,
-        path: Path | str,
-        *,
-        resume_at: int = 0,
-        fields: Sequence[str] | None = None,
-    ) -> None:
-        super().__init__(path, resume_at=resume_at)
-        if fields is not None and not fields:
-            raise ValueError("fields must name at least one column")
-        self.fields = tuple(fields) if fields is not None else None
-        self.header: tuple[str, ...] | None = None
-
-    async def _opened(self, size: int) -> None:
-        if size == 0:
-            self.header = self.fields
-            if self.header is not None:
-                self._buffer(_row(self.header))
-            return
-        header = await self._read_header(size)
-        if self.fields is not None and header != self.fields:
-            raise SinkError(
-                f"{self.path} has columns {list(header)}, not the configured {list(self.fields)}",
-                path=self.path,
-            )
-        self.header = header
-
-    async def _read_header(self, size: int) -> tuple[str, ...]:
-        data = b""
-        while (end := _first_record_end(data)) < 0:
-            if len(data) >= min(size, _HEADER_MAX):
-                raise SinkError(f"{self.path} has no complete header row", path=self.path)
-            chunk = await self._read(min(_CHUNK, size - len(data)), len(data))
-            if not chunk:
-                raise SinkError(f"{self.path} has no complete header row", path=self.path)
-            data += chunk
-        try:
-            text = data[:end].decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SinkError(f"{self.path}: the header is not UTF-8", path=self.path) from exc
-        return tuple(next(csv.reader(io.StringIO(text))))
-
-    def _encode(self, record: Mapping[str, Any]) -> bytes:
-        if self.header is not None:
-            return _row([_cell(record.get(name)) for name in self.header])
-        header = tuple(str(key) for key in record)
-        if not header:
-            raise ValueError("the first CSV record must have at least one key")
-        row = _row([_cell(value) for value in record.values()])
-        self.header = header  # only once the row encoded: a failed record leaves no trace
-        return _row(header) + row
+def _render(records: Path, target: Path, first: tuple[str, ...]) -> int | None:
+    if not records.exists():
+        return None
+    columns = dict.fromkeys(first)  # an ordered set: first seen, first column
+    for record in _records(records):
+        columns.update(dict.fromkeys(record))
+    partial = csv_partial(target)
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out)
+            if columns:
+                writer.writerow(columns)
+            rows = 0
+            for record in _records(records):
+                writer.writerow([_cell(record.get(name)) for name in columns])
+                rows += 1
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, target)
+        fsync_directory(target.parent)  # the rename itself survives a power cut
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        if isinstance(exc, IO_ERRORS) and not isinstance(exc, SinkError):
+            raise sink_error(exc, target, "cannot write") from exc
+        raise
+    return rows

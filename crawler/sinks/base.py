@@ -22,7 +22,7 @@ from aiofile import AIOFile
 from crawler.errors import SinkError
 from crawler.models import AsyncResource, Resource
 
-__all__ = ["IO_ERRORS", "BufferedFileSink", "Sink", "sink_error"]
+__all__ = ["IO_ERRORS", "BufferedFileSink", "Sink", "fsync_directory", "sink_error"]
 
 
 @runtime_checkable
@@ -59,6 +59,15 @@ def sink_error(exc: OSError | SystemError, path: Path, doing: str) -> SinkError:
     return SinkError(f"{doing} {path}: {reason}", path=path, errno=number)
 
 
+def fsync_directory(folder: Path) -> None:
+    """Make the entries of ``folder`` (a file created, renamed or removed) durable."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def _open_truncated(path: Path, resume_at: int) -> BinaryIO:
     """Runs in a thread: create ``path`` if needed and cut it to ``resume_at`` bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,11 +82,7 @@ def _open_truncated(path: Path, resume_at: int) -> BinaryIO:
             )
         os.ftruncate(fp.fileno(), resume_at)
         if not existed:  # make the new directory entry durable too, once
-            directory = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+            fsync_directory(path.parent)
     except BaseException:
         fp.close()
         raise
@@ -87,8 +92,7 @@ def _open_truncated(path: Path, resume_at: int) -> BinaryIO:
 class BufferedFileSink(AsyncResource):
     """One append-only file written through aiofile at explicit offsets.
 
-    Subclasses turn a record into bytes (``_encode``) and may read the committed
-    part of the file when it opens (``_opened``). Writes are serialised by a lock so
+    Subclasses turn a record into bytes (``_encode``). Writes are serialised by a lock so
     the offset always equals the bytes really written. After any failed or cancelled
     write the sink refuses further work: the file may hold a partial chunk, and only
     a reopen at a committed offset makes it consistent again.
@@ -129,11 +133,6 @@ class BufferedFileSink(AsyncResource):
             raise sink_error(exc, self.path, "cannot open") from exc
         self._fp, self._file = fp, AIOFile.from_fp(fp)
         self._offset, self._chunks, self._buffered, self._failure = self._resume_at, [], 0, None
-        try:
-            await self._opened(self._offset)
-        except BaseException:
-            await self._close_file()
-            raise
 
     async def write(self, record: Mapping[str, Any]) -> None:
         self._usable()
@@ -163,21 +162,6 @@ class BufferedFileSink(AsyncResource):
                 await self.commit()
         finally:
             await self._close_file()
-
-    def _buffer(self, data: bytes) -> None:
-        """Queue bytes that are not a record (a CSV header) ahead of the next ones."""
-        self._chunks.append(data)
-        self._buffered += len(data)
-
-    async def _read(self, size: int, offset: int) -> bytes:
-        """Read back committed bytes (subclasses use it in ``_opened``)."""
-        try:
-            return await self._usable().read_bytes(size, offset)
-        except IO_ERRORS as exc:
-            raise sink_error(exc, self.path, "cannot read") from exc
-
-    async def _opened(self, size: int) -> None:
-        """Called once the file is open and truncated to ``size`` bytes."""
 
     @abstractmethod
     def _encode(self, record: Mapping[str, Any]) -> bytes:
