@@ -491,6 +491,58 @@ async def test_a_frontier_from_before_the_lineage_is_migrated(tmp_path: Path) ->
     db.close()
 
 
+async def test_a_frontier_from_before_page_states_is_migrated(tmp_path: Path) -> None:
+    """Version 1 (lineage columns, no page states): the pages table is added, rows kept."""
+    path = tmp_path / "frontier.sqlite3"
+    write_version_0(path)
+    async with SqliteFrontier(path):
+        pass
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE pages")
+    db.execute("DROP INDEX requests_seq")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    async with SqliteFrontier(path) as store:
+        assert (await store.stats()).seen == 3
+        assert await store.due(0) == (0, None)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert db.execute("SELECT COUNT(*) FROM pages").fetchone()[0] == 0
+    db.close()
+
+
+async def test_page_states_make_pages_due_and_pend_their_outlinks(tmp_path: Path) -> None:
+    from crawler.frontier import PageState, PageUpdate
+
+    page, child, other = (Request(f"http://a.test/{name}", lineage=Lineage(depth=1))
+                          for name in ("p", "c", "o"))  # fmt: skip
+    async with SqliteFrontier(tmp_path / "f.sqlite3") as store:
+        await store.push([page, child, other])
+        await store.lease(10)
+        state = PageState(200, '"e1"', None, b"d", fetched_at=100, interval=50, due_at=150, round=1)
+        await store.commit(Batch(done=[page, child, other], pages=[
+            PageUpdate(page, state, outlinks=[child, Request("http://a.test/unknown")]),
+            PageUpdate(child, state),
+        ]))  # fmt: skip
+        assert await store.due(120) == (0, 150)
+        assert await store.due(150) == (2, None)
+        pending = await store.begin_round(150, every=False, checkpoint={"round": 2}, reset=[])
+        assert pending == 3  # the two due pages, and the one without a state
+        lease = await store.lease(10)
+        assert {r.url for r in lease.requests} == {page.url, child.url, other.url}
+        assert lease.known == {page.url: state, child.url: state}
+        assert (await store.checkpoint())["round"] == 2
+        # An unchanged page (outlinks None) pends its stored outlinks that are due and
+        # were fetched in an earlier round: here the child, done but not yet this round.
+        await store.commit(Batch(done=[child, other]))
+        unchanged = PageState(200, '"e1"', None, b"d", fetched_at=160, interval=100,
+                              due_at=260, round=2)  # fmt: skip
+        await store.commit(Batch(done=[page], pages=[PageUpdate(page, unchanged)]))
+        again = await store.lease(10)
+        assert [r.url for r in again.requests] == [child.url]
+
+
 @pytest.mark.parametrize(
     ("schema", "written_by"),
     [

@@ -79,7 +79,7 @@ def test_a_crawl_config_and_keywords_build_the_same_policy() -> None:
 @pytest.mark.parametrize(
     ("keywords", "key", "message"),
     [
-        ({"timeout": 0}, "timeout", "timeout: expected a positive number of seconds, got 0"),
+        ({"timeout": 0}, "timeout", 'timeout: expected a positive number of seconds, or a duration like "90s"'),
         ({"retries": -1}, "retries", "retries: expected a non-negative integer, got -1"),
         ({"rate_limit": "fast"}, "rate_limit", 'rate_limit: expected a rate like "4/s"'),
         ({"retry_statuses": [200, 999]}, "retry_statuses[1]", "retry_statuses[1]: expected an HTTP status"),

@@ -222,6 +222,10 @@ def _add_run(commands: Commands[argparse.ArgumentParser]) -> None:
         help="discard the saved state and outputs of the folder and start over",
     )  # fmt: skip
     run.add_argument(
+        "--recrawl", action="store_true",
+        help="with [recrawl]: the next round fetches every page, due or not",
+    )  # fmt: skip
+    run.add_argument(
         "--workers", type=_positive_int, default=1,
         help="with a Redis frontier: start N worker processes on this machine",
     )  # fmt: skip

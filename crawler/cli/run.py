@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     return run_crawl(
         args.config, engine=args.engine, max_pages=args.max_pages, output=args.output,
-        fresh=args.fresh, quiet=args.quiet,
+        fresh=args.fresh, quiet=args.quiet, recrawl=args.recrawl,
     )  # fmt: skip
 
 
@@ -55,12 +55,16 @@ def run_crawl(
     quiet: bool = False,
     worker: str | None = None,
     shared_only: bool = False,
+    recrawl: bool = False,
 ) -> int:
     config = configure(path, engine=engine, max_pages=max_pages, output=output)
+    if recrawl and config.recrawl is None:
+        raise ConfigError("recrawl", None, "a [recrawl] table in the config for --recrawl")
     if shared_only and not is_shared(config):
         raise ConfigError("state.frontier", config.state.frontier, "a redis:// URL for workers")
     progress = make_progress(quiet=quiet)
-    crawler = Crawler(config, progress=progress, worker=worker, fresh=fresh)  # validates the site
+    crawler = Crawler(config, progress=progress, worker=worker, fresh=fresh,
+                      recrawl=recrawl)  # validates the site  # fmt: skip
     try:
         stats = run_loop(_run(crawler, quiet))
     except (asyncio.CancelledError, KeyboardInterrupt):

@@ -1,9 +1,9 @@
 """The crawl config: a frozen tree of settings with named defaults.
 
-``[crawl]``, ``[output]`` and ``[state]`` are the crawl's own; ``[fetch]``, ``[retry]``
-and ``[rate_limit]`` are the fetch policy's settings (``crawler.policy``), read
-over the crawl's defaults (``CRAWL``). Unknown keys are errors: a typo must not
-silently fall back to a default.
+``[crawl]``, ``[output]``, ``[state]`` and ``[recrawl]`` are the crawl's own;
+``[fetch]``, ``[retry]`` and ``[rate_limit]`` are the fetch policy's settings
+(``crawler.policy``), read over the crawl's defaults (``CRAWL``). Unknown keys
+are errors: a typo must not silently fall back to a default.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from crawler.policy.checks import (
     Check,
     boolean,
     domain,
+    duration,
     http_url,
     integer,
     list_of,
@@ -37,6 +38,7 @@ __all__ = [
     "Config",
     "CrawlSettings",
     "OutputSettings",
+    "RecrawlSettings",
     "StateSettings",
     "load_config",
     "parse_config",
@@ -68,6 +70,8 @@ class OutputSettings:
     items: str = "items.jsonl"  # or "x.csv": kept as x.jsonl while crawling, a CSV at each end
     pages: bool = False
     columns: tuple[str, ...] = ()  # a CSV's first columns, in order; every other key follows
+    warc: str = ""  # "crawl.warc.gz": every fetch archived in crawl-00000.warc.gz, ...; "": none
+    warc_max_bytes: int = 1_000_000_000  # a WARC file's size before the next one starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +82,21 @@ class StateSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RecrawlSettings:
+    """A crawl in rounds: each run of a finished crawl fetches again what is due."""
+
+    after: float = 86400.0  # seconds from a page's fetch until it is due again
+    adaptive: bool = True  # unchanged: twice as long next time; changed: half as long
+    max_after: float = 30 * 86400.0  # the longest an adaptive wait grows
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     crawl: CrawlSettings = field(default_factory=CrawlSettings)
     fetch: FetchPolicy = CRAWL
     output: OutputSettings = field(default_factory=OutputSettings)
     state: StateSettings = field(default_factory=StateSettings)
+    recrawl: RecrawlSettings | None = None  # None: no [recrawl], a finished crawl stays done
     # The config file's folder, where a site module named by crawl.site is looked
     # for first; None for a config built in code.
     folder: Path | None = None
@@ -120,6 +134,34 @@ def _items(key: str, value: Any) -> str:
     if text.rpartition(".")[0] == "errors":  # a CSV's items are kept in NAME.jsonl
         raise ConfigError(key, value, "a name not taken by the errors file, errors.jsonl")
     return text
+
+
+def _warc(key: str, value: Any) -> str:
+    text = string(key, value)
+    if text and (not text.endswith((".warc.gz", ".warc")) or not _FILE_STEM.fullmatch(text)):
+        raise ConfigError(key, value, 'a file name ending in .warc.gz or .warc, or ""')
+    return text
+
+
+_FILE_STEM = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+def _check_recrawl(config: Config, table: Mapping[str, Any]) -> Config:
+    recrawl = config.recrawl
+    if recrawl is None:
+        return config
+    if "max_after" not in table and recrawl.max_after < recrawl.after:  # a long after, alone
+        recrawl = replace(recrawl, max_after=recrawl.after)
+    if config.state.frontier != "sqlite":
+        raise ConfigError(
+            "state.frontier", config.state.frontier,
+            '"sqlite" with [recrawl]: the page states between rounds live there '
+            "(the memory frontier keeps nothing; Redis keeps no page states yet)",
+        )  # fmt: skip
+    if recrawl.max_after < recrawl.after:
+        raise ConfigError("recrawl.max_after", table["max_after"],
+                          f"at least recrawl.after ({recrawl.after:g} s)")  # fmt: skip
+    return config.replace(recrawl=recrawl)
 
 
 def _columns(key: str, value: Any) -> tuple[str, ...]:
@@ -180,11 +222,18 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Check]]] = {
         "items": _items,
         "pages": boolean,
         "columns": _columns,
+        "warc": _warc,
+        "warc_max_bytes": integer(1),
     }),
     "state": (StateSettings, {
         "frontier": _frontier,
         "name": _name,
         "lease_timeout": positive,
+    }),
+    "recrawl": (RecrawlSettings, {
+        "after": duration,
+        "adaptive": boolean,
+        "max_after": duration,
     }),
 }  # fmt: skip
 
@@ -195,6 +244,7 @@ _POLICY = {
 SCHEMA: dict[str, dict[str, Check]] = {
     "crawl": _SECTIONS["crawl"][1], **_POLICY,
     "output": _SECTIONS["output"][1], "state": _SECTIONS["state"][1],
+    "recrawl": _SECTIONS["recrawl"][1],
 }  # fmt: skip
 """Every section of a crawl config, its keys and the check of each."""
 
@@ -224,6 +274,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         raise ConfigError(
             "crawl.start_urls", list(config.crawl.start_urls), "at least one http(s) URL"
         )
+    config = _check_recrawl(config, data.get("recrawl", {}))
     if config.output.columns and not config.output.items.endswith(".csv"):
         raise ConfigError("output.columns", list(config.output.columns),
                           "no columns, unless output.items names a .csv file")  # fmt: skip

@@ -4,14 +4,22 @@ The frontier stores flat integers beside its queue and changes them in the same
 transaction as the queue (``Batch.checkpoint`` values are set, ``Batch.counters``
 added, so that many workers can count into one key). A crawl keeps there::
 
-    finished                    1 once everything reachable was crawled
+    finished                    1 once everything reachable was crawled (this round)
+    round                       the round a crawl with [recrawl] is in (1, 2, ...)
     budget.spent                page requests sent, by every run and worker (max_pages)
     host.<host:port>            pages sent to that host (max_pages_per_host)
     offset.items[.<worker>]     the committed length of the items file (of that worker)
     offset.errors[.<worker>]    the committed length of the errors file (of that worker)
+    offset.changes              the committed length of changes.jsonl (a crawl in rounds)
+    offset.warc[.<worker>]      the committed length of the current WARC file
+    warc.file[.<worker>]        the index of the current WARC file
     stats.pages  stats.items  stats.bytes  stats.deferred  stats.duration_ms
     stats.parsed  stats.start_parsed  stats.start_parse_errors
     stats.status.<code>  stats.errors.<kind>  stats.dropped.<reason>  stats.sitemap.<code>
+    stats.change.<new|changed|unchanged|removed>
+
+A new round deletes the ``stats.``, ``budget.`` and ``host.`` keys: the counts are
+the round's.
 
 No other module spells a key.
 """
@@ -28,6 +36,8 @@ from crawler.crawl.stats import CrawlStats
 __all__ = [
     "DURATION",
     "FINISHED",
+    "ROUND",
+    "ROUND_RESET",
     "SPENT",
     "Checkpoint",
     "OutputFile",
@@ -35,23 +45,33 @@ __all__ = [
     "increments",
     "offset_key",
     "stats_values",
+    "warc_file_key",
 ]
 
 FINISHED = "finished"
+ROUND = "round"
 SPENT = "budget.spent"
 DURATION = "stats.duration_ms"  # set, not added: the crawl's time, not the sum of its workers'
 _HOST = "host."
 _OFFSET = "offset."
+_WARC_FILE = "warc.file"
 _STATS = "stats."
 _TOTALS = ("pages", "items", "bytes", "deferred", "parsed", "start_parsed", "start_parse_errors")
-_GROUPS = {"status": "statuses", "errors": "errors", "dropped": "dropped", "sitemap": "sitemaps"}
+_GROUPS = {"status": "statuses", "errors": "errors", "dropped": "dropped", "sitemap": "sitemaps",
+           "change": "changes"}  # fmt: skip
 
-OutputFile = Literal["items", "errors"]
+OutputFile = Literal["items", "errors", "changes", "warc"]
+ROUND_RESET = (_STATS, "budget.", _HOST)  # what a new round starts from zero
 
 
 def offset_key(file: OutputFile, worker: str | None) -> str:
     """Where the committed length of a crawl's (or one worker's) file is kept."""
     return f"{_OFFSET}{file}" + (f".{worker}" if worker else "")
+
+
+def warc_file_key(worker: str | None) -> str:
+    """Where the index of a crawl's (or one worker's) current WARC file is kept."""
+    return _WARC_FILE + (f".{worker}" if worker else "")
 
 
 def host_counters(hosts: Mapping[str, int]) -> dict[str, int]:
@@ -90,6 +110,14 @@ class Checkpoint:
         return bool(self.values.get(FINISHED))
 
     @property
+    def round(self) -> int:
+        """The round this crawl is in; 0 for a crawl without [recrawl] (or before it had one)."""
+        return self.values.get(ROUND, 0)
+
+    def warc_file(self, worker: str | None) -> int:
+        return self.values.get(warc_file_key(worker), 0)
+
+    @property
     def spent(self) -> int:
         """Page requests sent so far; crawls from before the key count their pages."""
         return self.values.get(SPENT, self.values.get(f"{_STATS}pages", 0))
@@ -103,7 +131,7 @@ class Checkpoint:
         })  # fmt: skip
 
     def stats(self) -> CrawlStats:
-        stats = CrawlStats()
+        stats = CrawlStats(round=self.round)
         for key, value in self.values.items():
             if not key.startswith(_STATS):
                 continue
@@ -111,8 +139,8 @@ class Checkpoint:
             group, _, sub = name.partition(".")
             if group in ("status", "sitemap") and sub.isdigit():
                 getattr(stats, _GROUPS[group])[int(sub)] = value
-            elif group in ("errors", "dropped") and sub:
-                getattr(stats, group)[sub] = value
+            elif group in ("errors", "dropped", "change") and sub:
+                getattr(stats, _GROUPS[group])[sub] = value
             elif key == DURATION:
                 stats.duration = value / 1000
             elif name in _TOTALS:

@@ -27,6 +27,7 @@ from crawler.crawl.checkpoint import (
 )
 from crawler.crawl.files import CrawlFiles
 from crawler.crawl.outcome import Outcome
+from crawler.crawl.rounds import change_record
 from crawler.crawl.stats import CrawlStats
 from crawler.frontier import BaseFrontier, Batch
 from crawler.models import AsyncResource, Request
@@ -59,10 +60,14 @@ class Committer(AsyncResource):
         on_commit: Callable[[], None],
         on_fatal: Callable[[], None],
         clock: Callable[[], float] = time.monotonic,
+        rounds: bool = False,
     ) -> None:
         self._frontier, self._files, self._budget, self.stats = frontier, files, budget, stats
         self._items = JsonlSink(files.items, resume_at=files.offset(checkpoint, "items"))
         self._errors = JsonlSink(files.errors, resume_at=files.offset(checkpoint, "errors"))
+        # A crawl in rounds: one record per page that is new, changed or removed.
+        self._changes = (JsonlSink(files.changes, resume_at=files.offset(checkpoint, "changes"))
+                         if rounds else None)  # fmt: skip
         self._per_host = per_host  # a shared crawl reads the others' host counts at commits
         self._on_commit, self._on_fatal, self._clock = on_commit, on_fatal, clock
         self._base_duration = stats.duration
@@ -76,18 +81,20 @@ class Committer(AsyncResource):
 
     async def open(self) -> None:
         """Open the files, cut back to what the checkpoint says was committed."""
-        await self._items.open()
-        try:
-            await self._errors.open()
-        except BaseException:
-            await self._items.aclose()
-            raise
+        async with contextlib.AsyncExitStack() as opened:
+            for sink in self._sinks:
+                await sink.open()
+                opened.push_async_callback(sink.aclose)
+            opened.pop_all()  # all open: they stay so
+
+    @property
+    def _sinks(self) -> list[JsonlSink]:
+        return [self._items, self._errors, *([self._changes] if self._changes else [])]
 
     async def aclose(self) -> None:
-        try:
-            await self._items.aclose()
-        finally:
-            await self._errors.aclose()
+        async with contextlib.AsyncExitStack() as closing:
+            for sink in self._sinks:
+                closing.push_async_callback(sink.aclose)
 
     @property
     def pending(self) -> int:
@@ -161,6 +168,8 @@ class Committer(AsyncResource):
                 self._files.offset_key("errors"): await self._errors.commit(),
                 DURATION: round(self.stats.duration * 1000),
             }
+            if self._changes is not None:
+                batch.checkpoint[self._files.offset_key("changes")] = await self._changes.commit()
             if finished:
                 batch.checkpoint[FINISHED] = 1
             await self._frontier.commit(batch)
@@ -176,6 +185,12 @@ class Committer(AsyncResource):
         if outcome.error is not None:
             await self._errors.write(outcome.error.to_json())
             stats.errors[outcome.error.kind] += 1
+        if outcome.page is not None:
+            batch.pages.append(outcome.page)
+        if outcome.change is not None:
+            stats.changes[outcome.change] += 1
+            if self._changes is not None and outcome.change != "unchanged":
+                await self._changes.write(change_record(outcome, stats.round))
         stats.items += len(outcome.items)
         stats.dropped.update(outcome.dropped)
         batch.links += outcome.links

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from crawler.config import Config, load_config
-from crawler.crawl.checkpoint import Checkpoint
+from crawler.crawl.checkpoint import FINISHED, ROUND, ROUND_RESET, Checkpoint
 from crawler.crawl.files import CrawlFiles, default_worker_name, is_shared, write_json
 from crawler.crawl.lock import FolderLock
 from crawler.crawl.parser import PageParser, ParseJob
@@ -24,7 +26,7 @@ from crawler.crawl.run import Run, SharedState
 from crawler.crawl.scope import Scope
 from crawler.crawl.stats import CrawlStats
 from crawler.errors import ConfigError
-from crawler.frontier import BaseFrontier, LeaseLost, open_frontier
+from crawler.frontier import BaseFrontier, Batch, LeaseLost, open_frontier
 from crawler.models import Middleware
 from crawler.parse import Site, load_site
 from crawler.sinks import PagesSink
@@ -55,6 +57,7 @@ class Crawler:
         progress: Progress | None = None,
         worker: str | None = None,
         fresh: bool = False,
+        recrawl: bool = False,
     ) -> None:
         config = config if isinstance(config, Config) else load_config(config)
         if middleware:
@@ -67,6 +70,8 @@ class Crawler:
         self.progress = progress or Progress()
         self.scope = Scope(config.crawl)
         self.fresh = fresh
+        self.recrawl = recrawl  # a crawl in rounds: every page is due in the next one
+        self.next_due: float | None = None  # a round with nothing due: when something is
         self.stats = CrawlStats()
         self.already_finished = False  # the last run had finished: this one did nothing
         self.finished = False  # everything reachable was crawled
@@ -89,14 +94,12 @@ class Crawler:
                 self.fresh = False  # once: a second run of this crawler resumes
             async with open_state(self.config, files.worker) as frontier:
                 checkpoint = Checkpoint(await frontier.checkpoint())
+                if self.config.recrawl is not None:
+                    checkpoint = await self._next_round(frontier, checkpoint)
                 self.stats = checkpoint.stats()
                 if checkpoint.finished:
                     self.already_finished = self.finished = self.stats.already_finished = True
-                    log.warning(
-                        "the crawl in %s had already finished (%s pages, %s items); nothing "
-                        "to do: start over with fresh=True (--fresh on the command line)",
-                        files.out, self.stats.pages, self.stats.items,
-                    )  # fmt: skip
+                    self._say_finished()
                     if files.shared:  # whatever this worker wrote past its last commit goes
                         await files.repair(checkpoint, mine=True)
                     await files.write_csv()  # a CSV a crash left stale, or deleted, is renewed
@@ -114,6 +117,39 @@ class Crawler:
             await write_json(files.stats, {**self.stats.to_json(), "finished": self.finished})
             await files.write_csv()
         return self.stats
+
+    async def _next_round(self, frontier: BaseFrontier, checkpoint: Checkpoint) -> Checkpoint:
+        """A crawl in rounds: begin the next one when the last has finished and a page
+        is due (every page, with ``recrawl``); round 1 is the first crawl."""
+        this = checkpoint.round or 1
+        if not checkpoint.finished:
+            if not checkpoint.round:
+                await frontier.commit(Batch(checkpoint={ROUND: this}))
+                return Checkpoint(await frontier.checkpoint())
+            return checkpoint  # the round a crash or Ctrl-C cut short goes on
+        now = time.time()
+        due, self.next_due = await frontier.due(now)
+        if not (due or self.recrawl):
+            return checkpoint
+        self.next_due = None
+        await frontier.begin_round(now, every=self.recrawl, reset=ROUND_RESET,
+                                   checkpoint={ROUND: this + 1, FINISHED: 0})  # fmt: skip
+        return Checkpoint(await frontier.checkpoint())
+
+    def _say_finished(self) -> None:
+        stats = self.stats
+        if self.next_due is not None:
+            when = datetime.fromtimestamp(self.next_due, UTC).isoformat(timespec="seconds")
+            log.warning("round %s of the crawl in %s is done and no page is due yet: the "
+                        "next is due at %s (in %s); recrawl=True (--recrawl) makes every "
+                        "page due now", stats.round, self.files.out, when,
+                        _span(self.next_due - time.time()))  # fmt: skip
+            return
+        log.warning(
+            "the crawl in %s had already finished (%s pages, %s items); nothing "
+            "to do: start over with fresh=True (--fresh on the command line)",
+            self.files.out, stats.pages, stats.items,
+        )  # fmt: skip
 
     async def _execute(self, frontier: BaseFrontier, checkpoint: Checkpoint) -> None:
         config, files = self.config, self.files
@@ -152,6 +188,14 @@ class Crawler:
             async with open_state(self.config) as frontier:
                 await frontier.clear()
         await asyncio.to_thread(self.files.discard)
+
+
+def _span(seconds: float) -> str:
+    """A wait as people say it: 45 s, 12 min, 5 h, 3 d."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{max(seconds, 0):.0f} s"
 
 
 def open_state(config: Config, worker: str | None = None) -> BaseFrontier:

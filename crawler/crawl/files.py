@@ -38,6 +38,7 @@ from crawler.frontier import REDIS_SCHEMES, SQLITE_FILE
 from crawler.sinks import csv_partial, render_csv
 
 __all__ = [
+    "CHANGES_FILE",
     "ERRORS_FILE",
     "STATS_FILE",
     "CrawlFiles",
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 ERRORS_FILE = "errors.jsonl"
+CHANGES_FILE = "changes.jsonl"  # a crawl in rounds: one record per page that changed
 STATS_FILE = "stats.json"
 PAGES_DIR = "pages"
 LOCK_FILE = ".lock"
@@ -102,6 +104,10 @@ class CrawlFiles:
         return self._named(ERRORS_FILE)
 
     @property
+    def changes(self) -> Path:
+        return self.out / CHANGES_FILE
+
+    @property
     def stats(self) -> Path:
         return self.out / STATS_FILE
 
@@ -148,7 +154,7 @@ class CrawlFiles:
     def discard(self) -> None:
         """``--fresh``: remove exactly what a crawl writes in this folder, every
         worker's files included, and nothing else."""
-        names = dict.fromkeys((self.items_name, self._records_name, ERRORS_FILE))
+        names = dict.fromkeys((self.items_name, self._records_name, ERRORS_FILE, CHANGES_FILE))
         for name in (*names, STATS_FILE, SQLITE_FILE, SQLITE_FILE + "-wal", SQLITE_FILE + "-shm"):
             (self.out / name).unlink(missing_ok=True)
         for name in names:  # the workers' own files

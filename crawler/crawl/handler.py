@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -16,6 +17,7 @@ from crawler.config import Config
 from crawler.crawl.budget import PageBudget
 from crawler.crawl.outcome import Outcome
 from crawler.crawl.parser import PageParser
+from crawler.crawl.rounds import GONE, classify, conditional_headers, digest, next_state
 from crawler.crawl.scope import Scope
 from crawler.errors import (
     ErrorRecord,
@@ -28,6 +30,7 @@ from crawler.errors import (
     SinkError,
     TooManyRedirects,
 )
+from crawler.frontier import PageState, PageUpdate
 from crawler.middleware.redirects import CREDENTIALS
 from crawler.models import Handler, Headers, Lineage, Request, Response, make_headers
 from crawler.parse import Page
@@ -64,8 +67,12 @@ class RequestHandler:
         scope: Scope,
         budget: PageBudget,
         pages: PagesSink | None,
+        round: int = 0,
+        archive: bool = False,
     ) -> None:
         self._fetch_policy = config.fetch
+        self._recrawl, self._round = config.recrawl, round
+        self._archive = archive  # keep each response on its outcome, for the WARC files
         self._content_types = config.crawl.content_types
         self._send, self._parser, self._scope = send, parser, scope
         self._budget, self._pages = budget, pages
@@ -82,8 +89,8 @@ class RequestHandler:
         for fetch in list(self._fetches):
             fetch.cancel()
 
-    async def handle(self, leased: Request) -> Outcome:
-        outcome = Outcome(leased)
+    async def handle(self, leased: Request, known: PageState | None = None) -> Outcome:
+        outcome = Outcome(leased, known=known)
         host = self._budget.take_host(leased)
         if host is False:
             outcome.dropped.append("host-budget")
@@ -93,14 +100,55 @@ class RequestHandler:
         response = await self._fetch(outcome)
         if response is not None:
             outcome.status, outcome.size = response.status, len(response.body)
-            await self._on_response(outcome, response)
+            outcome.fetched_at = time.time()
+            if self._archive:
+                outcome.response = response
+            if self._recrawl is None or leased.lineage.kind != "page":
+                await self._on_response(outcome, response)
+            elif not self._revisited(outcome, response):
+                await self._on_response(outcome, response)
+                self._keep_state(outcome, response)
         return outcome
+
+    def _revisited(self, outcome: Outcome, response: Response) -> bool:
+        """A page of an earlier round that is unchanged, removed or still gone: its
+        state is updated and nothing more is done (no parse, no item, no error)."""
+        known = outcome.known
+        if known is None or response.is_redirect:
+            return False
+        change = classify(known, response.status, digest(response.body))
+        still_gone = change is None and response.status in GONE and known.status in GONE
+        if change not in ("unchanged", "removed") and not still_gone:
+            return False
+        assert self._recrawl is not None
+        state = next_state(known, response, change or "removed", digest(response.body),
+                           outcome.fetched_at, self._recrawl, self._round)  # fmt: skip
+        outcome.change = change
+        outcome.page = PageUpdate(outcome.request, state, outlinks=None if change else [])
+        return True
+
+    def _keep_state(self, outcome: Outcome, response: Response) -> None:
+        """A new or changed page's state, its links the outlinks; errors keep the old."""
+        body_digest = digest(response.body)
+        change = classify(outcome.known, response.status, body_digest)
+        if change not in ("new", "changed") or outcome.error is not None or response.is_redirect:
+            return
+        assert self._recrawl is not None
+        state = next_state(outcome.known, response, change, body_digest, outcome.fetched_at,
+                           self._recrawl, self._round)  # fmt: skip
+        outcome.change = change
+        outcome.page = PageUpdate(outcome.request, state, outlinks=list(outcome.links))
+        for item in outcome.items:
+            item["round"], item["change"] = self._round, change
 
     async def _fetch(self, outcome: Outcome) -> Response | None:
         """The response, or None with the outcome saying why there is none."""
         leased = outcome.request
         policy = self._fetch_policy
-        request = Request(leased.url, headers=self._headers_for(leased.url),
+        headers = self._headers_for(leased.url)
+        if validators := conditional_headers(outcome.known):
+            headers = make_headers([*headers.items(), *validators])
+        request = Request(leased.url, headers=headers,
                           timeouts=policy.timeouts, max_bytes=policy.max_bytes,
                           lineage=leased.lineage, meta=leased.meta)  # fmt: skip
         fetch = asyncio.ensure_future(self._send(request))

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crawler.errors import ErrorRecord
-from crawler.models import Request
+from crawler.frontier import PageState, PageUpdate
+from crawler.models import Request, Response
 
 __all__ = ["Outcome"]
 
@@ -27,3 +28,10 @@ class Outcome:
     host: str | None = None  # counted against max_pages_per_host
     interrupted: bool = False  # cut short by stop(): released, not a deferred retry
     parsed: bool = False  # handed to the site's parser (which may have failed)
+    # A crawl in rounds: what an earlier round stored of the page, what this fetch
+    # found (new, changed, unchanged, removed) and the page's state for the frontier.
+    known: PageState | None = None
+    change: str | None = None
+    page: PageUpdate | None = None
+    fetched_at: float = 0.0  # time.time() of the answer
+    response: Response | None = None  # kept for the archive (output.warc) only

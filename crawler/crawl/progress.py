@@ -110,6 +110,9 @@ def summary_rows(stats: CrawlStats) -> list[tuple[str, str]]:
     ]
     if stats.sitemaps:  # probes for URLs: a missing /sitemap.xml is no page's error
         rows.append(("sitemaps", _counts(stats.sitemaps)))
+    if stats.round:
+        rows.insert(0, ("round", str(stats.round)))
+        rows.append(("changes", _counts(stats.changes)))
     return rows
 
 

@@ -30,7 +30,7 @@ from crawler.crawl.progress import Progress, Snapshot
 from crawler.crawl.scope import Scope
 from crawler.crawl.stats import CrawlStats
 from crawler.engines import Engine
-from crawler.frontier import BaseFrontier
+from crawler.frontier import BaseFrontier, PageState
 from crawler.middleware import Robots, policy_chain, rate_limit
 from crawler.middleware.ratelimit import SharedLimits
 from crawler.middleware.robots import RobotsStore
@@ -79,13 +79,15 @@ class Run:
         self.committer = Committer(
             frontier=frontier, files=files, checkpoint=checkpoint, budget=self.budget,
             stats=self.stats, per_host=bool(config.crawl.max_pages_per_host),
-            on_commit=self._wake, on_fatal=self.stop,
+            on_commit=self._wake, on_fatal=self.stop, rounds=config.recrawl is not None,
         )  # fmt: skip
         self.handler = RequestHandler(
             config, send=self._chain(engine.send, shared), parser=parser, scope=scope,
-            budget=self.budget, pages=pages,
+            budget=self.budget, pages=pages, round=checkpoint.round,
+            archive=bool(config.output.warc),
         )  # fmt: skip
         self._local: deque[Request] = deque()  # leased, not yet taken by a fetch task
+        self._known: dict[str, PageState] = {}  # of the leased pages an earlier round saw
         self._lease_lock = asyncio.Lock()
         self._changed = asyncio.Event()  # set (and replaced) when leases may be ready
         self._in_flight = 0
@@ -144,6 +146,7 @@ class Run:
             self.stopped = self._stopping
             leftovers = list(self._local)
             self._local.clear()
+            self._known.clear()
             await self.committer.commit(released=leftovers, final=True,
                                         finished=self.finished and not self._stopping)  # fmt: skip
         self._progress.finish(self.stats)
@@ -178,6 +181,7 @@ class Run:
                     if lease.requests:
                         self.budget.leased(lease.requests)
                         self._local.extend(lease.requests)
+                        self._known.update(lease.known)
                         continue
                     if lease.finished:
                         self.finished = True
@@ -195,7 +199,7 @@ class Run:
         while (request := await self._next_request()) is not None:
             self._in_flight += 1
             try:
-                outcome = await self.handler.handle(request)
+                outcome = await self.handler.handle(request, self._known.pop(request.url, None))
             finally:
                 self._in_flight -= 1
             # Near the end of a shared budget the other workers must see our pages soon.

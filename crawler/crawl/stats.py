@@ -23,6 +23,8 @@ class CrawlStats:
     errors: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
     sitemaps: Counter[int] = field(default_factory=Counter)  # sitemap fetches by status
+    round: int = 0  # a crawl with [recrawl]: the round these counts are of
+    changes: Counter[str] = field(default_factory=Counter)  # ... its pages: new, changed, ...
     # This run found the crawl finished by an earlier one and did nothing.
     already_finished: bool = False
 
@@ -47,6 +49,7 @@ class CrawlStats:
         return None
 
     def to_json(self) -> dict[str, Any]:
+        rounds = {"round": self.round, "changes": dict(sorted(self.changes.items()))}
         return {
             "pages": self.pages,
             "items": self.items,
@@ -60,4 +63,5 @@ class CrawlStats:
             "deferred_retries": self.deferred,
             "duration_s": round(self.duration, 3),
             "pages_per_s": round(self.pages_per_second, 2),
+            **(rounds if self.round else {}),
         }

@@ -13,6 +13,8 @@ from crawler.frontier.base import (
     FrontierStats,
     Lease,
     LeaseLost,
+    PageState,
+    PageUpdate,
 )
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "Lease",
     "LeaseLost",
     "MemoryFrontier",
+    "PageState",
+    "PageUpdate",
     "SqliteFrontier",
     "open_frontier",
 ]

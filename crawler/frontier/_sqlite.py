@@ -7,8 +7,10 @@ loop, and there is exactly one writer.
 
 The file carries its schema version (``PRAGMA user_version``). A file written
 before the request's lineage had columns of its own (version 0, the lineage
-inside ``meta``) is migrated when opened; a file of a newer version, or not a
-frontier at all, is refused with ``FrontierError`` rather than misread.
+inside ``meta``) or before page states (version 1) is migrated when opened; a
+file of a newer version, or not a frontier at all, is refused with
+``FrontierError`` rather than misread. Page states for crawls in rounds are
+``_pages.py``'s.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from crawler.errors import FrontierError
+from crawler.frontier import _pages
 from crawler.frontier.base import BaseFrontier, Batch, FrontierStats, Lease
 from crawler.models import Lineage, Request
 from crawler.urls import fingerprint
@@ -34,7 +37,7 @@ T = TypeVar("T")
 
 KNOWN_FINGERPRINTS = 32_768  # about 2.5 MB: enough to skip most repeats, bounded for any crawl
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # The lineage columns come last: a version-0 file gains them with ADD COLUMN and
 # ends up with the very table a new file gets.
 _SCHEMA = """
@@ -69,6 +72,8 @@ _LIFTED = (("kind", "page"), ("referrer", None), ("hops", 0), ("tries", 0), ("ne
 
 
 class SqliteFrontier(BaseFrontier):
+    keeps_pages = True
+
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self._clock = clock
@@ -121,11 +126,13 @@ class SqliteFrontier(BaseFrontier):
         db.execute("PRAGMA synchronous=NORMAL")
         if version == SCHEMA_VERSION:
             return
-        with _transaction(db):  # all of it or nothing: a crash midway leaves version 0
-            script = _LINEAGE_COLUMNS if columns else _SCHEMA
-            for statement in filter(str.strip, script.split(";")):
+        with _transaction(db):  # all of it or nothing: a crash midway leaves the old version
+            script = _SCHEMA
+            if columns:
+                script = _LINEAGE_COLUMNS if version == 0 else ""
+            for statement in filter(str.strip, (script + _pages.PAGES_SCHEMA).split(";")):
                 db.execute(statement)
-            if columns:  # version 0: the lineage rode in meta
+            if columns and version == 0:  # the lineage rode in meta
                 _lift_lineage(db)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -159,6 +166,7 @@ class SqliteFrontier(BaseFrontier):
         with _transaction(db):
             db.execute("DELETE FROM requests")
             db.execute("DELETE FROM checkpoint")
+            db.execute("DELETE FROM pages")
         self._recount()
 
     async def commit(self, batch: Batch) -> list[bool]:
@@ -212,11 +220,9 @@ class SqliteFrontier(BaseFrontier):
                 if len(self._known) >= KNOWN_FINGERPRINTS:
                     self._known.clear()
                 self._known.add(fp)
-            db.executemany(
-                "INSERT INTO checkpoint (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                list(batch.checkpoint.items()),
-            )
+            if batch.pages:
+                self._move(DONE, PENDING, _pages.store(db, batch.pages, self._clock()))
+            _set(db, batch.checkpoint)
             db.executemany(
                 "INSERT INTO checkpoint (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
@@ -240,7 +246,7 @@ class SqliteFrontier(BaseFrontier):
             ).rowcount
             self._move(LEASED, PENDING, expired)
             rows = db.execute(
-                f"SELECT fp, {_COLUMNS} FROM requests WHERE state = ? AND not_before <= ? "
+                f"SELECT fp, seq, {_COLUMNS} FROM requests WHERE state = ? AND not_before <= ? "
                 "ORDER BY depth, seq LIMIT ?",
                 (PENDING, now, limit),
             ).fetchall()
@@ -248,15 +254,41 @@ class SqliteFrontier(BaseFrontier):
                 "UPDATE requests SET state = ?, lease_until = ? WHERE fp = ?",
                 [(LEASED, now + seconds, row[0]) for row in rows],
             )
+            states = _pages.known(db, [row[1] for row in rows])
         self._move(PENDING, LEASED, len(rows))
-        requests = [_request(*row[1:]) for row in rows]
+        requests = [_request(*row[2:]) for row in rows]
+        known = {row[2]: states[row[1]] for row in rows if row[1] in states}
         next_at = None
         if not requests and self._counts[PENDING]:
             next_at = db.execute(
                 "SELECT MIN(not_before) FROM requests WHERE state = ?", (PENDING,)
             ).fetchone()[0]
         finished = not requests and not self._counts[PENDING] and not self._counts[LEASED]
-        return Lease(requests, finished=finished, next_at=next_at)
+        return Lease(requests, finished=finished, next_at=next_at, known=known)
+
+    async def due(self, now: float) -> tuple[int, float | None]:
+        return await self._run(_pages.due, self._conn(), now)
+
+    async def begin_round(
+        self, now: float, *, every: bool, checkpoint: Mapping[str, int], reset: Sequence[str]
+    ) -> int:
+        return await self._run(self._begin_round, now, every, checkpoint, reset)
+
+    def _begin_round(
+        self, now: float, every: bool, checkpoint: Mapping[str, int], reset: Sequence[str]
+    ) -> int:
+        db = self._conn()
+        try:
+            with _transaction(db):
+                self._move(DONE, PENDING, _pages.begin_round(db, now, every))
+                for prefix in reset:
+                    db.execute("DELETE FROM checkpoint WHERE substr(key, 1, ?) = ?",
+                               (len(prefix), prefix))  # fmt: skip
+                _set(db, checkpoint)
+        except sqlite3.Error:
+            self._recount()
+            raise
+        return self._counts[PENDING]
 
     async def extend(self, requests: Sequence[Request], seconds: float) -> None:
         await self._run(self._extend, requests, seconds)
@@ -282,6 +314,14 @@ class SqliteFrontier(BaseFrontier):
         return FrontierStats(
             seen=pending + leased + done, pending=pending, leased=leased, done=done
         )
+
+
+def _set(db: sqlite3.Connection, values: Mapping[str, int]) -> None:
+    db.executemany(
+        "INSERT INTO checkpoint (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        list(values.items()),
+    )
 
 
 def _row(request: Request) -> tuple[Any, ...]:

@@ -12,6 +12,12 @@ last part is what makes resume exact: after a crash the outputs are cut back to
 the recorded offsets and every request not committed is leased again, so each
 item is written exactly once.
 
+For a crawl that runs in rounds (recrawl) a frontier also keeps what it learnt
+of each fetched page (``PageState``: validators, digest, schedule, outlinks as
+references to their rows), makes the due pages pending again when a round
+begins, and hands the state back with each lease so a page can be revalidated.
+Only the SQLite frontier keeps page states (``keeps_pages``).
+
 A frontier shared by several workers (``redis``) adds one rule: a worker whose
 leases were handed to another worker must not commit them, or their items would
 be written twice. Its commit raises ``LeaseLost`` and changes nothing.
@@ -36,6 +42,8 @@ __all__ = [
     "FrontierStats",
     "Lease",
     "LeaseLost",
+    "PageState",
+    "PageUpdate",
 ]
 
 
@@ -60,13 +68,40 @@ class LeaseLost(FrontierError):
 
 
 @dataclass(frozen=True, slots=True)
+class PageState:
+    """What a crawl in rounds keeps of a page between its fetches."""
+
+    status: int
+    etag: str | None = None
+    last_modified: str | None = None
+    digest: bytes = b""  # of the body, to tell a changed 200 from the same one
+    fetched_at: float = 0.0  # time.time()
+    interval: float = 0.0  # seconds from one fetch to the next (adaptive)
+    due_at: float = 0.0  # fetched_at + interval
+    archived: str | None = None  # the WARC reference of its last full response
+    round: int = 0  # the round of this fetch
+
+
+@dataclass(frozen=True, slots=True)
+class PageUpdate:
+    """A fetched page's new state. ``outlinks`` None keeps the stored ones (the page
+    did not change) and makes those of them that are due pending again."""
+
+    request: Request
+    state: PageState
+    outlinks: Sequence[Request] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Lease:
     """What ``lease`` handed out. ``requests`` empty and ``finished`` false means
-    "nothing ready yet": others are in flight, or deferred until ``next_at``."""
+    "nothing ready yet": others are in flight, or deferred until ``next_at``.
+    ``known`` holds the stored state of leased pages fetched in an earlier round."""
 
     requests: list[Request]
     finished: bool = False
     next_at: float | None = None  # time.time() when a deferred request becomes ready
+    known: Mapping[str, PageState] = field(default_factory=dict)  # by request URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +123,7 @@ class Batch:
     # Values to add, so that many workers can count into one key. Applied after
     # ``checkpoint``; both share one namespace of keys.
     counters: dict[str, int] = field(default_factory=dict)
+    pages: list[PageUpdate] = field(default_factory=list)  # applied after ``links``
 
 
 @runtime_checkable
@@ -157,6 +193,21 @@ class BaseFrontier(AsyncResource):
 
     @abstractmethod
     async def clear(self) -> None: ...
+
+    keeps_pages: bool = False  # True: page states and rounds (see the module docstring)
+
+    async def due(self, now: float) -> tuple[int, float | None]:
+        """Pages fetched before whose time has come, and when the next one is due."""
+        raise FrontierError(f"{type(self).__name__} keeps no page states")
+
+    async def begin_round(
+        self, now: float, *, every: bool, checkpoint: Mapping[str, int], reset: Sequence[str]
+    ) -> int:
+        """Make pending again every done request that is due (all with ``every``;
+        start URLs, sitemaps and requests without a page state always), delete the
+        checkpoint keys starting with a ``reset`` prefix and set ``checkpoint``, all
+        at once; return how many requests are pending now."""
+        raise FrontierError(f"{type(self).__name__} keeps no page states")
 
     async def push(self, requests: Sequence[Request]) -> list[bool]:
         return await self.commit(Batch(links=list(requests)))

@@ -132,10 +132,38 @@ def timeout(key: str, value: Any) -> Timeouts:
     return Timeouts(total=positive(key, value))
 
 
-def positive(key: str, value: Any) -> float:
-    if not _finite(value) or value <= 0:
-        raise ConfigError(key, value, "a positive number of seconds")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION_FORM = 'seconds, or a duration like "90s", "15m", "12h", "1d", "2w"'
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds from a number or a string like ``"90s"``, ``"15m"``, ``"1d"``; None
+    for anything else (negative, nan and inf included)."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            return None
+        value = float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+    if not _finite(value) or value < 0:
+        return None
     return float(value)
+
+
+def duration(key: str, value: Any) -> float:
+    """Every duration key reads the same: a number of seconds, or ``"15m"`` and the like."""
+    seconds = parse_duration(value)
+    if seconds is None:
+        raise ConfigError(key, value, f"a non-negative number of {_DURATION_FORM}")
+    return seconds
+
+
+def positive(key: str, value: Any) -> float:
+    """A duration that is more than zero."""
+    seconds = parse_duration(value)
+    if seconds is None or seconds <= 0:
+        raise ConfigError(key, value, f"a positive number of {_DURATION_FORM}")
+    return seconds
 
 
 def _finite(value: Any) -> bool:

@@ -16,6 +16,7 @@ field defaults), ``CRAWL`` and ``HEALTH``.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field, fields
 from typing import Any
@@ -76,6 +77,17 @@ def _addresses(key: str, value: Any) -> tuple[str, ...]:
     return tuple(checks.list_of(checks.string, "addresses or networks")(key, value))
 
 
+def _cache(key: str, value: Any) -> str | None:
+    """None, or a path as a string (a ``Path`` and its string are the same policy);
+    whether the file is usable is known when the Fetcher opens it."""
+    if value is None:
+        return None
+    path = os.fspath(value) if isinstance(value, str | os.PathLike) else None
+    if not isinstance(path, str) or not path:
+        raise ConfigError(key, value, "the path of an SQLite file, or None")
+    return path
+
+
 _statuses = checks.list_of(checks.status, "HTTP status codes")
 
 
@@ -104,8 +116,8 @@ class FetchPolicy:
     )  # fmt: skip
     retries: int = _setting(0, checks.integer(0), "retries after the first attempt",
                             "retry.retries")  # fmt: skip
-    backoff: float = _setting(0.5, checks.number, "first retry wait (seconds)", "retry.backoff")
-    max_backoff: float = _setting(30.0, checks.number, "the cap on any wait (seconds)",
+    backoff: float = _setting(0.5, checks.duration, "first retry wait (seconds)", "retry.backoff")
+    max_backoff: float = _setting(30.0, checks.duration, "the cap on any wait (seconds)",
                                   "retry.max_backoff")  # fmt: skip
     retry_statuses: Collection[int] = _setting(
         DEFAULT_RETRY_STATUSES, lambda key, value: frozenset(_statuses(key, value)),
@@ -160,6 +172,10 @@ class FetchPolicy:
     middleware: Sequence[Middleware] = _setting(
         (), _middleware, "your own middleware, run inside redirects and outside retries"
     )
+    cache: str | None = _setting(
+        None, _cache, "an SQLite file that keeps validators and bodies: GETs are revalidated "
+        "with conditional requests and a 304 gives the stored response (`from_cache`)",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         for setting in settings():
