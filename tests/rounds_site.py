@@ -35,6 +35,7 @@ class RoundsSite(LoopbackServer):
     def __init__(self, pages: int = 200, *, validators: bool = True) -> None:
         super().__init__()
         self.validators = validators
+        self.pages = pages
         self.versions = dict.fromkeys(range(pages), 1)
         self.extra_links: dict[int, list[int]] = {}
         self.deleted: set[int] = set()
@@ -54,7 +55,7 @@ class RoundsSite(LoopbackServer):
         return number
 
     def links_of(self, number: int) -> list[int]:
-        base = [n for n in range(number + 1, number + 4) if n in self.versions and n < 200]
+        base = [n for n in range(number + 1, number + 4) if n < self.pages]
         return base + self.extra_links.get(number, [])
 
     def body(self, number: int) -> str:
@@ -80,7 +81,7 @@ class RoundsSite(LoopbackServer):
         if path == "/robots.txt":
             return web.Response(text="User-agent: *\nAllow: /\n")
         if path == "/":
-            links = "".join(f'<a href="/p/{n}.html">{n}</a> ' for n in range(0, 200, 10))
+            links = "".join(f'<a href="/p/{n}.html">{n}</a> ' for n in range(0, self.pages, 10))
             text = f"<html><body><h1>Home</h1>{links}</body></html>"
             return self._answer(request, text, "home", 1)
         number = path.removeprefix("/p/").removesuffix(".html")

@@ -154,3 +154,60 @@ def test_bad_recrawl_settings_name_the_key(
             "state": {"frontier": frontier},
             "recrawl": recrawl,
         })  # fmt: skip
+
+
+def test_round_two_killed_at_random_moments_records_every_change_once(tmp_path: Path) -> None:
+    """SIGKILL in the middle of round 2, again and again, then the same command: the
+    round ends with each change in changes.jsonl once and each changed page's item once."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    with RoundsSite(pages=1500) as site:
+        config = tmp_path / "rounds.toml"
+        config.write_text(
+            f'[crawl]\nstart_urls = ["{site.url("/")}"]\nsitemaps = false\n'
+            '[fetch]\nconcurrency = 8\n[rate_limit]\nper_host = ""\n'
+            f'[output]\ndir = "{tmp_path / "out"}"\n[recrawl]\nafter = "0s"\n',
+            encoding="utf-8",
+        )
+        command = [sys.executable, "-m", "crawler", str(config), "--quiet"]
+        subprocess.run(command, check=True, timeout=300, capture_output=True)
+        changed = {site.url(f"/p/{n}.html") for n in range(0, 1500, 5)}
+        for n in range(0, 1500, 5):
+            site.change(n)
+        removed = {site.url(f"/p/{n}.html") for n in range(3, 1500, 50)}
+        for n in range(3, 1500, 50):
+            site.delete(n)
+        new = {site.url(f"/p/{site.add(parent=10)}.html") for _ in range(3)}
+        moments, kills = random.Random(20261203), 0
+        for _ in range(8):
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)  # fmt: skip
+            try:  # the random moment: the kill comes whenever this wait runs out
+                process.wait(timeout=moments.uniform(0.3, 1.2))
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+                kills += 1
+            else:
+                assert process.returncode == 0
+                break
+        else:
+            subprocess.run(command, check=True, timeout=300, capture_output=True)
+    assert kills >= 3, "round 2 ended before most kills: make the site bigger"
+    out = tmp_path / "out"
+    records = [r for r in lines(out / "changes.jsonl") if r["round"] == 2]
+    urls = [r["url"] for r in records]
+    assert len(urls) == len(set(urls)), "a change was recorded twice"
+    by_change: dict[str, set[str]] = {}
+    for record in records:
+        by_change.setdefault(record["change"], set()).add(record["url"])
+    assert by_change == {"changed": changed - removed, "removed": removed, "new": new}
+    items = [item for item in lines(out / "items.jsonl") if item["round"] == 2]
+    assert sorted(item["url"] for item in items) == sorted((changed - removed) | new)
+    stats = json.loads((out / "stats.json").read_text())
+    assert (stats["round"], stats["finished"]) == (2, True)
+    assert stats["changes"]["changed"] == len(changed - removed)
