@@ -3,6 +3,7 @@ reports exactly what did (new, changed, removed), at a fraction of the first's b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -170,7 +171,8 @@ def test_round_two_killed_at_random_moments_records_every_change_once(tmp_path: 
         config.write_text(
             f'[crawl]\nstart_urls = ["{site.url("/")}"]\nsitemaps = false\n'
             '[fetch]\nconcurrency = 8\n[rate_limit]\nper_host = ""\n'
-            f'[output]\ndir = "{tmp_path / "out"}"\n[recrawl]\nafter = "0s"\n',
+            f'[output]\ndir = "{tmp_path / "out"}"\nwarc = "crawl.warc.gz"\n'
+            'warc_max_bytes = 400_000\n[recrawl]\nafter = "0s"\n',
             encoding="utf-8",
         )
         command = [sys.executable, "-m", "crawler", str(config), "--quiet"]
@@ -211,3 +213,86 @@ def test_round_two_killed_at_random_moments_records_every_change_once(tmp_path: 
     stats = json.loads((out / "stats.json").read_text())
     assert (stats["round"], stats["finished"]) == (2, True)
     assert stats["changes"]["changed"] == len(changed - removed)
+    # Every fetch archived once: a page of both rounds twice (response, then response,
+    # revisit or 404), a new page once; no torn record (warcio check, every file).
+    fetches = Counter(uri for kind, uri, _ in warc_records(out) if kind in ("response", "revisit"))
+    assert set(fetches.values()) == {1, 2}
+    assert {uri for uri, n in fetches.items() if n == 1} == new
+    assert len(fetches) == 1 + 1500 + len(new)
+
+
+# WARC output: every fetch as received, revisits for what did not change.
+
+
+def warc_records(out: Path) -> list[tuple[str, str, dict[str, str]]]:
+    """(type, target URI, WARC headers) of every record of every WARC file, in order;
+    each file passes ``warcio check`` and ``warcio index``."""
+    import subprocess
+    import sys
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    warcio = Path(sys.executable).with_name("warcio")
+    files = sorted(out.glob("crawl-*.warc.gz"))
+    assert files
+    records = []
+    for path in files:
+        for command in ("check", "index"):
+            done = subprocess.run([str(warcio), command, str(path)], capture_output=True,
+                                  text=True, check=False)  # fmt: skip
+            assert done.returncode == 0, done.stdout + done.stderr
+        with path.open("rb") as stream:
+            for record in ArchiveIterator(stream):
+                headers = dict(record.rec_headers.headers)
+                records.append((record.rec_type, headers.get("WARC-Target-URI", ""), headers))
+                record.content_stream().read()
+    return records
+
+
+async def test_warc_holds_each_fetch_and_revisits_unchanged_pages(tmp_path: Path) -> None:
+    with RoundsSite(pages=40) as site:
+        config = make_config(site, tmp_path)
+        config = config.replace(output=dataclasses.replace(
+            config.output, warc="crawl.warc.gz", warc_max_bytes=20_000))  # fmt: skip
+        await Crawler(config).run()
+        site.change(5)
+        await Crawler(config).run()
+        with RoundsSite(pages=40, validators=False) as plain:  # digests, not 304s
+            plain_config = make_config(plain, tmp_path / "plain")
+            plain_config = plain_config.replace(output=dataclasses.replace(
+                plain_config.output, warc="crawl.warc.gz"))  # fmt: skip
+            await Crawler(plain_config).run()
+            await Crawler(plain_config).run()
+    records = warc_records(tmp_path)
+    assert len(list(tmp_path.glob("crawl-*.warc.gz"))) > 2, "rotated at warc_max_bytes"
+    responses = {uri: h for kind, uri, h in records if kind == "response"}
+    revisits = [(uri, h) for kind, uri, h in records if kind == "revisit"]
+    page5 = site.url("/p/5.html")
+    assert sum(1 for kind, uri, _ in records if kind == "response" and uri == page5) == 2
+    assert len(revisits) == 40  # home and 39 pages unchanged; page 5 changed
+    for uri, headers in revisits:
+        assert headers["WARC-Profile"].endswith("/revisit/server-not-modified")
+        original = responses[uri]
+        assert headers["WARC-Refers-To"] == original["WARC-Record-ID"]
+        assert headers["WARC-Refers-To-Target-URI"] == uri
+        assert headers["WARC-Refers-To-Date"] == original["WARC-Date"]
+        assert headers["WARC-Payload-Digest"] == original["WARC-Payload-Digest"]
+    requests = [h for kind, _, h in records if kind == "request"]
+    assert len(requests) == len(responses) + 1 + len(revisits)  # page 5 twice
+    plain_revisits = [h for kind, _, h in warc_records(tmp_path / "plain") if kind == "revisit"]
+    assert len(plain_revisits) == 41
+    assert all(h["WARC-Profile"].endswith("/identical-payload-digest") for h in plain_revisits)
+
+
+async def test_fresh_deletes_the_warc_files_and_the_changes(tmp_path: Path) -> None:
+    with RoundsSite(pages=5) as site:
+        config = make_config(site, tmp_path)
+        config = config.replace(output=dataclasses.replace(config.output, warc="crawl.warc.gz"))
+        await Crawler(config).run()
+        (tmp_path / "crawl-notes.warc.gz").write_bytes(b"mine")  # not the crawl's
+        assert list(tmp_path.glob("crawl-0*.warc.gz"))
+        assert (tmp_path / "changes.jsonl").exists()
+        await Crawler(config).discard()
+    assert not list(tmp_path.glob("crawl-0*.warc.gz"))
+    assert not (tmp_path / "changes.jsonl").exists()
+    assert (tmp_path / "crawl-notes.warc.gz").read_bytes() == b"mine"

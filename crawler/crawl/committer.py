@@ -16,6 +16,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 
+from crawler.crawl.archive import Archive
 from crawler.crawl.budget import PageBudget
 from crawler.crawl.checkpoint import (
     DURATION,
@@ -61,6 +62,7 @@ class Committer(AsyncResource):
         on_fatal: Callable[[], None],
         clock: Callable[[], float] = time.monotonic,
         rounds: bool = False,
+        archive: Archive | None = None,
     ) -> None:
         self._frontier, self._files, self._budget, self.stats = frontier, files, budget, stats
         self._items = JsonlSink(files.items, resume_at=files.offset(checkpoint, "items"))
@@ -68,6 +70,7 @@ class Committer(AsyncResource):
         # A crawl in rounds: one record per page that is new, changed or removed.
         self._changes = (JsonlSink(files.changes, resume_at=files.offset(checkpoint, "changes"))
                          if rounds else None)  # fmt: skip
+        self._archive = archive  # output.warc
         self._per_host = per_host  # a shared crawl reads the others' host counts at commits
         self._on_commit, self._on_fatal, self._clock = on_commit, on_fatal, clock
         self._base_duration = stats.duration
@@ -88,8 +91,9 @@ class Committer(AsyncResource):
             opened.pop_all()  # all open: they stay so
 
     @property
-    def _sinks(self) -> list[JsonlSink]:
-        return [self._items, self._errors, *([self._changes] if self._changes else [])]
+    def _sinks(self) -> list[JsonlSink | Archive]:
+        optional = (self._changes, self._archive)
+        return [self._items, self._errors, *(sink for sink in optional if sink is not None)]
 
     async def aclose(self) -> None:
         async with contextlib.AsyncExitStack() as closing:
@@ -170,6 +174,8 @@ class Committer(AsyncResource):
             }
             if self._changes is not None:
                 batch.checkpoint[self._files.offset_key("changes")] = await self._changes.commit()
+            if self._archive is not None:
+                batch.checkpoint.update(await self._archive.commit())
             if finished:
                 batch.checkpoint[FINISHED] = 1
             await self._frontier.commit(batch)
@@ -185,6 +191,8 @@ class Committer(AsyncResource):
         if outcome.error is not None:
             await self._errors.write(outcome.error.to_json())
             stats.errors[outcome.error.kind] += 1
+        if self._archive is not None:
+            await self._archive.record(outcome)  # first: it adds the page's reference
         if outcome.page is not None:
             batch.pages.append(outcome.page)
         if outcome.change is not None:

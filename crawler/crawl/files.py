@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from typing import Any
 from crawler.config import Config
 from crawler.crawl.checkpoint import Checkpoint, OutputFile, offset_key
 from crawler.frontier import REDIS_SCHEMES, SQLITE_FILE
-from crawler.sinks import csv_partial, render_csv
+from crawler.sinks import csv_partial, render_csv, split_warc_name
 
 __all__ = [
     "CHANGES_FILE",
@@ -73,12 +74,13 @@ class CrawlFiles:
     items_name: str  # as configured: items.jsonl, or products.csv
     worker: str | None  # None: a crawl of one process
     columns: tuple[str, ...] = ()  # a CSV's first columns
+    warc: str = ""  # output.warc: crawl.warc.gz names crawl-00000.warc.gz, ...
 
     @classmethod
     def of(cls, config: Config, worker: str | None = None) -> CrawlFiles:
         output = config.output
         worker = (worker or default_worker_name()) if is_shared(config) else None
-        return cls(output.dir, output.items, worker, output.columns)
+        return cls(output.dir, output.items, worker, output.columns, output.warc)
 
     @property
     def shared(self) -> bool:
@@ -150,6 +152,21 @@ class CrawlFiles:
                 worker = path.name[len(stem) + 1 : -len(suffix) - 1]
                 if (worker == self.worker) == mine:
                     _cut(path, checkpoint.offset(file, worker))
+        for owner, index, path in self._warc_files():
+            if owner is not None and (owner == self.worker) == mine:
+                if index > checkpoint.warc_file(owner):
+                    path.unlink(missing_ok=True)  # begun after the worker's last commit
+                elif index == checkpoint.warc_file(owner):
+                    _cut(path, checkpoint.offset("warc", owner))
+
+    def _warc_files(self) -> list[tuple[str | None, int, Path]]:
+        """Every WARC file the crawl's writers wrote here: (worker, index, path)."""
+        if not self.warc:
+            return []
+        stem, suffix = split_warc_name(self.warc)
+        name = re.compile(rf"{re.escape(stem)}-(?:(.+)-)?(\d{{5,}}){re.escape(suffix)}")
+        return [(match[1], int(match[2]), path) for path in self.out.glob(f"{stem}-*{suffix}")
+                if (match := name.fullmatch(path.name))]  # fmt: skip
 
     def discard(self) -> None:
         """``--fresh``: remove exactly what a crawl writes in this folder, every
@@ -166,6 +183,8 @@ class CrawlFiles:
             for name in (self.items_name, f"{stem}-*.csv"):
                 for path in self.out.glob(csv_partial(Path(name)).name):
                     path.unlink(missing_ok=True)
+        for _, _, path in self._warc_files():
+            path.unlink(missing_ok=True)
         shutil.rmtree(self.pages, ignore_errors=True)
 
     async def write_csv(self) -> None:

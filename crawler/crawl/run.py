@@ -20,6 +20,7 @@ from collections import deque
 from typing import Protocol
 
 from crawler.config import Config
+from crawler.crawl.archive import Archive
 from crawler.crawl.budget import PageBudget
 from crawler.crawl.checkpoint import Checkpoint
 from crawler.crawl.committer import COMMIT_INTERVAL, Committer
@@ -80,6 +81,7 @@ class Run:
             frontier=frontier, files=files, checkpoint=checkpoint, budget=self.budget,
             stats=self.stats, per_host=bool(config.crawl.max_pages_per_host),
             on_commit=self._wake, on_fatal=self.stop, rounds=config.recrawl is not None,
+            archive=Archive(config, files, checkpoint) if config.output.warc else None,
         )  # fmt: skip
         self.handler = RequestHandler(
             config, send=self._chain(engine.send, shared), parser=parser, scope=scope,

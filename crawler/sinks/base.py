@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import os
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 
@@ -22,7 +23,14 @@ from aiofile import AIOFile
 from crawler.errors import SinkError
 from crawler.models import AsyncResource, Resource
 
-__all__ = ["IO_ERRORS", "BufferedFileSink", "Sink", "fsync_directory", "sink_error"]
+__all__ = [
+    "IO_ERRORS",
+    "AppendedFile",
+    "BufferedFileSink",
+    "Sink",
+    "fsync_directory",
+    "sink_error",
+]
 
 
 @runtime_checkable
@@ -89,7 +97,77 @@ def _open_truncated(path: Path, resume_at: int) -> BinaryIO:
     return fp
 
 
-class BufferedFileSink(AsyncResource):
+class AppendedFile(AsyncResource):
+    """A file opened off the loop and appended through aiofile, which refuses all work
+    after a failed or cancelled write: the file may hold a partial chunk, and only a
+    reopen at a committed position makes it consistent again."""
+
+    _fp: BinaryIO | None
+    _file: AIOFile | None
+    _failure: BaseException | None
+
+    @property
+    def closed(self) -> bool:
+        return self._file is None
+
+    @abstractmethod
+    def _current(self) -> Path:
+        """The file being appended to, for messages."""
+
+    async def _open_file(self, opener: Callable[[], BinaryIO]) -> None:
+        """Open the file with ``opener``, in a thread; OS errors become ``SinkError``."""
+        try:
+            fp = await asyncio.to_thread(opener)
+        except IO_ERRORS as exc:
+            if isinstance(exc, SinkError):
+                raise
+            raise sink_error(exc, self._current(), "cannot open") from exc
+        self._fp, self._file, self._failure = fp, AIOFile.from_fp(fp), None
+
+    def _fail(self, exc: BaseException) -> BaseException:
+        self._failure = exc
+        return exc
+
+    def _usable(self) -> AIOFile:
+        if self._file is None:
+            raise RuntimeError(f"{type(self).__name__} for {self._current()} is not open")
+        if self._failure is not None:
+            path = self._current()
+            raise SinkError(
+                f"{path}: an earlier write failed; reopen at the committed position",
+                path=path,
+            ) from self._failure
+        return self._file
+
+    @abstractmethod
+    async def commit(self) -> object:
+        """Make what was written durable; say how far, as the subclass counts."""
+
+    @abstractmethod
+    def _drop_buffer(self) -> None:
+        """Forget what is buffered (closing, or after a failure)."""
+
+    async def aclose(self) -> None:
+        """Commit, then close. Idempotent."""
+        if self._file is None:
+            return
+        try:
+            if self._failure is None:
+                await self.commit()
+        finally:
+            self._drop_buffer()
+            fp, self._fp, self._file = self._fp, None, None
+            if fp is not None:
+                await asyncio.to_thread(fp.close)
+
+    async def _sync(self, file: AIOFile) -> None:
+        try:
+            await file.fsync()
+        except IO_ERRORS as exc:
+            raise self._fail(sink_error(exc, self._current(), "cannot fsync")) from exc
+
+
+class BufferedFileSink(AppendedFile):
     """One append-only file written through aiofile at explicit offsets.
 
     Subclasses turn a record into bytes (``_encode``). Writes are serialised by a lock so
@@ -118,21 +196,14 @@ class BufferedFileSink(AsyncResource):
         """Bytes held in memory, not yet handed to the file."""
         return self._buffered
 
-    @property
-    def closed(self) -> bool:
-        return self._file is None
+    def _current(self) -> Path:
+        return self.path
 
     async def open(self) -> None:
         if self._file is not None:
             return
-        try:
-            fp = await asyncio.to_thread(_open_truncated, self.path, self._resume_at)
-        except IO_ERRORS as exc:
-            if isinstance(exc, SinkError):
-                raise
-            raise sink_error(exc, self.path, "cannot open") from exc
-        self._fp, self._file = fp, AIOFile.from_fp(fp)
-        self._offset, self._chunks, self._buffered, self._failure = self._resume_at, [], 0, None
+        await self._open_file(functools.partial(_open_truncated, self.path, self._resume_at))
+        self._offset, self._chunks, self._buffered = self._resume_at, [], 0
 
     async def write(self, record: Mapping[str, Any]) -> None:
         self._usable()
@@ -147,21 +218,12 @@ class BufferedFileSink(AsyncResource):
         file = self._usable()
         async with self._lock:
             await self._spill()
-            try:
-                await file.fsync()
-            except IO_ERRORS as exc:
-                raise self._fail(sink_error(exc, self.path, "cannot fsync")) from exc
+            await self._sync(file)
             self._resume_at = self._offset
             return self._offset
 
-    async def aclose(self) -> None:
-        if self._file is None:
-            return
-        try:
-            if self._failure is None:
-                await self.commit()
-        finally:
-            await self._close_file()
+    def _drop_buffer(self) -> None:
+        self._chunks, self._buffered = [], 0
 
     @abstractmethod
     def _encode(self, record: Mapping[str, Any]) -> bytes:
@@ -182,23 +244,3 @@ class BufferedFileSink(AsyncResource):
             self._fail(exc)
             raise
         self._offset += len(data)
-
-    def _fail(self, exc: BaseException) -> BaseException:
-        self._failure = exc
-        return exc
-
-    def _usable(self) -> AIOFile:
-        if self._file is None:
-            raise RuntimeError(f"{type(self).__name__} for {self.path} is not open")
-        if self._failure is not None:
-            raise SinkError(
-                f"{self.path}: an earlier write failed; reopen at the committed offset",
-                path=self.path,
-            ) from self._failure
-        return self._file
-
-    async def _close_file(self) -> None:
-        fp, self._fp, self._file = self._fp, None, None
-        self._chunks, self._buffered = [], 0
-        if fp is not None:
-            await asyncio.to_thread(fp.close)
