@@ -224,6 +224,10 @@ def test_round_two_killed_at_random_moments_records_every_change_once(tmp_path: 
 # WARC output: every fetch as received, revisits for what did not change.
 
 
+def archives(out: Path) -> list[Path]:
+    return sorted(out.glob("crawl-0*.warc.gz"))
+
+
 def warc_records(out: Path) -> list[tuple[str, str, dict[str, str]]]:
     """(type, target URI, WARC headers) of every record of every WARC file, in order;
     each file passes ``warcio check`` and ``warcio index``."""
@@ -233,7 +237,7 @@ def warc_records(out: Path) -> list[tuple[str, str, dict[str, str]]]:
     from warcio.archiveiterator import ArchiveIterator
 
     warcio = Path(sys.executable).with_name("warcio")
-    files = sorted(out.glob("crawl-*.warc.gz"))
+    files = archives(out)
     assert files
     records = []
     for path in files:
@@ -264,7 +268,7 @@ async def test_warc_holds_each_fetch_and_revisits_unchanged_pages(tmp_path: Path
             await Crawler(plain_config).run()
             await Crawler(plain_config).run()
     records = warc_records(tmp_path)
-    assert len(list(tmp_path.glob("crawl-*.warc.gz"))) > 2, "rotated at warc_max_bytes"
+    assert len(archives(tmp_path)) > 2, "rotated at warc_max_bytes"
     responses = {uri: h for kind, uri, h in records if kind == "response"}
     revisits = [(uri, h) for kind, uri, h in records if kind == "revisit"]
     page5 = site.url("/p/5.html")
@@ -290,9 +294,9 @@ async def test_fresh_deletes_the_warc_files_and_the_changes(tmp_path: Path) -> N
         config = config.replace(output=dataclasses.replace(config.output, warc="crawl.warc.gz"))
         await Crawler(config).run()
         (tmp_path / "crawl-notes.warc.gz").write_bytes(b"mine")  # not the crawl's
-        assert list(tmp_path.glob("crawl-0*.warc.gz"))
+        assert archives(tmp_path)
         assert (tmp_path / "changes.jsonl").exists()
         await Crawler(config).discard()
-    assert not list(tmp_path.glob("crawl-0*.warc.gz"))
+    assert not archives(tmp_path)
     assert not (tmp_path / "changes.jsonl").exists()
     assert (tmp_path / "crawl-notes.warc.gz").read_bytes() == b"mine"
