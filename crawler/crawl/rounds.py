@@ -18,6 +18,7 @@ from typing import Any, Literal
 from crawler.config import RecrawlSettings
 from crawler.crawl.outcome import Outcome
 from crawler.frontier import PageState
+from crawler.middleware.cache import conditions
 from crawler.models import Response
 
 __all__ = [
@@ -42,12 +43,7 @@ def conditional_headers(known: PageState | None) -> list[tuple[str, str]]:
     """The validators a page's last full answer gave, to ask whether it changed."""
     if known is None or known.status in GONE:
         return []
-    headers = []
-    if known.etag:
-        headers.append(("If-None-Match", known.etag))
-    if known.last_modified:
-        headers.append(("If-Modified-Since", known.last_modified))
-    return headers
+    return conditions(known.etag, known.last_modified)
 
 
 def classify(known: PageState | None, status: int, body_digest: bytes) -> Change | None:

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 from crawler.engines import Engine, require_http_url
 from crawler.errors import FetchError
-from crawler.middleware import policy_chain
+from crawler.middleware import HttpCache, http_cache, policy_chain
 from crawler.models import (
     AsyncResource,
     Handler,
@@ -95,6 +95,7 @@ class Fetcher(AsyncResource):
         self.policy = FetchPolicy(*args, **options)
         self._headers = self.policy.request_headers
         self._engine: Engine | None = None
+        self._cache: HttpCache | None = None
         self._handler: Handler | None = None
 
     @classmethod
@@ -104,15 +105,29 @@ class Fetcher(AsyncResource):
 
     async def open(self) -> None:
         if self._engine is None:
+            cache = http_cache(self.policy)
+            if cache is not None:  # first: a file that is no cache is refused before any socket
+                await cache.open()
             engine = self.policy.create_engine()
-            await engine.__aenter__()
+            try:
+                await engine.__aenter__()
+            except BaseException:
+                if cache is not None:
+                    await cache.aclose()
+                raise
             # Per-host state is per opening: a reopened Fetcher starts polite and fresh.
-            self._engine, self._handler = engine, policy_chain(self.policy, engine.send)
+            self._engine, self._cache = engine, cache
+            self._handler = policy_chain(self.policy, engine.send, cache=cache)
 
     async def aclose(self) -> None:
-        engine, self._engine, self._handler = self._engine, None, None
-        if engine is not None:
-            await engine.aclose()
+        engine, cache = self._engine, self._cache
+        self._engine, self._cache, self._handler = None, None, None
+        try:
+            if engine is not None:
+                await engine.aclose()
+        finally:
+            if cache is not None:
+                await cache.aclose()
 
     def request(
         self,

@@ -1,6 +1,14 @@
 """Policy as middleware: ``(request, call_next) -> response``, composed in list order."""
 
-from crawler.middleware.chain import Handler, Middleware, compose, policy_chain, rate_limit
+from crawler.middleware.cache import HttpCache
+from crawler.middleware.chain import (
+    Handler,
+    Middleware,
+    compose,
+    http_cache,
+    policy_chain,
+    rate_limit,
+)
 from crawler.middleware.concurrency import Concurrency
 from crawler.middleware.ratelimit import RateLimit
 from crawler.middleware.redirects import FollowRedirects
@@ -12,12 +20,14 @@ __all__ = [
     "Concurrency",
     "FollowRedirects",
     "Handler",
+    "HttpCache",
     "Middleware",
     "RateLimit",
     "Retry",
     "Robots",
     "Timeout",
     "compose",
+    "http_cache",
     "policy_chain",
     "rate_limit",
 ]

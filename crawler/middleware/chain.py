@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from crawler.middleware.cache import HttpCache
 from crawler.middleware.concurrency import Concurrency
 from crawler.middleware.ratelimit import RateLimit, SharedLimits
 from crawler.middleware.redirects import FollowRedirects
@@ -17,7 +18,7 @@ from crawler.middleware.timeout import Timeout
 from crawler.models import Handler, Middleware, Request, Response
 from crawler.policy import FetchPolicy
 
-__all__ = ["Handler", "Middleware", "compose", "policy_chain", "rate_limit"]
+__all__ = ["Handler", "Middleware", "compose", "http_cache", "policy_chain", "rate_limit"]
 
 
 def compose(middlewares: Sequence[Middleware], handler: Handler) -> Handler:
@@ -45,6 +46,11 @@ def rate_limit(policy: FetchPolicy, shared: SharedLimits | None = None) -> RateL
     )
 
 
+def http_cache(policy: FetchPolicy) -> HttpCache | None:
+    """The cache ``policy`` keeps, not yet open; None when it keeps none."""
+    return None if policy.cache is None else HttpCache(policy.cache)
+
+
 def policy_chain(
     policy: FetchPolicy,
     send: Handler,
@@ -52,11 +58,13 @@ def policy_chain(
     outer: Sequence[Middleware] = (),
     limits: RateLimit | None = None,
     defer_after: float | None = None,
+    cache: HttpCache | None = None,
 ) -> Handler:
     """``send`` wrapped in the middleware ``policy`` asks for, the one chain of every
     fetch, embedded or crawling::
 
-        FollowRedirects ▶ outer ▶ policy.middleware ▶ Retry ▶ RateLimit ▶ Concurrency ▶ Timeout
+        FollowRedirects ▶ outer ▶ policy.middleware ▶ HttpCache ▶ Retry ▶ RateLimit
+            ▶ Concurrency ▶ Timeout
 
     ``FollowRedirects`` only when the policy follows redirects, ``Retry`` only when
     it retries. ``outer`` is the caller's own policy (a crawl's ``Robots``);
@@ -64,12 +72,19 @@ def policy_chain(
     sets a host's ``Crawl-delay`` there); with ``defer_after``, a retry that
     would wait longer raises ``RetryLater`` instead of sleeping. Requests past
     the policy's ``concurrency`` wait in ``Concurrency``, before their timeout
-    starts.
+    starts. ``cache`` is the ``HttpCache`` a policy with ``cache`` set needs, made
+    by ``http_cache(policy)`` and opened and closed by the caller (it holds a file):
+    it sees each redirect hop once, and a revalidation only after its retries.
     """
+    if (cache is None) != (policy.cache is None):
+        raise ValueError("policy_chain: pass cache=http_cache(policy), open, exactly when "
+                         f"the policy keeps a cache (policy.cache={policy.cache!r})")  # fmt: skip
     chain: list[Middleware] = []
     if policy.follow_redirects:
         chain.append(FollowRedirects(policy.max_redirects))
     chain += [*outer, *policy.middleware]
+    if cache is not None:
+        chain.append(cache)
     if policy.retries:
         chain.append(Retry(
             policy.retries, backoff=policy.backoff, max_backoff=policy.max_backoff,

@@ -20,6 +20,8 @@ class Response:
 
     ``url`` is the final URL; ``request_url`` the one the caller asked for, which
     differs when redirects were followed (their responses are in ``history``).
+    ``from_cache``: the server answered 304 to a revalidation and the stored
+    status, headers (updated by the 304's) and body are given instead.
     """
 
     request: Request
@@ -30,6 +32,7 @@ class Response:
     url: str = ""
     elapsed: float = 0.0
     history: tuple[Response, ...] = ()
+    from_cache: bool = False
     # Keeps the body's share of the engine's body memory taken while any copy of
     # this response lives (see engines/_slots.py); None for small bodies.
     hold: object = field(default=None, repr=False, compare=False)

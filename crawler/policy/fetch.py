@@ -172,7 +172,7 @@ class FetchPolicy:
     middleware: Sequence[Middleware] = _setting(
         (), _middleware, "your own middleware, run inside redirects and outside retries"
     )
-    cache: str | None = _setting(
+    cache: str | os.PathLike[str] | None = _setting(
         None, _cache, "an SQLite file that keeps validators and bodies: GETs are revalidated "
         "with conditional requests and a 304 gives the stored response (`from_cache`)",
     )  # fmt: skip
