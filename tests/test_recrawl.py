@@ -300,3 +300,15 @@ async def test_fresh_deletes_the_warc_files_and_the_changes(tmp_path: Path) -> N
     assert not archives(tmp_path)
     assert not (tmp_path / "changes.jsonl").exists()
     assert (tmp_path / "crawl-notes.warc.gz").read_bytes() == b"mine"
+
+
+async def test_recrawl_added_to_a_finished_crawl_begins_round_two(
+    site: RoundsSite, tmp_path: Path
+) -> None:
+    with_rounds = make_config(site, tmp_path, after="1d")
+    await Crawler(with_rounds.replace(recrawl=None)).run()  # finished, without [recrawl]
+    site.take()
+    second = await Crawler(with_rounds).run()
+    assert (second.round, second.changes["new"], second.pages) == (2, 201, 201)
+    third = await Crawler(with_rounds).run()  # now every page has a state, due in a day
+    assert (third.round, third.already_finished) == (2, True)
