@@ -312,3 +312,24 @@ async def test_recrawl_added_to_a_finished_crawl_begins_round_two(
     assert (second.round, second.changes["new"], second.pages) == (2, 201, 201)
     third = await Crawler(with_rounds).run()  # now every page has a state, due in a day
     assert (third.round, third.already_finished) == (2, True)
+
+
+async def test_a_dead_workers_warc_files_are_cut_to_its_commit(tmp_path: Path) -> None:
+    """Once a shared crawl ends, the files a worker wrote past its last commit go: the
+    file it had begun after it is deleted, the one it was writing cut back."""
+    from crawler.crawl.checkpoint import Checkpoint
+    from crawler.crawl.files import CrawlFiles
+
+    for name in ("crawl-w1-00000.warc.gz", "crawl-w1-00001.warc.gz", "crawl-w1-00002.warc.gz",
+                 "crawl-w0-00000.warc.gz"):  # fmt: skip
+        (tmp_path / name).write_bytes(b"0123456789")
+    files = CrawlFiles(tmp_path, "items.jsonl", "w0", warc="crawl.warc.gz")
+    checkpoint = Checkpoint({"warc.file.w1": 1, "offset.warc.w1": 4, "offset.warc.w0": 2})
+    await files.repair(checkpoint)  # the others' files, not this worker's own
+    sizes = {path.name: path.stat().st_size for path in archives_of(tmp_path)}
+    assert sizes == {"crawl-w1-00000.warc.gz": 10, "crawl-w1-00001.warc.gz": 4,
+                     "crawl-w0-00000.warc.gz": 10}  # fmt: skip
+
+
+def archives_of(folder: Path) -> list[Path]:
+    return sorted(folder.glob("crawl-*.warc.gz"))
