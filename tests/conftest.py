@@ -4,8 +4,10 @@ import contextlib
 import ipaddress
 import socket
 import ssl
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import trustme
@@ -191,3 +193,17 @@ def hostile() -> Iterator[HostileServer]:
     """The server that misbehaves in every way the hostile suites need."""
     with HostileServer() as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def demo_shop() -> Iterator[str]:
+    """The demo shop (scripts/demo_site.py) on a free loopback port: its host:port."""
+    scripts = str(Path(__file__).resolve().parent.parent / "scripts")
+    sys.path.insert(0, scripts)
+    try:
+        import demo_site
+    finally:
+        sys.path.remove(scripts)
+    sock = demo_site.bind(0)
+    with demo_site.serving(sock):
+        yield f"127.0.0.1:{demo_site.port_of(sock)}"

@@ -24,8 +24,9 @@ def test_the_documented_example_runs_as_written() -> None:
     assert config.state.name == "example"  # the file's name: crawls sharing a Redis keep apart
     assert config.folder == CONFIG_DIR.resolve()  # where crawl.site's module is looked for first
     assert config == parse_config(
-        {"crawl": {"start_urls": ["http://127.0.0.1:8000/"]}, "state": {"name": "example"}}
-    ).replace(folder=CONFIG_DIR.resolve())
+        {"crawl": {"start_urls": ["http://127.0.0.1:8000/"], "site": "generic"},
+         "state": {"name": "example"}}
+    ).replace(folder=CONFIG_DIR.resolve())  # fmt: skip
 
 
 def test_shortest_config_takes_every_default() -> None:

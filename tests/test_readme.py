@@ -30,19 +30,6 @@ def blocks(language: str) -> list[str]:
 PYTHON_BLOCKS = blocks("python")
 
 
-@pytest.fixture(scope="module")
-def demo_shop() -> Iterator[str]:
-    """The demo shop (scripts/demo_site.py) on a free loopback port: its host:port."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import demo_site
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
-    sock = demo_site.bind(0)
-    with demo_site.serving(sock):
-        yield f"127.0.0.1:{demo_site.port_of(sock)}"
-
-
 @contextlib.contextmanager
 def project_copy(tmp_path: Path, shop: str) -> Iterator[Path]:
     """A folder laid out as a clone is (config/, sites/), the demo's address replaced."""
@@ -111,7 +98,7 @@ def _options_of(command: str | None) -> set[str]:
 
 
 def test_every_option_the_readme_shows_exists() -> None:
-    commands = {"fetch", "ping", "check", "run", "worker", "status"}
+    commands = {"fetch", "ping", "check", "run", "worker", "status", "extract"}
     lines = _command_lines()
     assert len(lines) >= 8
     for words in lines:

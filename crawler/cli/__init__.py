@@ -22,6 +22,7 @@ _COMMANDS = {
     "status": "crawler.cli.status:status",
     "ping": "crawler.cli.ping:ping",
     "check": "crawler.cli.check:check",
+    "extract": "crawler.cli.extract:extract",
 }
 
 

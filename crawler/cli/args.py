@@ -127,12 +127,25 @@ def build_parser() -> argparse.ArgumentParser:
         prog="crawl", description="Crawl websites, fetch pages, check site health."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_fetch, _add_ping, _add_check, _add_run, _add_worker, _add_status):
+    for add in (_add_fetch, _add_ping, _add_check, _add_run, _add_worker, _add_status,
+                _add_extract):  # fmt: skip
         add(commands)
     return parser
 
 
 Commands = argparse._SubParsersAction  # the type argparse gives add_subparsers' result
+
+
+def _add_extract(commands: Commands[argparse.ArgumentParser]) -> None:
+    extract = commands.add_parser(
+        "extract", help="try a config's [[extract]] rules on one page and print the items",
+        description="Fetch URL with CONFIG's fetch settings (or read --html FILE), apply the "
+        "[[extract]] rules that match it, print each item as JSON, then what found nothing.",
+    )  # fmt: skip
+    extract.add_argument("config", help="the crawl config with [[extract]] rules")
+    extract.add_argument("url", help="the page's URL (also with --html: rules match on it)")
+    extract.add_argument("--rule", metavar="NAME", help="only this rule")
+    extract.add_argument("--html", metavar="FILE", help="a saved page instead of fetching URL")
 
 
 def _add_fetch(commands: Commands[argparse.ArgumentParser]) -> None:

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from crawler.config.extract import parse_rules
 from crawler.config.toml import ca_file, read_toml
 from crawler.errors import ConfigError
 from crawler.frontier import REDIS_SCHEMES
 from crawler.frontier.base import CRAWL_NAME
+from crawler.parse.rules import Rule
 from crawler.policy import CRAWL, FetchPolicy, toml_sections
 from crawler.policy.checks import (
     Check,
@@ -97,6 +99,8 @@ class Config:
     output: OutputSettings = field(default_factory=OutputSettings)
     state: StateSettings = field(default_factory=StateSettings)
     recrawl: RecrawlSettings | None = None  # None: no [recrawl], a finished crawl stays done
+    extract: tuple[Rule, ...] = ()  # [[extract]] rules
+    site_named: bool = False  # crawl.site was written (with rules: its items are kept too)
     # The config file's folder, where a site module named by crawl.site is looked
     # for first; None for a config built in code.
     folder: Path | None = None
@@ -253,8 +257,11 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     """Validate a parsed TOML document (or any mapping of the same shape)."""
     sections: dict[str, Any] = {}
     for name, value in data.items():
+        if name == "extract":
+            sections["extract"] = parse_rules(value)
+            continue
         if name not in SCHEMA:
-            raise ConfigError(name, value, "a section named " + ", ".join(SCHEMA))
+            raise ConfigError(name, value, "a section named " + ", ".join([*SCHEMA, "extract"]))
         if not isinstance(value, Mapping):
             raise ConfigError(name, value, f"a [{name}] table")
         if name not in _SECTIONS:
@@ -269,7 +276,8 @@ def parse_config(data: Mapping[str, Any]) -> Config:
             values[key] = checks[key](f"{name}.{key}", raw)
         sections[name] = settings_class(**values)
     sections["fetch"] = CRAWL.from_toml(data)
-    config = Config(**sections)
+    crawl = data.get("crawl")
+    config = Config(**sections, site_named=isinstance(crawl, Mapping) and "site" in crawl)
     if not config.crawl.start_urls:
         raise ConfigError(
             "crawl.start_urls", list(config.crawl.start_urls), "at least one http(s) URL"

@@ -188,9 +188,9 @@ class Committer(AsyncResource):
         stats = self.stats
         for item in outcome.items:
             await self._items.write(item)
-        if outcome.error is not None:
-            await self._errors.write(outcome.error.to_json())
-            stats.errors[outcome.error.kind] += 1
+        for error in ([outcome.error] if outcome.error else []) + outcome.problems:
+            await self._errors.write(error.to_json())
+            stats.errors[error.kind] += 1
         if self._archive is not None:
             await self._archive.record(outcome)  # first: it adds the page's reference
         if outcome.page is not None:

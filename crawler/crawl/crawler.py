@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from crawler.config import Config, load_config
 from crawler.crawl.checkpoint import FINISHED, ROUND, ROUND_RESET, Checkpoint
@@ -29,6 +30,7 @@ from crawler.errors import ConfigError
 from crawler.frontier import BaseFrontier, Batch, LeaseLost, open_frontier
 from crawler.models import Middleware
 from crawler.parse import Site, load_site
+from crawler.parse.rules import RuleSite
 from crawler.sinks import PagesSink
 
 __all__ = ["Crawler", "configured_site", "open_state"]
@@ -66,7 +68,7 @@ class Crawler:
         # With a shared (Redis) frontier this process is one worker of many, with
         # files of its own; a stable name lets a restart repair what it left.
         self.files = CrawlFiles.of(config, worker)
-        self.site = site if site is not None else configured_site(config)
+        self.site = configured_site(config, site)
         self.progress = progress or Progress()
         self.scope = Scope(config.crawl)
         self.fresh = fresh
@@ -223,10 +225,14 @@ async def shared_state(config: Config, files: CrawlFiles) -> AsyncIterator[Share
         yield shared
 
 
-def configured_site(config: Config) -> Site:
-    """The site ``crawl.site`` names; a name that does not load is the config's error."""
-    try:
-        return load_site(config.crawl.site, near=config.folder)
-    except ValueError as exc:
-        raise ConfigError("crawl.site", config.crawl.site, "a site that loads",
-                          problem=str(exc)) from None  # fmt: skip
+def configured_site(config: Config, site: Site | None = None) -> Site:
+    """The site a crawl parses with: ``site``, or the one ``crawl.site`` names (a name
+    that does not load is the config's error); with ``[[extract]]`` rules, the rules,
+    with that site's items too when one was given or named."""
+    if site is None and (config.site_named or not config.extract):
+        try:
+            site = load_site(config.crawl.site, near=config.folder)
+        except ValueError as exc:
+            raise ConfigError("crawl.site", config.crawl.site, "a site that loads",
+                              problem=str(exc)) from None  # fmt: skip
+    return RuleSite(config.extract, base=site) if config.extract else cast(Site, site)

@@ -244,7 +244,7 @@ class RequestHandler:
                                   data=request.meta)  # fmt: skip
         outcome.parsed = True
         try:
-            items, links, dropped, data = await self._parser.parse(page)
+            items, links, dropped, data, failures = await self._parser.parse(page)
         except ParseError as exc:
             self._fail(outcome, exc, status=response.status)
             if not self._parse_failed:  # once: the rest are records in the errors file
@@ -258,6 +258,8 @@ class RequestHandler:
             if item.get("fetched_at", "") is None:
                 item["fetched_at"] = fetched_at
         outcome.items += items
+        outcome.problems += [ErrorRecord(page.url, "extract", response.status, failure,
+                                         lineage.referrer) for failure in failures]  # fmt: skip
         child = Lineage(depth=page.depth + 1, referrer=page.url)
         outcome.links += [Request(url, lineage=child, meta=data.get(url, {})) for url in links]
         outcome.dropped += dropped

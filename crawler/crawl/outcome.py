@@ -21,6 +21,7 @@ class Outcome:
     size: int = 0
     items: list[dict[str, Any]] = field(default_factory=list)
     error: ErrorRecord | None = None
+    problems: list[ErrorRecord] = field(default_factory=list)  # more records: rules' failures
     links: list[Request] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     release_at: float | None = None  # deferred: back to the frontier, ready at this time

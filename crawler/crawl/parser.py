@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from crawler.crawl.scope import Scope
 from crawler.errors import ParseError
-from crawler.parse import Item, Link, Page, Site
+from crawler.parse import ExtractFailure, Item, Link, Page, Site
 from crawler.sinks import to_json
 
 __all__ = ["PageParser", "ParseJob", "Parsed", "run_site"]
@@ -28,23 +28,27 @@ __all__ = ["PageParser", "ParseJob", "Parsed", "run_site"]
 
 class Parsed(NamedTuple):
     """What a page gave: its items, the URLs to follow, why the others were dropped,
-    and the ``Link.data`` of the links to follow that carry some, by URL."""
+    the ``Link.data`` of the links to follow that carry some, by URL, and why
+    extraction rules made no item of some of it."""
 
     items: list[dict[str, Any]]
     links: list[str]
     dropped: list[str]
     data: dict[str, dict[str, Any]]
+    failures: list[str]
 
 
-def run_site(site: Site, page: Page) -> list[Item | Link]:
+def run_site(site: Site, page: Page) -> list[Item | Link | ExtractFailure]:
     """Run the site's parser; its failure is the page's (``ParseError``), not the crawl's.
 
     Every result is checked here, off the loop: a link must be a ``Link`` and an item
     a mapping that JSON can hold, so nothing a site yields can break a commit later."""
     try:
-        results: list[Item | Link] = []
+        results: list[Item | Link | ExtractFailure] = []
         for result in site.parse(page):
-            if isinstance(result, Link):
+            if isinstance(result, ExtractFailure):
+                results.append(result)
+            elif isinstance(result, Link):
                 if result.data is not None:
                     if not isinstance(result.data, Mapping):
                         raise TypeError(
@@ -77,11 +81,13 @@ class ParseJob:
     follow_nofollow: bool = False
 
     def __call__(self, page: Page) -> Parsed:
-        parsed = Parsed([], [], [], {})
+        parsed = Parsed([], [], [], {}, [])
         depth = page.depth + 1
         seen: set[str] = set()
         for result in run_site(self.site, page):
-            if not isinstance(result, Link):
+            if isinstance(result, ExtractFailure):
+                parsed.failures.append(result.message)
+            elif not isinstance(result, Link):
                 parsed.items.append(dict(result))
             elif result.nofollow and not self.follow_nofollow:
                 parsed.dropped.append("nofollow")

@@ -32,7 +32,7 @@ from crawler.models import (
     Timeouts,
     make_headers,
 )
-from crawler.policy import FetchPolicy, settings
+from crawler.policy import FetchPolicy
 
 __all__ = ["Fetcher", "Result", "same_parameters"]
 
@@ -101,7 +101,7 @@ class Fetcher(AsyncResource):
     @classmethod
     def of(cls, policy: FetchPolicy) -> Self:
         """A Fetcher that fetches by ``policy``."""
-        return cls(**{setting.name: getattr(policy, setting.name) for setting in settings()})
+        return cls(**policy.arguments())
 
     async def open(self) -> None:
         if self._engine is None:

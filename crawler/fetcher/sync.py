@@ -33,6 +33,11 @@ class SyncFetcher:
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
 
+    @classmethod
+    def of(cls, policy: FetchPolicy) -> Self:
+        """A SyncFetcher that fetches by ``policy``."""
+        return cls(**policy.arguments())
+
     def __enter__(self) -> Self:
         if self._portal is None:
             self._portal_cm = start_blocking_portal(backend="asyncio")

@@ -2,6 +2,6 @@
 
 from crawler.parse.links import Link
 from crawler.parse.loader import bundled_sites, load_site
-from crawler.parse.site import Item, Page, Site
+from crawler.parse.site import ExtractFailure, Item, Page, Site
 
-__all__ = ["Item", "Link", "Page", "Site", "bundled_sites", "load_site"]
+__all__ = ["ExtractFailure", "Item", "Link", "Page", "Site", "bundled_sites", "load_site"]

@@ -14,6 +14,7 @@ a site touches ``soup``. A crawl that only follows links never pays for a soup.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,7 +29,7 @@ from crawler.parse.links import Link, extract_links, links_from_tree, parse_html
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup
 
-__all__ = ["Item", "Link", "Page", "Site"]
+__all__ = ["ExtractFailure", "Item", "Link", "Page", "Site"]
 
 
 class Item(dict[str, Any]):
@@ -241,6 +242,14 @@ def _restore_page(
     return Page(url, status, headers, body, depth=depth, referrer=referrer, data=data)
 
 
+@dataclass(frozen=True, slots=True)
+class ExtractFailure:
+    """What a site yields for an item it could not make (an extraction rule's required
+    field found nothing, a value was not of its type): an ``extract`` error record."""
+
+    message: str
+
+
 class Site:
     """A parser for one kind of site: subclass it and override ``parse``.
 
@@ -250,7 +259,7 @@ class Site:
 
     name: ClassVar[str] = "base"
 
-    def parse(self, page: Page) -> Iterable[Item | Link]:
+    def parse(self, page: Page) -> Iterable[Item | Link | ExtractFailure]:
         """Yield the records (``Item``) and the links to follow (``Link``) of one page.
 
         The contract: pure. No I/O (no fetching, no files, no sleeping), no

@@ -207,6 +207,10 @@ class FetchPolicy:
     def guard(self) -> AddressGuard | None:
         return address_guard(self.block_private, self.allow_private, proxy=self.proxy)
 
+    def arguments(self) -> dict[str, Any]:
+        """The keyword arguments that make this policy again (a Fetcher's, say)."""
+        return {setting.name: getattr(self, setting.name) for setting in _SETTINGS}
+
     def replace(self, **changes: Any) -> FetchPolicy:
         """A policy with ``changes``, validated like a new one."""
         return dataclasses.replace(self, **changes)
