@@ -328,3 +328,12 @@ def test_crawl_extract_needs_rules(tmp_path: Path) -> None:
     done = crawl_extract(str(config), "http://127.0.0.1:1/")
     assert done.returncode == 2
     assert "extract: expected [[extract]] rules in the config" in done.stderr
+
+
+async def test_rules_run_in_parse_processes(demo_shop: str, tmp_path: Path) -> None:
+    config = shop_config(demo_shop, tmp_path, "aiohttp")
+    config = config.replace(crawl=dataclasses.replace(config.crawl, parse_workers=2))
+    stats = await Crawler(config).run()
+    products = read(tmp_path / "products.jsonl")
+    assert (stats.items, len(products), stats.error_count) == (15, 15, 0)
+    assert {item["sku"] for item in products} >= {"BO-0001", "MU-0005", "GA-0004"}
