@@ -7,6 +7,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from crawler.config import Config, load_config, parse_config
 from crawler.crawl import Crawler
 from crawler.errors import ConfigError
-from crawler.parse import ExtractFailure, Item, Link, Page, load_site
+from crawler.parse import ExtractFailure, Item, Link, Page, Site, load_site
 from crawler.parse.rules import RuleSite, apply_rule
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -337,3 +338,22 @@ async def test_rules_run_in_parse_processes(demo_shop: str, tmp_path: Path) -> N
     products = read(tmp_path / "products.jsonl")
     assert (stats.items, len(products), stats.error_count) == (15, 15, 0)
     assert {item["sku"] for item in products} >= {"BO-0001", "MU-0005", "GA-0004"}
+
+
+def test_a_named_site_keeps_its_items_and_links_beside_the_rules() -> None:
+    class Listing(Site):
+        name = "listing"
+
+        def parse(self, page: Page) -> Iterator[Item | Link]:
+            yield Item(url=page.url, kind="listing")
+            yield Link("http://a.test/next", data={"from": "site"})
+
+    site = RuleSite(rules({"name": "r", "fields": {"t": "h1"}}).rules, base=Listing())
+    results = list(site.parse(page("<h1>T</h1><a href='/elsewhere'>e</a>")))
+    assert [dict(r) for r in results if isinstance(r, Item)] == [
+        {"url": "http://a.test/shop/c1/item-7.html", "kind": "listing"},
+        {"url": "http://a.test/shop/c1/item-7.html", "type": "r", "t": "T"},
+    ]  # fmt: skip
+    assert [(r.url, r.data) for r in results if isinstance(r, Link)] == [
+        ("http://a.test/next", {"from": "site"})
+    ]

@@ -73,8 +73,9 @@ class RuleResult:
 
 
 class RuleSite(Site):
-    """The rules as a site: each matching rule's items, the links ``follow`` picks (all
-    links on pages no rule with ``follow`` matches), and ``base``'s items too if given."""
+    """The rules as a site: each matching rule's items, the links ``follow`` picks (on
+    pages no rule with ``follow`` matches: every link, or ``base``'s links), and
+    ``base``'s items too if given."""
 
     name = "rules"
 
@@ -83,8 +84,14 @@ class RuleSite(Site):
         self.base = base
 
     def parse(self, page: Page) -> Iterator[Item | Link | ExtractFailure]:
+        links: list[Link] | None = None
         if self.base is not None:
-            yield from (result for result in self.base.parse(page) if not isinstance(result, Link))
+            links = []
+            for found in self.base.parse(page):
+                if isinstance(found, Link):
+                    links.append(found)
+                else:
+                    yield found
         follow: list[str] | None = None
         for rule in self.rules:
             if not rule.matches(page.url):
@@ -94,7 +101,10 @@ class RuleSite(Site):
             yield from (ExtractFailure(f"{rule.name}: {failure}") for failure in result.failures)
             if rule.follow is not None:
                 follow = [*(follow or []), *rule.follow]
-        yield from page.links() if follow is None else _picked_links(page, follow)
+        if follow is not None:
+            yield from _picked_links(page, follow)
+        else:
+            yield from page.links() if links is None else links
 
 
 def apply_rule(rule: Rule, page: Page) -> RuleResult:
