@@ -39,6 +39,7 @@ class RoundsSite(LoopbackServer):
         self.versions = dict.fromkeys(range(pages), 1)
         self.extra_links: dict[int, list[int]] = {}
         self.deleted: set[int] = set()
+        self.failing: set[int] = set()  # answer 500
         self.seen: list[Seen] = []
 
     def change(self, number: int) -> None:
@@ -88,6 +89,9 @@ class RoundsSite(LoopbackServer):
         if not (path.startswith("/p/") and number.isdigit()):
             raise web.HTTPNotFound()
         n = int(number)
+        if n in self.failing:
+            self.record(request, 500, 0)
+            raise web.HTTPInternalServerError()
         if n not in self.versions or n in self.deleted:
             self.record(request, 404, 0)
             raise web.HTTPNotFound()

@@ -357,3 +357,83 @@ def test_a_named_site_keeps_its_items_and_links_beside_the_rules() -> None:
     assert [(r.url, r.data) for r in results if isinstance(r, Link)] == [
         ("http://a.test/next", {"from": "site"})
     ]
+
+
+# What a review found: each of these failed before its fix.
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "decimal", "value"),
+    [
+        ("4.5 out of 5 stars", "number", ".", 4.5),
+        ("2 for $10", "number", ".", 2.0),
+        ("Was $20 now $15", "number", ".", 20.0),
+        ("12 reviews", "int", ".", 12),
+        ("12,00 EUR", "number", ",", 12.0),
+        ("Price: 12 each", "int", ".", 12),
+        ("-5", "number", ".", -5.0),
+        ("1e3", "number", ".", 1000.0),
+        ("1 299,00 €", "number", ",", 1299.0),
+    ],
+)
+def test_numbers_are_the_first_number_in_the_text(
+    text: str, kind: str, decimal: str, value: float
+) -> None:
+    site = rules({"name": "p", "fields": {"v": {"css": "p", "type": kind, "decimal": decimal}}})
+    [item] = items(site, page(f"<p>{text}</p>"))
+    assert item["v"] == value
+
+
+def test_a_thousands_mark_that_cannot_be_one_is_an_error_not_a_guess() -> None:
+    site = rules({"name": "p", "fields": {"v": {"css": "p", "type": "number"}}})
+    assert failures(site, page("<p>1,5</p>")) == [
+        "p: the page: field v: cannot read '1,5' as a number with '.' as its decimal mark"
+    ]
+
+
+def test_an_empty_element_found_nothing_but_a_bool_found_it() -> None:
+    site = rules({"name": "p", "fields": {
+        "rating": {"css": ".rating", "type": "number"},
+        "badge": {"css": ".in-stock", "type": "bool"},
+        "stock": {"css": "p", "regex": r"(In)?\s*stock", "type": "bool"},
+    }})  # fmt: skip
+    [item] = items(site, page('<span class="rating"></span><i class="in-stock"></i><p>stock</p>'))
+    assert "rating" not in item
+    assert (item["badge"], item["stock"]) == (True, True)
+
+
+def test_jsonld_lists_and_objects_keep_their_shape() -> None:
+    block = ('{"image": ["a.jpg", "/b.jpg"], "logo": {"@type": "ImageObject", "url": "l.png"},'
+             '"offers": {"price": 3}}')  # fmt: skip
+    site = rules({"name": "p", "fields": {
+        "images": {"jsonld": "image", "all": True, "type": "url"},
+        "first": {"jsonld": "image", "type": "url"},
+        "logo": {"jsonld": "logo", "type": "url"},
+        "offers": {"jsonld": "offers", "type": "json"},
+        "offers_text": {"jsonld": "offers"},
+    }})  # fmt: skip
+    [item] = items(site, page(f'<script type="application/ld+json">{block}</script>',
+                              url="http://a.test/d/p.html"))  # fmt: skip
+    assert item["images"] == ["http://a.test/d/a.jpg", "http://a.test/b.jpg"]
+    assert item["first"] == "http://a.test/d/a.jpg"
+    assert item["logo"] == "http://a.test/d/l.png"
+    assert item["offers"] == {"price": 3}
+    assert json.loads(item["offers_text"]) == {"price": 3}
+
+
+def test_xpath_numbers_and_booleans() -> None:
+    site = rules({"name": "p", "fields": {
+        "count": {"xpath": "count(//li)", "type": "int"},
+        "many": {"xpath": "count(//li) > 1", "type": "bool"},
+        "none": {"xpath": "boolean(//table)", "type": "bool"},
+    }})  # fmt: skip
+    [item] = items(site, page("<ul><li>a</li><li>b</li></ul>"))
+    assert (item["count"], item["many"], item["none"]) == (2, True, False)
+
+
+@pytest.mark.parametrize("text", ["2024", "Tuesday", "March", "10:30"])
+def test_a_date_missing_a_part_is_not_made_up(text: str) -> None:
+    site = rules({"name": "p", "fields": {"when": {"css": "p", "type": "date"}}})
+    assert failures(site, page(f"<p>{text}</p>")) == [
+        f"p: the page: field when: cannot read {text!r} as a date with day, month and year"
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -333,3 +334,69 @@ async def test_a_dead_workers_warc_files_are_cut_to_its_commit(tmp_path: Path) -
 
 def archives_of(folder: Path) -> list[Path]:
     return sorted(folder.glob("crawl-*.warc.gz"))
+
+
+# What a review found: each of these failed before its fix.
+
+
+async def test_a_page_failing_in_round_two_is_fetched_once(
+    site: RoundsSite, tmp_path: Path
+) -> None:
+    """Its old state stays (a failure changes nothing), but it was fetched in this round:
+    the unchanged pages linking to it must not queue it again."""
+    config = make_config(site, tmp_path)
+    config = config.replace(fetch=config.fetch.replace(retries=0))
+    await Crawler(config).run()
+    site.take()
+    site.failing.add(50)  # linked from pages 47, 48, 49, which do not change
+    second = await Crawler(config).run()
+    hits = [seen for seen in site.take() if seen.path == "/p/50.html"]
+    assert [seen.status for seen in hits] == [500]
+    assert second.errors == {"http_status": 1}
+
+
+async def test_a_round_that_spends_the_page_budget_ends_and_the_next_goes_on(
+    site: RoundsSite, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = make_config(site, tmp_path, after="1d")
+    config = config.replace(crawl=dataclasses.replace(config.crawl, max_pages=120))
+    first = await Crawler(config).run()
+    assert (first.round, first.pages) == (1, 120)
+    assert "ended at the page budget" in caplog.text
+    second = await Crawler(config).run()  # no page is due, but 81 wait from round 1
+    # ... and the start URL, due every round
+    assert (second.round, second.pages) == (2, 82)
+    assert second.changes == {"new": 81, "unchanged": 1}
+    third = await Crawler(config).run()
+    assert (third.round, third.already_finished) == (2, True)
+
+
+async def test_a_scope_rule_added_between_rounds_holds_for_known_pages(
+    site: RoundsSite, tmp_path: Path
+) -> None:
+    config = make_config(site, tmp_path)
+    await Crawler(config).run()
+    site.take()
+    narrower = dataclasses.replace(config.crawl, exclude=(re.compile(r"/p/1\d\d\.html$"),))
+    await Crawler(config.replace(crawl=narrower)).run()
+    fetched = {seen.path for seen in site.take()}
+    assert not {path for path in fetched if re.fullmatch(r"/p/1\d\d\.html", path)}
+    assert "/p/99.html" in fetched
+
+
+async def test_archiving_switched_on_later_never_breaks_a_round(tmp_path: Path) -> None:
+    """Round 2 archives 304s as responses (no earlier record to refer to); round 3, whose
+    server ignores validators, must write full responses, not revisits of empty 304s."""
+    with RoundsSite(pages=20) as site:
+        config = make_config(site, tmp_path)
+        await Crawler(config).run()
+        archived = config.replace(output=dataclasses.replace(config.output, warc="crawl.warc.gz"))
+        second = await Crawler(archived).run()
+        assert second.changes == {"unchanged": 21}
+        site.validators = False
+        third = await Crawler(archived).run()
+        assert (third.round, third.changes) == (3, {"unchanged": 21})
+        fourth = await Crawler(archived).run()
+        assert fourth.changes == {"unchanged": 21}
+    kinds = Counter(kind for kind, _, _ in warc_records(tmp_path))
+    assert kinds == {"warcinfo": 1, "request": 63, "response": 42, "revisit": 21}

@@ -17,7 +17,7 @@ from crawler.crawl.checkpoint import Checkpoint, warc_file_key
 from crawler.crawl.files import CrawlFiles
 from crawler.crawl.outcome import Outcome
 from crawler.models import AsyncResource
-from crawler.sinks import WarcFetch, WarcRef, WarcWriter, split_warc_name
+from crawler.sinks import WarcFetch, WarcRef, WarcWriter, payload_digest, split_warc_name
 
 __all__ = ["Archive"]
 
@@ -54,11 +54,17 @@ class Archive(AsyncResource):
         )  # fmt: skip
         known = outcome.known
         original = _ref(known.archived) if known is not None else None
-        if outcome.change == "unchanged" and original is not None:
+        if (
+            outcome.change == "unchanged"
+            and original is not None
+            and (response.status == 304 or payload_digest(response.body) == original.payload_digest)
+        ):
             await self._writer.write_revisit(fetch, original)
             return
         ref = await self._writer.write_response(fetch)
-        if outcome.page is not None:
+        # Only a full answer is what later revisits refer to: a 304 (archived before
+        # the page had a reference) has no body to stand for.
+        if outcome.page is not None and response.status != 304:
             state = dataclasses.replace(outcome.page.state, archived=_text(ref))
             outcome.page = dataclasses.replace(outcome.page, state=state)
 

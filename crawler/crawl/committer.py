@@ -159,7 +159,8 @@ class Committer(AsyncResource):
             links, self._links = self._links, []
             if not (outcomes or links or released or final):
                 return
-            batch = Batch(links=links, released=[(request, 0.0) for request in released])
+            batch = Batch(links=links, released=[(request, 0.0) for request in released],
+                          round=self.stats.round)  # fmt: skip
             before = stats_values(self.stats)
             for outcome in outcomes:
                 await self._write(outcome, batch)

@@ -131,9 +131,11 @@ class Crawler:
             return checkpoint  # the round a crash or Ctrl-C cut short goes on
         now = time.time()
         due, self.next_due = await frontier.due(now)
-        # Nothing due and nothing scheduled: a crawl from before [recrawl] was added,
-        # whose pages have no state yet; its next round fetches them all.
-        if not (due or self.recrawl or self.next_due is None):
+        # Nothing scheduled: a crawl from before [recrawl] was added, whose pages have no
+        # state yet, so its next round fetches them all. Requests still queued (the last
+        # round ran out of page budget) make a round too.
+        waiting = (await frontier.stats()).pending
+        if not (due or waiting or self.recrawl or self.next_due is None):
             return checkpoint
         self.next_due = None
         await frontier.begin_round(now, every=self.recrawl, reset=ROUND_RESET,

@@ -91,6 +91,12 @@ class RequestHandler:
 
     async def handle(self, leased: Request, known: PageState | None = None) -> Outcome:
         outcome = Outcome(leased, known=known)
+        # Scope as the config says now: a rule added since the request was queued (an
+        # exclude, a smaller max_depth) holds for it too, in a resume or a later round.
+        if (reason := self._scope.drop_reason(leased.url, leased.lineage.depth)) is not None:
+            outcome.dropped.append(reason)
+            outcome.sent = False
+            return outcome
         host = self._budget.take_host(leased)
         if host is False:
             outcome.dropped.append("host-budget")
@@ -146,7 +152,7 @@ class RequestHandler:
         leased = outcome.request
         policy = self._fetch_policy
         headers = self._headers_for(leased.url)
-        if validators := conditional_headers(outcome.known):
+        if self._recrawl is not None and (validators := conditional_headers(outcome.known)):
             headers = make_headers([*headers.items(), *validators])
         request = Request(leased.url, headers=headers,
                           timeouts=policy.timeouts, max_bytes=policy.max_bytes,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
 from typing import Protocol
@@ -40,6 +41,8 @@ from crawler.sinks import PagesSink
 from crawler.urls import origin
 
 __all__ = ["STOP_GRACE", "Run", "SharedState"]
+
+log = logging.getLogger(__name__)
 
 DEFER_AFTER = 5.0  # a retry that must wait longer goes back to the frontier
 STOP_GRACE = 5.0  # seconds the requests in flight get to finish after stop()
@@ -146,12 +149,25 @@ class Run:
             if self.committer.fatal is not None:
                 raise self.committer.fatal
             self.stopped = self._stopping
+            if self._round_spent():
+                self.finished = True
             leftovers = list(self._local)
             self._local.clear()
             self._known.clear()
             await self.committer.commit(released=leftovers, final=True,
                                         finished=self.finished and not self._stopping)  # fmt: skip
         self._progress.finish(self.stats)
+
+    def _round_spent(self) -> bool:
+        """A crawl in rounds that spent its page budget: the round ends here, and the
+        requests still queued wait for the next one instead of holding this one open."""
+        spent = (self.config.recrawl is not None and not self.finished
+                 and not self._stopping and self.budget.left <= 0)  # fmt: skip
+        if spent:
+            log.warning("round %s ended at the page budget (crawl.max_pages, %s pages); the "
+                        "pages still queued wait for the next round", self.stats.round,
+                        self.stats.pages)  # fmt: skip
+        return spent
 
     # leasing -----------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ __all__ = [
     "PAGES_SCHEMA",
     "begin_round",
     "due",
+    "fetched_in",
     "known",
     "store",
 ]
@@ -121,6 +122,17 @@ def store(db: sqlite3.Connection, updates: Sequence[PageUpdate], now: float) -> 
     # batch is not due again.
     outlinks = {link for seq in unchanged for link in decode_outlinks(_outlinks_of(db, seq))}
     return _pend(db, sorted(outlinks), now, updates[0].state.round) if outlinks else 0
+
+
+def fetched_in(db: sqlite3.Connection, fps: Sequence[bytes], round: int) -> None:
+    """Mark the pages of these rows as fetched in ``round``, whatever became of them."""
+    for chunk in _chunks(fps):
+        marks = ",".join("?" * len(chunk))
+        db.execute(
+            f"UPDATE pages SET round = ? WHERE seq IN "
+            f"(SELECT seq FROM requests WHERE fp IN ({marks}))",
+            (round, *chunk),
+        )
 
 
 def _outlinks_of(db: sqlite3.Connection, seq: int) -> bytes | None:

@@ -220,6 +220,8 @@ class SqliteFrontier(BaseFrontier):
                 if len(self._known) >= KNOWN_FINGERPRINTS:
                     self._known.clear()
                 self._known.add(fp)
+            if batch.round and batch.done:
+                _pages.fetched_in(db, [fingerprint(r.url) for r in batch.done], batch.round)
             if batch.pages:
                 self._move(DONE, PENDING, _pages.store(db, batch.pages, self._clock()))
             _set(db, batch.checkpoint)

@@ -124,6 +124,10 @@ class Batch:
     # ``checkpoint``; both share one namespace of keys.
     counters: dict[str, int] = field(default_factory=dict)
     pages: list[PageUpdate] = field(default_factory=list)  # applied after ``links``
+    # A crawl in rounds: the round ``done`` was fetched in. A page done in this round
+    # (even one that failed, or redirected, and so kept its old state) is not pended
+    # again by an unchanged page's outlinks.
+    round: int = 0
 
 
 @runtime_checkable

@@ -142,7 +142,9 @@ def apply_rule(rule: Rule, page: Page) -> RuleResult:
 
 def _value(field: Field, scope: Selector, page: Page) -> Any:
     """The field's value, typed; None when it found nothing and has no default."""
-    found = [text for text in _found(field, scope) if text is not None]
+    # An element with no text found nothing, unless finding it is the point (a bool).
+    found = [text for text in _found(field, scope)
+             if text is not None and (text != "" or field.type == "bool")]  # fmt: skip
     if field.regex is not None:
         found = [m for m in (_narrow(field.regex, text) for text in found) if m is not None]
     if not found:
@@ -165,11 +167,13 @@ def _found(field: Field, scope: Selector) -> list[Any]:
     return [_text(node, field) for node in picked]
 
 
-def _text(node: Selector, field: Field) -> str | None:
+def _text(node: Selector, field: Field) -> str | float | None:
     """An element as the field reads it: its markup, an attribute, or all its text."""
     root = node.root
     if isinstance(root, str):  # ::text, ::attr(), @attr or text() already picked
         return " ".join(root.split()) if field.type != "html" else root
+    if isinstance(root, bool | int | float):  # an XPath boolean() or count()
+        return root
     if field.type == "html":
         markup: str = node.get()
         return markup
@@ -190,11 +194,11 @@ def _jsonld(scope: Selector, path: str, *, every: bool) -> list[Any]:
             continue
         for thing in _things(document):
             value = _at(thing, path.split("."))
-            if value is not None:
-                values.append(value if isinstance(value, str | int | float | bool) else
-                              json.dumps(value, ensure_ascii=False))  # fmt: skip
-                if not every:
-                    return values
+            # A list is its values ("image": ["a.jpg", "b.jpg"]); an object stays whole,
+            # for the type to read (a url takes its "url" or "@id", json keeps it).
+            values += [v for v in (value if isinstance(value, list) else [value]) if v is not None]
+            if values and not every:
+                return values[:1]
     return values
 
 
@@ -224,7 +228,8 @@ def _narrow(pattern: str, value: Any) -> str | None:
     match = _regex(pattern).search(value if isinstance(value, str) else str(value))
     if match is None:
         return None
-    found: str | None = match.group(1) if match.re.groups else match.group(0)
+    group: str | None = match.group(1) if match.re.groups else None
+    found: str = match.group(0) if group is None else group  # an optional group may not take part
     return found
 
 
