@@ -148,8 +148,8 @@ def _pend(db: sqlite3.Connection, seqs: Sequence[int], now: float, round: int) -
         marks = ",".join("?" * len(chunk))
         moved += db.execute(
             f"UPDATE requests SET state = ?, tries = 0, not_before = 0 WHERE state = ? "
-            f"AND seq IN ({marks}) AND seq IN "
-            "(SELECT seq FROM pages WHERE due_at <= ? AND round < ?)",
+            f"AND seq IN ({marks}) AND EXISTS (SELECT 1 FROM pages WHERE "
+            "pages.seq = requests.seq AND due_at <= ? AND round < ?)",
             (PENDING, DONE, *chunk, now, round),
         ).rowcount
     return moved
