@@ -12,6 +12,8 @@ runs, alternating and with the order rotated every repetition:
 - ``aiohttp-lxml``: the same, plus lxml link extraction and the three item fields;
 - ``crawl-<engine>-shop`` (aiohttp, threads, futures) and ``crawl-aiohttp-generic``:
   ``python -m crawler CONFIG --quiet``, robots obeyed, SQLite frontier, 64 in flight;
+- ``crawl-aiohttp-rules``: the same with no ``crawl.site`` and ``[[extract]]`` rules
+  (``RULES``) taking what ``sites/shop.py`` takes;
 - ``scrapy``: ``scrapy_spider.py``, an equivalent ``CrawlSpider``, in a virtualenv of
   its own under ``benchmarks/.cache/`` (created on first use).
 
@@ -60,12 +62,29 @@ HERE = Path(__file__).resolve().parent
 README = HERE / "README.md"
 SCRAPY_VENV = HERE / ".cache" / "venv-scrapy"
 BASELINES = ("aiohttp-bare", "aiohttp-lxml")
-CRAWLS = {  # variant -> (engine, site, parse_workers)
+CRAWLS = {  # variant -> (engine, site, parse_workers); site "": none, the variant's RULES
     "crawl-aiohttp-shop": ("aiohttp", "shop", 1),
     "crawl-threads-shop": ("threads", "shop", 1),
     "crawl-futures-shop": ("futures", "shop", 1),
     "crawl-aiohttp-generic": ("aiohttp", "generic", 1),
     "crawl-aiohttp-shop-p2": ("aiohttp", "shop", 2),
+    "crawl-aiohttp-rules": ("aiohttp", "", 1),
+}
+# [[extract]] rules ending a variant's config. With no crawl.site only their items are
+# written: here one "product" item per product block with what sites/shop.py takes from
+# it (the first .name, .sku and .price, text with whitespace collapsed; price a number).
+# Every page of site.py has one such block, so every page gives one item.
+RULES = {
+    "crawl-aiohttp-rules": """
+[[extract]]
+name = "product"
+each = "div.product"
+
+[extract.fields]
+name = ".name"
+sku = ".sku"
+price = { css = ".price", type = "number" }
+""",
 }
 SCRAPY = "scrapy"
 VARIANTS = (*BASELINES, *CRAWLS, SCRAPY)
@@ -127,6 +146,7 @@ class Rev:
     subject: str
     path: Path  # the worktree
     parse_workers: bool = False  # its config knows ``[crawl] parse_workers``
+    extract: bool = False  # its config knows ``[[extract]]`` rules
     uvloop: bool = False  # its command line runs on uvloop when installed
     crawler_file: str = ""  # crawler.__file__ as a crawl there imports it
 
@@ -236,7 +256,9 @@ def worktrees(names: list[str]) -> Iterator[dict[str, Rev]]:
             _git("worktree", "add", "--detach", str(path), sha)
             rev = Rev(short, sha, _git("log", "-1", "--format=%s", sha), path)
             revs[short] = rev
-            rev.parse_workers = '"parse_workers"' in _source(path, "config.py", "config/crawl.py")
+            config_source = _source(path, "config.py", "config/crawl.py")
+            rev.parse_workers = '"parse_workers"' in config_source
+            rev.extract = '"extract"' in config_source
             rev.uvloop = "uvloop" in _source(path, "loop.py", "cli/loop.py")
             # The same interpreter, environment and working directory as its crawls.
             result = subprocess.run([sys.executable, "-c", IMPORTED], cwd=path, env=rev.env(),
@@ -259,7 +281,8 @@ def worktrees(names: list[str]) -> Iterator[dict[str, Rev]]:
 
 def at_variants(only: list[str], revs: dict[str, Rev]) -> list[str]:
     """ONLY with each crawl variant replaced by one per revision, ``VARIANT@REV``; a
-    variant with parse_workers > 1 only at revisions that know that setting."""
+    variant with parse_workers > 1 only at revisions that know that setting, one with
+    ``RULES`` only at revisions that know ``[[extract]]``."""
     variants: list[str] = []
     for variant in only:
         if variant not in CRAWLS:
@@ -268,6 +291,8 @@ def at_variants(only: list[str], revs: dict[str, Rev]) -> list[str]:
         for rev in revs.values():
             if CRAWLS[variant][2] > 1 and not rev.parse_workers:
                 print(f"skipping {variant}@{rev.short}: no parse_workers there", file=sys.stderr)
+            elif variant in RULES and not rev.extract:
+                print(f"skipping {variant}@{rev.short}: no [[extract]] there", file=sys.stderr)
             else:
                 variants.append(f"{variant}@{rev.short}")
     return variants
@@ -307,18 +332,20 @@ def write_crawl_config(
     parse_workers: int,
     rev: Rev | None,
     state: str = 'frontier = "sqlite"',
+    rules: str = "",
 ) -> Path:
     """The crawl's config; without ``parse_workers`` for a REV whose config lacks it
     (configs reject unknown keys), which then parses in threads, as 1 does. ``state``:
-    the lines of its ``[state]`` table."""
+    the lines of its ``[state]`` table. ``site`` "": no ``crawl.site`` line. ``rules``:
+    ``[[extract]]`` tables, written last."""
     workers = f"parse_workers = {parse_workers}\n" if rev is None or rev.parse_workers else ""
     assert workers or parse_workers == 1
+    site_line = f'site = "{site}"\n' if site else ""
     config = folder / "crawl.toml"
     config.write_text(
         f"""[crawl]
 start_urls = ["{bench.base}/"]
-site = "{site}"
-obey_robots = true
+{site_line}obey_robots = true
 {workers}
 [fetch]
 engine = "{engine}"
@@ -334,7 +361,7 @@ items = "items.jsonl"
 
 [state]
 {state}
-""",
+{rules}""",
         encoding="utf-8",
     )
     return config
@@ -348,13 +375,32 @@ def command(name: str, bench: Bench, folder: Path) -> list[str]:
                 str(folder / "fetched.tsv"), "--concurrency", str(CONCURRENCY), *parse]  # fmt: skip
     if variant in CRAWLS:
         at = bench.revs[rev] if rev else None
-        config = write_crawl_config(folder, bench, *CRAWLS[variant], at)
+        config = write_crawl_config(
+            folder, bench, *CRAWLS[variant], at, rules=RULES.get(variant, "")
+        )
         return [sys.executable, "-m", "crawler", str(config), "--quiet"]
     assert variant == SCRAPY
     assert bench.scrapy_python is not None
     return [str(bench.scrapy_python), str(HERE / "scrapy_spider.py"), "--url", f"{bench.base}/",
             "--feed", str(folder / "items.jsonl"), "--stats", str(folder / "scrapy-stats.json"),
             "--concurrency", str(CONCURRENCY)]  # fmt: skip
+
+
+def complete_item(variant: str, item: dict[str, Any]) -> bool:
+    """Every field the variant's parser extracts; the rules' items also their rule's
+    name as ``type`` and the price as a number, as ``sites/shop.py`` gives it."""
+    if variant == "crawl-aiohttp-generic":
+        return bool(item.get("title"))
+    if not all(item.get(key) for key in ("name", "sku", "price")):
+        return False
+    if variant in RULES:
+        price = item["price"]
+        return (
+            item.get("type") == "product"
+            and isinstance(price, int | float)
+            and not isinstance(price, bool)
+        )
+    return True
 
 
 def found_urls(name: str, folder: Path, run: Run) -> Counter[str]:
@@ -377,12 +423,11 @@ def found_urls(name: str, folder: Path, run: Run) -> Counter[str]:
         run.records = len(lines)
     else:
         path = folder / ("out/items.jsonl" if variant in CRAWLS else "items.jsonl")
-        wanted = ("title",) if variant == "crawl-aiohttp-generic" else ("name", "sku", "price")
         lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
         for line in lines:
             item = json.loads(line)
             seen[canonicalize(item["url"])] += 1
-            if not all(item.get(key) for key in wanted):
+            if not complete_item(variant, item):
                 incomplete.append(item["url"])
         run.records = len(lines)
     if incomplete:
