@@ -437,3 +437,11 @@ def test_a_date_missing_a_part_is_not_made_up(text: str) -> None:
     assert failures(site, page(f"<p>{text}</p>")) == [
         f"p: the page: field when: cannot read {text!r} as a date with day, month and year"
     ]
+
+
+@pytest.mark.parametrize(("dayfirst", "value"), [(False, "2026-03-12"), (True, "2026-12-03")])
+def test_dates_read_day_first_when_told(dayfirst: bool, value: str) -> None:
+    site = rules({"name": "p", "fields": {"when": {"css": "p", "type": "date",
+                                                   "dayfirst": dayfirst}}})  # fmt: skip
+    [item] = items(site, page("<p>03/12/2026</p>"))
+    assert item["when"] == value

@@ -23,7 +23,7 @@ from crawler.policy.checks import boolean, list_of, string
 __all__ = ["parse_rules"]
 
 _RULE_KEYS = ("name", "match", "each", "required", "follow", "fields")
-_FIELD_KEYS = (*SOURCES, "attr", "all", "regex", "default", "type", "decimal")
+_FIELD_KEYS = (*SOURCES, "attr", "all", "regex", "default", "type", "decimal", "dayfirst")
 
 
 def parse_rules(value: Any) -> tuple[Rule, ...]:
@@ -84,7 +84,9 @@ def _field(key: str, name: str, spec: Any) -> Field:
     regex = _optional(key, spec, "regex", _regex)
     attr = _optional(key, spec, "attr", lambda k, v: _text(k, v, "an attribute name"))
     every = boolean(f"{key}.all", spec.get("all", False))
-    return Field(name, source, query, attr, every, regex, spec.get("default"), kind, decimal)
+    dayfirst = boolean(f"{key}.dayfirst", spec.get("dayfirst", False))
+    return Field(name, source, query, attr, every, regex, spec.get("default"), kind, decimal,
+                 dayfirst)  # fmt: skip
 
 
 def _optional(

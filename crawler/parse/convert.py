@@ -105,8 +105,8 @@ def _date(value: Any, field: Field, page: Page) -> str:
     """ISO 8601: a date alone stays a date; a time with a zone is given in UTC."""
     text = str(value).strip()
     try:  # twice, with defaults apart in every part: a part the text lacks shows
-        when = dates.parse(text, default=_DEFAULTS[0])
-        again = dates.parse(text, default=_DEFAULTS[1])
+        when = dates.parse(text, default=_DEFAULTS[0], dayfirst=field.dayfirst)
+        again = dates.parse(text, default=_DEFAULTS[1], dayfirst=field.dayfirst)
     except (ValueError, OverflowError):
         raise Unreadable(value, "a date") from None
     if when.date() != again.date():

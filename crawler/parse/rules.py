@@ -50,6 +50,7 @@ class Field:
     default: Any = None  # None: a field that finds nothing is left out
     type: str = "string"  # one of convert.CONVERTERS
     decimal: str = "."  # for numbers: "," reads 1.299,00
+    dayfirst: bool = False  # for dates: 03/12/2026 is the 3rd of December
 
 
 @dataclass(frozen=True, slots=True)
