@@ -662,65 +662,57 @@ def main(argv: list[str] | None = None) -> int:
     processes = harness.LaunchedProcesses()
     runs: list[Run] = []
     work = Path(tempfile.mkdtemp(prefix="bench-compare-"))
-    load_start = os.getloadavg()[0]
     expected = 0
     variants: list[str] = args.only
-    revs: dict[str, Rev] = {}
-    try:
-        with worktrees(args.at) as revs:
-            variants = at_variants(args.only, revs) if revs else args.only
-            bench = prepare(work, args.pages, variants, args.timeout)
-            bench.revs = revs
-            expected = len(bench.expected)
-            header["versions"] = versions(bench)
-            for key in ("date", "machine", "versions", "command"):
-                print(f"{key}: {header[key]}", file=sys.stderr)
-            try:
-                harness.measure_all(
-                    runs,
-                    args.repeats,
-                    variants,
-                    lambda variant, repetition: measure(processes, bench, variant, repetition),
-                    describe,
-                    rotate=True,
-                )
-            finally:
-                processes.stop_all()  # before the worktrees they may run in go
-    except KeyboardInterrupt:
-        print("interrupted: stopping the processes started", file=sys.stderr)
-        return 130
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        processes.stop_all()
-        header["load"] = harness.load_line(load_start, [r.load1 for r in runs])
-        if args.json is not None and runs:
-            report = {
-                **header,
-                "revs": {
-                    short: {**asdict(rev), "path": str(rev.path)} for short, rev in revs.items()
-                },
-                "runs": [{**asdict(r), "ok": r.ok} for r in runs],
-            }
-            args.json.write_text(json.dumps(report, indent=2) + "\n")
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    revs: dict[str, Rev] = {}  # bound before the worktrees are: report() reads it
+
+    def report() -> dict[str, Any]:
+        return {
+            "revs": {short: {**asdict(rev), "path": str(rev.path)} for short, rev in revs.items()},
+            "runs": [{**asdict(r), "ok": r.ok} for r in runs],
+        }
+
+    session = harness.Session(
+        processes,
+        header,
+        work,
+        loads=lambda: [r.load1 for r in runs],
+        report=report,
+        json_path=args.json,
+        keep=args.keep,
+    )
+    with session, worktrees(args.at) as made:
+        revs.update(made)
+        variants = at_variants(args.only, revs) if revs else args.only
+        bench = prepare(work, args.pages, variants, args.timeout)
+        bench.revs = revs
+        expected = len(bench.expected)
+        header["versions"] = versions(bench)
+        for key in ("date", "machine", "versions", "command"):
+            print(f"{key}: {header[key]}", file=sys.stderr)
+        try:
+            harness.measure_all(
+                runs,
+                args.repeats,
+                variants,
+                lambda variant, repetition: measure(processes, bench, variant, repetition),
+                describe,
+                rotate=True,
+            )
+        finally:
+            processes.stop_all()  # before the worktrees they may run in go
+    if session.code is not None:
+        return session.code
     about = harness.about(header, args.pages, expected, args.repeats)
     text = f"{about}\n\n{table(runs, variants)}"
     ab = ab_table(runs, variants, revs) if revs else ""
-    print(f"{text}\n\n{ab}" if ab else text)
-    failed = [r for r in runs if not r.ok]
-    for run in failed:
-        print(f"\nFAILED {run.variant} #{run.repetition + 1}: " + "; ".join(run.problems))
+    code = harness.print_results(f"{text}\n\n{ab}" if ab else text, runs, lambda r: r.variant)
     if args.write_readme and ab:  # with --at: the A/B table, in a section of its own
         write_readme(f"{about}\n\n{ab}", AT_START, AT_END)
     elif args.write_readme:
         write_readme(text)
         print(f"wrote the table to {README}", file=sys.stderr)
-    return 1 if failed else 0
+    return code
 
 
 if __name__ == "__main__":

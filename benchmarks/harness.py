@@ -1,17 +1,20 @@
-"""What the benchmark scripts share: children stopped by pid, and the generated site.
+"""What the benchmark scripts share: children stopped by pid, the generated site, and
+how a run of the benchmark ends and is reported.
 
-``memory.py``, ``ping.py``, ``compare.py`` and ``help_time.py`` import it as
-``harness``: run as ``python benchmarks/NAME.py``, Python puts the script's folder first
-on ``sys.path``.
+``memory.py``, ``ping.py``, ``compare.py``, ``workers.py``, ``recrawl.py`` and
+``help_time.py`` import it as ``harness``: run as ``python benchmarks/NAME.py``, Python
+puts the script's folder first on ``sys.path``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import platform
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -326,8 +329,9 @@ def machine() -> str:
 
 
 class Measured(Protocol):
-    """What ``measure_all`` reads of a run."""
+    """What ``measure_all`` and ``print_results`` read of a run."""
 
+    repetition: int  # from 0
     problems: list[str]  # empty when every check passed
 
 
@@ -386,3 +390,67 @@ def about(header: dict[str, Any], pages: int, expected: int, repeats: int) -> st
             f"{repeats} run(s) per variant; medians",
         ]
     )
+
+
+class Session:
+    """The end of a benchmark's runs, however they end: ``with session: ...`` around them.
+
+    Ctrl-C and the errors a benchmark expects (RuntimeError, a failed command, and
+    ERRORS) end the runs with a line on stderr rather than a traceback, and set ``code``
+    (130, 1) for ``main`` to return. On every way out, SIGTERM's too (``exit_on_sigterm``),
+    the children are stopped, HEADER gets the load around the runs (from ``loads()``),
+    JSON_PATH gets HEADER and ``report()`` if ``report()["runs"]`` holds any run, and WORK
+    goes unless KEEP: an interrupted benchmark still records the runs it finished, and
+    leaves nothing running.
+    """
+
+    def __init__(
+        self,
+        processes: Processes,
+        header: dict[str, Any],
+        work: Path,
+        *,
+        loads: Callable[[], list[float]],
+        report: Callable[[], dict[str, Any]],
+        json_path: Path | None,
+        keep: bool,
+        errors: tuple[type[Exception], ...] = (),
+    ) -> None:
+        self.processes, self.header, self.work = processes, header, work
+        self.loads, self.report, self.json_path, self.keep = loads, report, json_path, keep
+        self.errors = (RuntimeError, subprocess.CalledProcessError, *errors)
+        self.load_start = 0.0
+        self.code: int | None = None  # the exit status, once the runs ended early
+
+    def __enter__(self) -> Session:
+        self.load_start = os.getloadavg()[0]
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> bool:
+        if isinstance(error, KeyboardInterrupt):
+            print("interrupted: stopping the processes started", file=sys.stderr)
+            self.code = 130
+        elif isinstance(error, self.errors):
+            print(f"error: {error}", file=sys.stderr)
+            self.code = 1
+        self.processes.stop_all()
+        self.header["load"] = load_line(self.load_start, self.loads())
+        if self.json_path is not None:
+            report = self.report()
+            if report["runs"]:
+                self.json_path.write_text(json.dumps({**self.header, **report}, indent=2) + "\n")
+        if self.keep:
+            print(f"kept {self.work}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+        return self.code is not None  # swallow only the errors reported above
+
+
+def print_results(text: str, runs: Sequence[R], name: Callable[[R], str]) -> int:
+    """Print TEXT (the tables), then each failed run's problems, which a table only
+    counts; return the exit status: 1 if any run failed, else 0."""
+    print(text)
+    failed = [run for run in runs if run.problems]
+    for run in failed:
+        print(f"\nFAILED {name(run)} #{run.repetition + 1}: " + "; ".join(run.problems))
+    return 1 if failed else 0

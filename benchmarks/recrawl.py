@@ -400,49 +400,39 @@ def main(argv: list[str] | None = None) -> int:
     pairs: list[Pair] = []
     loads: list[float] = []
     work = Path(tempfile.mkdtemp(prefix="bench-recrawl-"))
-    load_start = os.getloadavg()[0]
     expected = 0
-    try:
-        with compare.worktrees([args.at] if args.at else []) as revs:
-            processes.rev = next(iter(revs.values()), None)
-            bench = compare.prepare(work, args.pages, [VARIANT], args.timeout)
-            log_sent_bytes(bench.config)
-            expected = len(bench.expected)
-            header["versions"] = compare.versions(bench)
-            header["crawler"] = crawler_line(processes.rev)
-            for key in ("date", "machine", "versions", "crawler", "command"):
-                print(f"{key}: {header[key]}", file=sys.stderr)
+    session = harness.Session(
+        processes,
+        header,
+        work,
+        loads=lambda: loads,
+        report=lambda: {"runs": [asdict(pair) for pair in pairs]},
+        json_path=args.json,
+        keep=args.keep,
+    )
+    with session, compare.worktrees([args.at] if args.at else []) as revs:
+        processes.rev = next(iter(revs.values()), None)
+        bench = compare.prepare(work, args.pages, [VARIANT], args.timeout)
+        log_sent_bytes(bench.config)
+        expected = len(bench.expected)
+        header["versions"] = compare.versions(bench)
+        header["crawler"] = crawler_line(processes.rev)
+        for key in ("date", "machine", "versions", "crawler", "command"):
+            print(f"{key}: {header[key]}", file=sys.stderr)
 
-            def one(share: float, repetition: int) -> Pair:
-                loads.append(os.getloadavg()[0])
-                return measure(processes, bench, args.pages, share, repetition)
+        def one(share: float, repetition: int) -> Pair:
+            loads.append(os.getloadavg()[0])
+            return measure(processes, bench, args.pages, share, repetition)
 
-            try:
-                harness.measure_all(pairs, args.repeats, shares, one, describe, rotate=True)
-            finally:
-                processes.stop_all()  # before the worktree they run in goes
-    except KeyboardInterrupt:
-        print("interrupted: stopping the processes started", file=sys.stderr)
-        return 130
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        processes.stop_all()
-        header["load"] = harness.load_line(load_start, loads)
-        if args.json is not None and pairs:
-            report: dict[str, Any] = {**header, "runs": [asdict(pair) for pair in pairs]}
-            args.json.write_text(json.dumps(report, indent=2) + "\n")
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        try:
+            harness.measure_all(pairs, args.repeats, shares, one, describe, rotate=True)
+        finally:
+            processes.stop_all()  # before the worktree they run in goes
+    if session.code is not None:
+        return session.code
     about = harness.about(header, args.pages, expected, args.repeats)
-    print(f"{about}\n- Crawler: {header['crawler']}\n\n{table(pairs, shares)}")
-    failed = [pair for pair in pairs if pair.problems]
-    for pair in failed:
-        print(f"\nFAILED {label(pair.share)} #{pair.repetition + 1}: " + "; ".join(pair.problems))
-    return 1 if failed else 0
+    text = f"{about}\n- Crawler: {header['crawler']}\n\n{table(pairs, shares)}"
+    return harness.print_results(text, pairs, lambda pair: label(pair.share))
 
 
 if __name__ == "__main__":

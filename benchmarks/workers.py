@@ -553,9 +553,18 @@ def main(argv: list[str] | None = None) -> int:
     processes = Processes()
     runs: list[Run] = []
     work = Path(tempfile.mkdtemp(prefix="bench-workers-"))
-    load_start = os.getloadavg()[0]
     expected = 0
-    try:
+    session = harness.Session(
+        processes,
+        header,
+        work,
+        loads=lambda: [r.load1 for r in runs],
+        report=lambda: {"runs": [{**asdict(r), "ok": r.ok} for r in runs]},
+        json_path=args.json,
+        keep=args.keep,
+        errors=(redis.RedisError,),
+    )
+    with session:
         bench = compare.prepare(work, args.pages, variants, args.timeout)
         expected = len(bench.expected)
         header["versions"] = versions(bench, redis_binary)
@@ -571,28 +580,10 @@ def main(argv: list[str] | None = None) -> int:
             describe,
             rotate=True,
         )
-    except KeyboardInterrupt:
-        print("interrupted: stopping the processes started", file=sys.stderr)
-        return 130
-    except (RuntimeError, subprocess.CalledProcessError, redis.RedisError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        processes.stop_all()
-        header["load"] = harness.load_line(load_start, [r.load1 for r in runs])
-        if args.json is not None and runs:
-            report = {**header, "runs": [{**asdict(r), "ok": r.ok} for r in runs]}
-            args.json.write_text(json.dumps(report, indent=2) + "\n")
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    if session.code is not None:
+        return session.code
     about = harness.about(header, args.pages, expected, args.repeats)
-    print(f"{about}\n\n{tables(runs, variants)}")
-    failed = [r for r in runs if not r.ok]
-    for run in failed:
-        print(f"\nFAILED {run.variant} #{run.repetition + 1}: " + "; ".join(run.problems))
-    return 1 if failed else 0
+    return harness.print_results(f"{about}\n\n{tables(runs, variants)}", runs, lambda r: r.variant)
 
 
 if __name__ == "__main__":
