@@ -618,3 +618,30 @@ def test_bad_csv_output_settings_name_the_key(
     assert expected in info.value.expected
     assert str(info.value).startswith(f"{key}: expected ")
     assert info.value.value == output.get("columns", output.get("items"))
+
+
+def test_status_shows_the_summary_a_crawl_ends_with(site: GeneratedSite, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", site.url("/p/1000.html"), tmp_path / "out",
+                          "max_depth = 1")  # fmt: skip
+    assert run_cli(str(config), "--quiet").returncode == 0
+    shown = run_cli("status", str(config))
+    assert shown.returncode == 0
+    rows = dict(line.strip().split(": ", 1) for line in shown.stdout.splitlines())
+    saved = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert (rows["pages"], rows["items"]) == (str(saved["pages"]), str(saved["items"]))
+    assert (rows["errors"], rows["finished"]) == ("none", "yes")
+    assert "parser_failure" not in shown.stdout  # no raw keys, no "None"
+
+
+def test_stats_read_back_from_their_json_show_the_same_summary() -> None:
+    from crawler.crawl.progress import summary_rows
+    from crawler.crawl.stats import CrawlStats
+
+    stats = CrawlStats(pages=7, items=5, bytes=1234, parsed=6, round=3, duration=2.5)
+    stats.statuses.update({200: 6, 404: 1})
+    stats.errors.update({"http_status": 1})
+    stats.dropped.update({"offsite": 4})
+    stats.sitemaps.update({404: 1})
+    stats.changes.update({"new": 2, "unchanged": 4})
+    again = CrawlStats.from_json(json.loads(json.dumps(stats.to_json())))
+    assert summary_rows(again) == summary_rows(stats)

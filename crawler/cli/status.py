@@ -14,6 +14,7 @@ from crawler.config import Config
 from crawler.crawl import open_state
 from crawler.crawl.checkpoint import Checkpoint
 from crawler.crawl.files import CrawlFiles, is_shared
+from crawler.crawl.progress import summary_text
 from crawler.crawl.stats import CrawlStats
 from crawler.errors import FrontierError
 from crawler.frontier import FrontierStats
@@ -47,9 +48,14 @@ def show_status(config: Config, *, as_json: bool) -> int:
             return EXIT_FAILED
     if as_json:
         print(json.dumps(payload))
-    else:
-        for key, value in payload.items():
-            print(f"{key}: {json.dumps(value) if isinstance(value, dict) else value}")
+        return EXIT_OK
+    print(summary_text(CrawlStats.from_json(payload)))
+    print(f"{'finished':>13}: {'yes' if payload.get('finished') else 'no'}")
+    queue = payload.get("frontier")
+    if isinstance(queue, dict):
+        print(f"{'frontier':>13}: " + ", ".join(f"{k} {v:,}" for k, v in queue.items()))
+    if failure := payload.get("parser_failure"):
+        print(f"{'parser':>13}: {failure}")
     return EXIT_OK
 
 

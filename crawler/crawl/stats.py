@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,28 @@ class CrawlStats:
         if failed * 2 > self.parsed:
             return f"the site's parser failed on {failed} of {self.parsed} pages"
         return None
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> CrawlStats:
+        """The counts ``to_json`` wrote (``stats.json``); keys it lacks count zero."""
+
+        def counts(key: str) -> dict[str, int]:
+            value = payload.get(key)
+            return dict(value) if isinstance(value, Mapping) else {}
+
+        def number(key: str) -> int:
+            return int(payload.get(key) or 0)
+
+        stats = cls(pages=number("pages"), items=number("items"), bytes=number("bytes"),
+                    parsed=number("parsed"), round=number("round"))  # fmt: skip
+        stats.deferred = number("deferred_retries")
+        stats.duration = float(payload.get("duration_s") or 0.0)
+        stats.statuses.update({int(k): v for k, v in counts("status_codes").items()})
+        stats.sitemaps.update({int(k): v for k, v in counts("sitemaps").items()})
+        stats.errors.update(counts("errors"))
+        stats.dropped.update(counts("dropped"))
+        stats.changes.update(counts("changes"))
+        return stats
 
     def to_json(self) -> dict[str, Any]:
         rounds = {"round": self.round, "changes": dict(sorted(self.changes.items()))}
