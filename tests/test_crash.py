@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
-import random
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +19,7 @@ from crawler.crawl import Crawler
 from crawler.errors import SinkError
 from crawler.sinks._pages import PARTIAL
 from crawler.urls import canonicalize
+from tests.crashes import kill_at_random_moments
 from tests.gensite import GeneratedSite
 
 KILLS = 12
@@ -72,22 +70,8 @@ def test_sigkill_at_many_random_moments_then_resume_is_exact(
 ) -> None:
     out = tmp_path / "out"
     config = write_config(tmp_path, site, out)
-    moments = random.Random(20261125)
-    kills = 0
-    for _ in range(KILLS):
-        process = crawl(config)
-        try:  # the random moment: the kill comes whenever this wait runs out
-            process.wait(timeout=moments.uniform(0.05, 1.0))
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-            kills += 1
-        else:
-            assert process.returncode == 0, process.stderr.read() if process.stderr else ""
-            break
-        finally:
-            if process.stderr:
-                process.stderr.close()
+    command = [sys.executable, "-m", "crawler", str(config), "--quiet"]
+    kills, _ = kill_at_random_moments(command, times=KILLS, seed=20261125, between=(0.05, 1.0))
     assert kills >= KILLS * 2 // 3, "the crawl finished before most kills: make the site bigger"
     last = crawl(config)
     _, stderr = last.communicate(timeout=120)

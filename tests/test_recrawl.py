@@ -16,6 +16,7 @@ import pytest
 from crawler.config import Config, parse_config
 from crawler.crawl import Crawler
 from crawler.errors import ConfigError
+from tests.crashes import kill_at_random_moments
 from tests.rounds_site import RoundsSite
 
 
@@ -161,9 +162,6 @@ def test_bad_recrawl_settings_name_the_key(
 def test_round_two_killed_at_random_moments_records_every_change_once(tmp_path: Path) -> None:
     """SIGKILL in the middle of round 2, again and again, then the same command: the
     round ends with each change in changes.jsonl once and each changed page's item once."""
-    import os
-    import random
-    import signal
     import subprocess
     import sys
 
@@ -185,20 +183,9 @@ def test_round_two_killed_at_random_moments_records_every_change_once(tmp_path: 
         for n in range(3, 1500, 50):
             site.delete(n)
         new = {site.url(f"/p/{site.add(parent=10)}.html") for _ in range(3)}
-        moments, kills = random.Random(20261203), 0
-        for _ in range(8):
-            process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)  # fmt: skip
-            try:  # the random moment: the kill comes whenever this wait runs out
-                process.wait(timeout=moments.uniform(0.3, 1.2))
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
-                kills += 1
-            else:
-                assert process.returncode == 0
-                break
-        else:
+        kills, finished = kill_at_random_moments(command, times=8, seed=20261203,
+                                                 between=(0.3, 1.2))  # fmt: skip
+        if not finished:  # one more run ends round 2; after that it would begin round 3
             subprocess.run(command, check=True, timeout=300, capture_output=True)
     assert kills >= 3, "round 2 ended before most kills: make the site bigger"
     out = tmp_path / "out"

@@ -109,38 +109,32 @@ class RequestHandler:
             outcome.fetched_at = time.time()
             if self._archive:
                 outcome.response = response
-            if self._recrawl is None or leased.lineage.kind != "page":
+            if self._recrawl is None or leased.lineage.kind != "page" or response.is_redirect:
                 await self._on_response(outcome, response)
-            elif not self._revisited(outcome, response):
-                await self._on_response(outcome, response)
-                self._keep_state(outcome, response)
+            else:
+                await self._revalidated(outcome, response)
         return outcome
 
-    def _revisited(self, outcome: Outcome, response: Response) -> bool:
-        """A page of an earlier round that is unchanged, removed or still gone: its
-        state is updated and nothing more is done (no parse, no item, no error)."""
-        known = outcome.known
-        if known is None or response.is_redirect:
-            return False
-        change = classify(known, response.status, digest(response.body))
-        still_gone = change is None and response.status in GONE and known.status in GONE
-        if change not in ("unchanged", "removed") and not still_gone:
-            return False
+    async def _revalidated(self, outcome: Outcome, response: Response) -> None:
+        """A page of a crawl in rounds. Unchanged, removed or still gone: its state is
+        updated and nothing more is done (no parse, no item, no error). New or changed:
+        handled as any page, then its state kept, its links the outlinks (an error
+        keeps the old state)."""
         assert self._recrawl is not None
-        state = next_state(known, response, change or "removed", digest(response.body),
-                           outcome.fetched_at, self._recrawl, self._round)  # fmt: skip
-        outcome.change = change
-        outcome.page = PageUpdate(outcome.request, state, outlinks=None if change else [])
-        return True
-
-    def _keep_state(self, outcome: Outcome, response: Response) -> None:
-        """A new or changed page's state, its links the outlinks; errors keep the old."""
-        body_digest = digest(response.body)
-        change = classify(outcome.known, response.status, body_digest)
-        if change not in ("new", "changed") or outcome.error is not None or response.is_redirect:
+        known, body_digest = outcome.known, digest(response.body)
+        change = classify(known, response.status, body_digest)
+        still_gone = (change is None and known is not None
+                      and response.status in GONE and known.status in GONE)  # fmt: skip
+        if change in ("unchanged", "removed") or still_gone:
+            state = next_state(known, response, change or "removed", body_digest,
+                               outcome.fetched_at, self._recrawl, self._round)  # fmt: skip
+            outcome.change = change
+            outcome.page = PageUpdate(outcome.request, state, outlinks=None if change else [])
             return
-        assert self._recrawl is not None
-        state = next_state(outcome.known, response, change, body_digest, outcome.fetched_at,
+        await self._on_response(outcome, response)
+        if change not in ("new", "changed") or outcome.error is not None:
+            return
+        state = next_state(known, response, change, body_digest, outcome.fetched_at,
                            self._recrawl, self._round)  # fmt: skip
         outcome.change = change
         outcome.page = PageUpdate(outcome.request, state, outlinks=list(outcome.links))
