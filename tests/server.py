@@ -33,6 +33,20 @@ BOMB_SIZE = 1 << 30  # decompressed size of the gzip bomb
 PEAK_RSS = 'int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) * 1024'
 
 
+def _close_unwrapped_socket(task: asyncio.Task[Any]) -> None:
+    """A connection the loop accepted but whose task (``_accept_connection2``) has not yet
+    run owns a socket no transport wraps: cancelling the task would leave it open until
+    the garbage collector warns, at the end of the whole test session."""
+    coro = task.get_coro()
+    frame = getattr(coro, "cr_frame", None)
+    if frame is None or getattr(coro, "__name__", "") != "_accept_connection2":
+        return
+    if getattr(coro, "cr_await", None) is None:  # not started: it holds only its arguments
+        conn = frame.f_locals.get("conn")
+        if isinstance(conn, socket.socket):
+            conn.close()
+
+
 def make_gzip_bomb(size: int = BOMB_SIZE) -> bytes:
     """``size`` zero bytes, gzip-compressed (about 1000:1)."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
@@ -147,6 +161,7 @@ class LoopbackServer:
         # the garbage collector complains: finish what is pending, then abort the rest.
         pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
         for task in pending:
+            _close_unwrapped_socket(task)
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         transports = getattr(self._loop, "_transports", {})  # the selector loop's own table

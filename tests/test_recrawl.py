@@ -3,6 +3,7 @@ reports exactly what did (new, changed, removed), at a fraction of the first's b
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -159,6 +160,16 @@ def test_bad_recrawl_settings_name_the_key(
         })  # fmt: skip
 
 
+def round_two_done(out: Path) -> bool:
+    """Round 2 committed as finished (a run may be killed after that, before it exits:
+    running the command again would begin round 3)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(out / "frontier.sqlite3")) as db:
+        values = dict(db.execute("SELECT key, value FROM checkpoint"))
+    return values.get("round") == 2 and values.get("finished") == 1
+
+
 def test_round_two_killed_at_random_moments_records_every_change_once(tmp_path: Path) -> None:
     """SIGKILL in the middle of round 2, again and again, then the same command: the
     round ends with each change in changes.jsonl once and each changed page's item once."""
@@ -184,7 +195,8 @@ def test_round_two_killed_at_random_moments_records_every_change_once(tmp_path: 
             site.delete(n)
         new = {site.url(f"/p/{site.add(parent=10)}.html") for _ in range(3)}
         kills, finished = kill_at_random_moments(command, times=8, seed=20261203,
-                                                 between=(0.3, 1.2))  # fmt: skip
+                                                 between=(0.3, 1.2),
+                                                 done=lambda: round_two_done(tmp_path / "out"))  # fmt: skip
         if not finished:  # one more run ends round 2; after that it would begin round 3
             subprocess.run(command, check=True, timeout=300, capture_output=True)
     assert kills >= 3, "round 2 ended before most kills: make the site bigger"
