@@ -54,7 +54,7 @@ def test_timeout_table() -> None:
         ("crawl", "obey_robots", "yes", 'crawl.obey_robots: expected true or false, got "yes"'),
         ("crawl", "site", "no such/site", "crawl.site: expected a site name like"),
         ("crawl", "max_dept", 3, "crawl.max_dept: expected a key of [crawl]"),
-        ("fetch", "engine", "curl", 'fetch.engine: expected one of aiohttp, futures, threads, got "curl"'),
+        ("fetch", "engine", "curl", 'fetch.engine: expected one of aiohttp, browser, futures, threads, got "curl"'),
         ("fetch", "timeout", 0, "fetch.timeout: expected a positive number of seconds, or a duration like \"90s\""),
         ("fetch", "timeout", {"connct": 1}, "fetch.timeout.connct: expected connect, read or total"),
         ("fetch", "concurrency", 0, "fetch.concurrency: expected an integer >= 1, got 0"),

@@ -237,7 +237,7 @@ async def test_engine_must_be_open(engine: str, server: LoopbackServer) -> None:
 
 
 def test_unknown_engine_names_the_choices() -> None:
-    with pytest.raises(ValueError, match="aiohttp, futures, threads"):
+    with pytest.raises(ValueError, match="aiohttp, browser, futures, threads"):
         create_engine("curl")
 
 

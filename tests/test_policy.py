@@ -30,8 +30,12 @@ def test_every_setting_has_a_check_a_sentence_and_at_most_one_toml_key() -> None
         assert setting.doc
         assert callable(setting.check)
         if setting.toml is not None:
-            section, _, key = setting.toml.partition(".")
-            assert key in SCHEMA[section], f"{setting.toml} is not read from a crawl config"
+            section, dot, key = setting.toml.partition(".")
+            if dot:
+                assert key in SCHEMA[section], f"{setting.toml} is not read from a crawl config"
+            else:  # a whole table ([browser]): every key of it
+                assert setting.keys
+                assert set(SCHEMA[section]) == set(setting.keys)
 
 
 def test_the_fetchers_take_exactly_the_policy_settings() -> None:

@@ -14,7 +14,7 @@ added, so that many workers can count into one key). A crawl keeps there::
     offset.warc[.<worker>]      the committed length of the current WARC file
     warc.file[.<worker>]        the index of the current WARC file
     stats.pages  stats.items  stats.bytes  stats.deferred  stats.duration_ms
-    stats.parsed  stats.start_parsed  stats.start_parse_errors
+    stats.parsed  stats.start_parsed  stats.start_parse_errors  stats.rendered
     stats.status.<code>  stats.errors.<kind>  stats.dropped.<reason>  stats.sitemap.<code>
     stats.change.<new|changed|unchanged|removed>
 
@@ -56,7 +56,16 @@ _HOST = "host."
 _OFFSET = "offset."
 _WARC_FILE = "warc.file"
 _STATS = "stats."
-_TOTALS = ("pages", "items", "bytes", "deferred", "parsed", "start_parsed", "start_parse_errors")
+_TOTALS = (
+    "pages",
+    "items",
+    "bytes",
+    "deferred",
+    "parsed",
+    "start_parsed",
+    "start_parse_errors",
+    "rendered",
+)
 _GROUPS = {"status": "statuses", "errors": "errors", "dropped": "dropped", "sitemap": "sitemaps",
            "change": "changes"}  # fmt: skip
 

@@ -215,6 +215,7 @@ class Committer(AsyncResource):
             stats.sitemaps[outcome.status] += 1
             return
         stats.pages += 1
+        stats.rendered += outcome.rendered
         stats.bytes += outcome.size
         stats.statuses[outcome.status] += 1
         if outcome.parsed:

@@ -73,6 +73,7 @@ class RequestHandler:
         self._fetch_policy = config.fetch
         self._recrawl, self._round = config.recrawl, round
         self._archive = archive  # keep each response on its outcome, for the WARC files
+        self._renders = config.fetch.renders  # items say whether their page was rendered
         self._content_types = config.crawl.content_types
         self._send, self._parser, self._scope = send, parser, scope
         self._budget, self._pages = budget, pages
@@ -107,8 +108,9 @@ class RequestHandler:
         if response is not None:
             outcome.status, outcome.size = response.status, len(response.body)
             outcome.fetched_at = time.time()
-            if self._archive:
-                outcome.response = response
+            outcome.rendered = response.rendered_from is not None
+            if self._archive:  # what the server sent, not what the browser made of it
+                outcome.response = response.rendered_from or response
             if self._recrawl is None or leased.lineage.kind != "page" or response.is_redirect:
                 await self._on_response(outcome, response)
             else:
@@ -121,7 +123,8 @@ class RequestHandler:
         handled as any page, then its state kept, its links the outlinks (an error
         keeps the old state)."""
         assert self._recrawl is not None
-        known, body_digest = outcome.known, digest(response.body)
+        # The server's document decides, not the DOM scripts built from it.
+        known, body_digest = outcome.known, digest((response.rendered_from or response).body)
         change = classify(known, response.status, body_digest)
         still_gone = (change is None and known is not None
                       and response.status in GONE and known.status in GONE)  # fmt: skip
@@ -257,6 +260,8 @@ class RequestHandler:
         for item in items:
             if item.get("fetched_at", "") is None:
                 item["fetched_at"] = fetched_at
+            if self._renders:
+                item.setdefault("rendered", outcome.rendered)
         outcome.items += items
         outcome.problems += [ErrorRecord(page.url, "extract", response.status, failure,
                                          lineage.referrer) for failure in failures]  # fmt: skip

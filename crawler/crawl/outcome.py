@@ -29,6 +29,7 @@ class Outcome:
     host: str | None = None  # counted against max_pages_per_host
     interrupted: bool = False  # cut short by stop(): released, not a deferred retry
     parsed: bool = False  # handed to the site's parser (which may have failed)
+    rendered: bool = False  # the body is the DOM the headless browser rendered
     # A crawl in rounds: what an earlier round stored of the page, what this fetch
     # found (new, changed, unchanged, removed) and the page's state for the frontier.
     known: PageState | None = None

@@ -18,6 +18,7 @@ class CrawlStats:
     start_parsed: int = 0  # ... of them start pages (depth 0)
     start_parse_errors: int = 0  # start pages the parser failed on
     bytes: int = 0
+    rendered: int = 0  # pages whose body is the DOM the headless browser rendered
     deferred: int = 0  # retries put back in the frontier to wait
     duration: float = 0.0  # seconds of crawling, summed over resumed runs
     statuses: Counter[int] = field(default_factory=Counter)
@@ -61,7 +62,8 @@ class CrawlStats:
             return int(payload.get(key) or 0)
 
         stats = cls(pages=number("pages"), items=number("items"), bytes=number("bytes"),
-                    parsed=number("parsed"), round=number("round"))  # fmt: skip
+                    parsed=number("parsed"), round=number("round"),
+                    rendered=number("rendered"))  # fmt: skip
         stats.deferred = number("deferred_retries")
         stats.duration = float(payload.get("duration_s") or 0.0)
         stats.statuses.update({int(k): v for k, v in counts("status_codes").items()})
@@ -78,6 +80,7 @@ class CrawlStats:
             "items": self.items,
             "parsed": self.parsed,
             "parser_failure": self.parser_failure,
+            "rendered": self.rendered,
             "bytes": self.bytes,
             "status_codes": {str(k): v for k, v in sorted(self.statuses.items())},
             "errors": dict(sorted(self.errors.items())),

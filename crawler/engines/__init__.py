@@ -24,6 +24,7 @@ ENGINES: dict[str, str] = {
     "aiohttp": "crawler.engines._aiohttp:AiohttpEngine",
     "threads": "crawler.engines._threads:ThreadsEngine",
     "futures": "crawler.engines._futures:FuturesEngine",
+    "browser": "crawler.engines.browser:BrowserEngine",  # renders HTML in headless Chromium
 }
 
 

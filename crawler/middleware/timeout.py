@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from crawler.errors import FetchTimeout
-from crawler.models import Handler, Request, Response, Timeouts
+from crawler.models import Handler, Request, Response, Timeouts, attempt_deadline
 
 __all__ = ["Timeout"]
 
@@ -25,8 +25,9 @@ class Timeout:
             request = request.replace(timeouts=self.default)
         total = request.timeouts.total if request.timeouts else self.default.total
         try:
-            async with asyncio.timeout(total):
-                return await call_next(request)
+            async with asyncio.timeout(total) as deadline:
+                with attempt_deadline(deadline):
+                    return await call_next(request)
         except FetchTimeout:
             raise
         except TimeoutError as exc:

@@ -2,6 +2,7 @@
 lifecycle of every resource (``async with``, ``aclose()``)."""
 
 from crawler.models.chain import Handler, Middleware
+from crawler.models.deadline import attempt_deadline, outside_deadline
 from crawler.models.request import (
     DEFAULT_MAX_BYTES,
     Headers,
@@ -28,5 +29,7 @@ __all__ = [
     "Resource",
     "Response",
     "Timeouts",
+    "attempt_deadline",
     "make_headers",
+    "outside_deadline",
 ]

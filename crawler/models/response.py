@@ -22,6 +22,9 @@ class Response:
     differs when redirects were followed (their responses are in ``history``).
     ``from_cache``: the server answered 304 to a revalidation and the stored
     status, headers (updated by the 304's) and body are given instead.
+    ``rendered_from``: the body is the DOM a headless browser rendered from this
+    response, the document as the server sent it (validators, digests and
+    archives are of that one); None when nothing was rendered.
     """
 
     request: Request
@@ -33,6 +36,7 @@ class Response:
     elapsed: float = 0.0
     history: tuple[Response, ...] = ()
     from_cache: bool = False
+    rendered_from: Response | None = field(default=None, repr=False)
     # Keeps the body's share of the engine's body memory taken while any copy of
     # this response lives (see engines/_slots.py); None for small bodies.
     hold: object = field(default=None, repr=False, compare=False)

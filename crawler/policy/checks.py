@@ -23,6 +23,7 @@ __all__ = [
     "integer",
     "list_of",
     "number",
+    "one_of",
     "optional_size",
     "parse_rate",
     "pattern",
@@ -67,6 +68,17 @@ def string(key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ConfigError(key, value, "a string")
     return value
+
+
+def one_of(*choices: str) -> Check:
+    """One of ``choices``, spelled exactly."""
+
+    def check(key: str, value: Any) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise ConfigError(key, value, "one of " + ", ".join(f'"{c}"' for c in choices))
+        return value
+
+    return check
 
 
 def list_of(item: Check, expected: str) -> Check:

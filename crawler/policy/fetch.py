@@ -22,6 +22,13 @@ from dataclasses import KW_ONLY, dataclass, field, fields
 from typing import Any
 
 from crawler.engines import ENGINES, Engine, EngineOptions, create_engine
+from crawler.engines.browser import (
+    RENDER_MODES,
+    RESOURCE_TYPES,
+    WAIT_UNTIL,
+    BrowserEngine,
+    BrowserOptions,
+)
 from crawler.engines.guard import AddressGuard, address_guard
 from crawler.errors import ConfigError
 from crawler.models import DEFAULT_MAX_BYTES, HeadersLike, Middleware, Timeouts
@@ -52,10 +59,19 @@ class Setting:
     toml: str | None  # its dotted key in a crawl config; None: keyword only
     doc: str
     check: Check
+    # A setting that is a whole table (``[browser]``): its keys, their checks and docs.
+    keys: Mapping[str, tuple[Check, str]] | None = None
 
 
-def _setting(default: Any, check: Check, doc: str, toml: str | None = None) -> Any:
-    return field(default=default, metadata={"check": check, "doc": doc, "toml": toml})
+def _setting(
+    default: Any,
+    check: Check,
+    doc: str,
+    toml: str | None = None,
+    keys: Mapping[str, tuple[Check, str]] | None = None,
+) -> Any:
+    metadata = {"check": check, "doc": doc, "toml": toml, "keys": keys}
+    return field(default=default, metadata=metadata)
 
 
 def _engine(key: str, value: Any) -> str | Engine:
@@ -71,6 +87,55 @@ def _middleware(key: str, value: Any) -> tuple[Middleware, ...]:
     if items is None or not all(callable(item) for item in items):
         raise ConfigError(key, value, "a list of middleware: (request, call_next) -> response")
     return items
+
+
+_BROWSER: dict[str, tuple[Check, str]] = {
+    "executable": (checks.string, 'the Chromium to start, a path or a name on PATH; `""`: '
+                   "`chromium` on PATH (Debian's package)"),
+    "pages": (checks.integer(1), "pages rendering at once; each costs a renderer's memory"),
+    "wait_until": (checks.one_of(*WAIT_UNTIL), "when a page counts as rendered: `load`, "
+                   "`domcontentloaded`, or `networkidle` (no request for 0.5 s; what content "
+                   "fetched by script needs)"),
+    "wait_for": (checks.string, "a CSS selector the page must contain before it counts as "
+                 'rendered; `""`: none'),
+    "block": (checks.list_of(checks.one_of(*RESOURCE_TYPES), "resource types"),
+              "resource types never loaded: " + ", ".join(RESOURCE_TYPES)),
+    "restart_every": (checks.integer(1), "pages before the browser is started afresh, so "
+                      "its memory stays flat"),
+    "shell_text": (checks.integer(0), '`render = "auto"`: a page with fewer visible '
+                   "characters than this may be a shell ..."),
+    "shell_scripts": (checks.integer(0), "... and is one when it loads a script, has an "
+                      "empty mount point, or this many characters of inline script"),
+    "mounts": (checks.list_of(checks.string, "element ids"), "ids of the elements apps "
+               "mount into; empty, they mark a shell"),
+}  # fmt: skip
+
+
+def _browser(key: str, value: Any) -> BrowserOptions:
+    """A ``BrowserOptions``, or a mapping of its keys (the ``[browser]`` table)."""
+    if isinstance(value, BrowserOptions):
+        value = {f.name: getattr(value, f.name) for f in fields(value)}
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, value, "a [browser] table (or BrowserOptions)")
+    values = {}
+    for name, raw in value.items():
+        if name not in _BROWSER:
+            raise ConfigError(f"{key}.{name}", raw, "a key of [browser]: " + ", ".join(_BROWSER))
+        values[name] = _BROWSER[name][0](f"{key}.{name}", raw)
+    if values.get("wait_for"):
+        _css(f"{key}.wait_for", values["wait_for"])
+    return BrowserOptions(**values)
+
+
+def _css(key: str, value: str) -> None:
+    from cssselect import GenericTranslator, SelectorError
+
+    try:
+        GenericTranslator().css_to_xpath(value)
+    except SelectorError as exc:
+        raise ConfigError(
+            key, value, "a CSS selector", problem=f"not a CSS selector: {exc}"
+        ) from None
 
 
 def _addresses(key: str, value: Any) -> tuple[str, ...]:
@@ -101,8 +166,10 @@ class FetchPolicy:
     """
 
     engine: str | Engine = _setting(
-        "aiohttp", _engine, '"aiohttp", "threads", "futures", or an Engine instance', "fetch.engine"
-    )
+        "aiohttp", _engine,
+        '"aiohttp", "threads", "futures", "browser" (every HTML page rendered in headless '
+        "Chromium), or an Engine instance", "fetch.engine",
+    )  # fmt: skip
     _: KW_ONLY
     concurrency: int = _setting(64, checks.integer(1), "requests in flight in all",
                                 "fetch.concurrency")  # fmt: skip
@@ -177,6 +244,17 @@ class FetchPolicy:
         "with conditional requests and a 304 gives the stored response (`from_cache`)",
     )  # fmt: skip
 
+    render: str = _setting(
+        "never", checks.one_of(*RENDER_MODES),
+        'with an HTTP engine, pages rendered in headless Chromium: `"never"`, `"always"` '
+        '(every HTML page) or `"auto"` (pages that look like a script-built shell)',
+        "fetch.render",
+    )  # fmt: skip
+    browser: BrowserOptions = _setting(
+        BrowserOptions(), _browser, "the headless browser: a `BrowserOptions` or a mapping of "
+        "the `[browser]` keys", "browser", keys=_BROWSER,
+    )  # fmt: skip
+
     def __post_init__(self) -> None:
         for setting in settings():
             value = setting.check(setting.name, getattr(self, setting.name))
@@ -186,6 +264,9 @@ class FetchPolicy:
             raise ConfigError(
                 "block_private", True, "an engine name (a ready engine has its own guard)"
             )
+        if self.render != "never" and not isinstance(self.engine, str):
+            raise ConfigError("render", self.render, '"never" with a ready engine (an engine '
+                              "name renders through its own engines)")  # fmt: skip
 
     # the values in their normal form -----------------------------------------------------
 
@@ -204,6 +285,11 @@ class FetchPolicy:
         return [("User-Agent", self.user_agent), *checks.headers("headers", self.headers)]
 
     @property
+    def renders(self) -> bool:
+        """Whether pages may be rendered in the browser (``engine="browser"`` or ``render``)."""
+        return self.engine == "browser" or self.render != "never"
+
+    @property
     def guard(self) -> AddressGuard | None:
         return address_guard(self.block_private, self.allow_private, proxy=self.proxy)
 
@@ -219,11 +305,19 @@ class FetchPolicy:
         """The engine this policy names (not yet open), or the ready one it holds."""
         if not isinstance(self.engine, str):
             return self.engine
-        return create_engine(self.engine, EngineOptions(
+        options = EngineOptions(
             concurrency=self.concurrency, verify_tls=self.verify_tls, proxy=self.proxy,
             cookies=dict(checks.headers("cookies", self.cookies)), guard=self.guard,
             body_memory=self.body_memory, max_bytes=self.max_bytes,
-        ))  # fmt: skip
+        )  # fmt: skip
+        if not self.renders:
+            return create_engine(self.engine, options)
+        browser = self.engine == "browser"
+        return BrowserEngine(
+            options, browser=self.browser, http="aiohttp" if browser else self.engine,
+            render="always" if self.render == "never" else self.render,
+            per_host_concurrency=self.per_host_concurrency,
+        )  # fmt: skip
 
     # reading a TOML file -----------------------------------------------------------------
 
@@ -232,9 +326,12 @@ class FetchPolicy:
         ``[rate_limit]`` tables; unknown keys and bad values are ``ConfigError``s
         naming the dotted key."""
         changes: dict[str, Any] = {}
+        for section, whole in _TABLES.items():  # a whole table is one setting: [browser]
+            if (table := tables.get(section)) is not None:
+                changes[whole.name] = whole.check(section, table)
         for section, keys in toml_sections().items():
             table = tables.get(section)
-            if table is None:
+            if table is None or section in _TABLES:
                 continue
             if not isinstance(table, Mapping):
                 raise ConfigError(section, table, f"a [{section}] table")
@@ -265,7 +362,7 @@ def toml_sections() -> dict[str, dict[str, Setting]]:
 
 
 _SETTINGS = [
-    Setting(f.name, f.metadata["toml"], f.metadata["doc"], f.metadata["check"])
+    Setting(f.name, f.metadata["toml"], f.metadata["doc"], f.metadata["check"], f.metadata["keys"])
     for f in fields(FetchPolicy)
 ]
 _BY_NAME = {setting.name: setting for setting in _SETTINGS}
@@ -275,12 +372,19 @@ def _sections(every: list[Setting]) -> dict[str, dict[str, Setting]]:
     sections: dict[str, dict[str, Setting]] = {}
     for setting in every:
         if setting.toml is not None:
-            section, _, key = setting.toml.partition(".")
-            sections.setdefault(section, {})[key] = setting
+            section, dot, key = setting.toml.partition(".")
+            if dot:
+                sections.setdefault(section, {})[key] = setting
+            else:  # a whole table: its keys
+                sections[section] = {
+                    key: Setting(setting.name, f"{section}.{key}", doc, check)
+                    for key, (check, doc) in (setting.keys or {}).items()
+                }
     return sections
 
 
 _SECTIONS = _sections(_SETTINGS)
+_TABLES = {s.toml: s for s in _SETTINGS if s.toml is not None and "." not in s.toml}
 
 FETCHER = FetchPolicy()
 """An embedding app's defaults: the Fetcher's."""

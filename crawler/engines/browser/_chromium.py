@@ -1,0 +1,171 @@
+"""One headless Chromium through Playwright: found, started, fenced off from the
+network, started afresh after a crash or every ``restart_every`` pages.
+
+The browser makes no connection of its own: every request of a page is routed
+to the engine (see ``_page_requests.py``). As a second fence, Chromium's proxy is
+a loopback port this process holds bound and never listens on, loopback
+included (``<-loopback>``), so anything that escaped interception is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from crawler.engines.browser.options import BrowserOptions
+from crawler.errors import ConfigError
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, BrowserContext, Playwright
+
+__all__ = ["Chromium", "find_executable"]
+
+_NAMES = ("chromium", "chromium-browser")
+_INSTALL = "install Debian's chromium package (apt-get install chromium)"
+
+
+def find_executable(configured: str) -> str:
+    """The Chromium to start: ``configured`` (a path or a name on PATH), else the system's."""
+    if configured:
+        found = shutil.which(configured) or (configured if os.access(configured, os.X_OK) else None)
+        if found is None:
+            raise ConfigError("browser.executable", configured, "a Chromium or Chrome binary",
+                              problem=f"{configured!r} is not an executable file; {_INSTALL} "
+                                      "or name one that is")  # fmt: skip
+        return found
+    for name in _NAMES:
+        if found := shutil.which(name):
+            return found
+    raise ConfigError("fetch.engine", "browser", "a browser", problem=(
+        f"the browser engine needs Chromium and there is none on PATH: {_INSTALL}, "
+        "or set browser.executable"))  # fmt: skip
+
+
+async def _start_playwright() -> Playwright:
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        raise ConfigError("fetch.engine", "browser", "Playwright", problem=(
+            "the browser engine needs Playwright: pip install 'crawlwell[browser]'"
+        )) from None  # fmt: skip
+    return await async_playwright().start()
+
+
+@dataclass(slots=True, eq=False)
+class _Instance:
+    browser: Browser
+    open: int = 0  # pages open now
+    started: int = 0  # pages opened in all
+    retired: bool = False  # takes no new pages; closed when its last page closes
+
+
+class Chromium:
+    """Pages in fresh contexts (no cookie, cache or storage shared between pages)."""
+
+    def __init__(self, options: BrowserOptions) -> None:
+        self._options = options
+        self._playwright: Playwright | None = None
+        self._current: _Instance | None = None
+        self._launching = asyncio.Lock()
+        self._refuser: socket.socket | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self.launches = 0  # browsers started, for the stats and the tests
+
+    async def open(self) -> None:
+        """Start Playwright and the browser now, so a missing one fails at start."""
+        executable = find_executable(self._options.executable)
+        self._refuser = socket.socket()
+        self._refuser.bind(("127.0.0.1", 0))  # bound, never listening: connects are refused
+        try:
+            self._playwright = await _start_playwright()
+            await self._launch(executable)
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        current, self._current = self._current, None
+        if current is not None:
+            await self._close(current)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+        playwright, self._playwright = self._playwright, None
+        if playwright is not None:
+            with contextlib.suppress(Exception):
+                await playwright.stop()
+        if self._refuser is not None:
+            self._refuser.close()
+            self._refuser = None
+
+    @contextlib.asynccontextmanager
+    async def context(self, user_agent: str | None) -> AsyncIterator[BrowserContext]:
+        """A fresh browser context for one page; the browser is started again first
+        when it died or has had its ``restart_every`` pages."""
+        instance = await self._instance()
+        instance.open += 1
+        instance.started += 1
+        if instance.started >= self._options.restart_every:
+            instance.retired = True
+        try:
+            context = await instance.browser.new_context(
+                user_agent=user_agent, service_workers="block", accept_downloads=False
+            )
+            try:
+                yield context
+            finally:
+                with contextlib.suppress(Exception):  # a crashed browser closes nothing
+                    await context.close()
+        finally:
+            instance.open -= 1
+            if instance.retired and instance.open == 0:
+                if self._current is instance:
+                    self._current = None
+                await self._close(instance)
+
+    async def _instance(self) -> _Instance:
+        async with self._launching:
+            current = self._current
+            if current is None or current.retired or not current.browser.is_connected():
+                if current is not None:
+                    current.retired = True
+                    if current.open == 0:
+                        self._closing_later(current)
+                await self._launch(find_executable(self._options.executable))
+            assert self._current is not None
+            return self._current
+
+    async def _launch(self, executable: str) -> None:
+        if self._playwright is None or self._refuser is None:
+            raise RuntimeError("the browser engine is not open: use `async with`")
+        port = self._refuser.getsockname()[1]
+        try:
+            browser = await self._playwright.chromium.launch(
+                executable_path=executable, headless=True, args=[
+                    f"--proxy-server=http://127.0.0.1:{port}",
+                    "--proxy-bypass-list=<-loopback>",
+                    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+                    "--dns-prefetch-disable",
+                    "--no-pings",
+                ],
+            )  # fmt: skip
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError("browser.executable", executable, "a Chromium that starts",
+                              problem=f"{executable} did not start: {first}") from exc  # fmt: skip
+        self.launches += 1
+        self._current = _Instance(browser)
+
+    def _closing_later(self, instance: _Instance) -> None:
+        task = asyncio.ensure_future(self._close(instance))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _close(self, instance: _Instance) -> None:
+        with contextlib.suppress(Exception):  # already gone after a crash
+            await instance.browser.close()
