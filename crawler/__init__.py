@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING, Any
 
 from crawler.engines import Engine, EngineOptions, create_engine
+from crawler.engines.browser import BrowserOptions
 from crawler.engines.guard import AddressGuard
 from crawler.engines.mock import MockEngine
 from crawler.errors import (
@@ -50,6 +51,7 @@ __all__ = [
     "AlreadyRunning",
     "BlockedAddress",
     "BodyTooLarge",
+    "BrowserOptions",
     "ConfigError",
     "ConnectError",
     "Crawler",

@@ -8,7 +8,10 @@ per page (``history.pushState`` URLs, no fragments); on ``/item/<n>`` it fetches
 rendered by the server (their text in the HTML), linked from the index too.
 
 Named failure modes: ``canary`` (a URL every item page's script and markup try to
-reach), ``/never-settles`` (a page whose script fetches forever), ``/slow-api``.
+reach), ``/never-settles`` (a page whose script polls ``/api/poll`` forever),
+``/slow-item/<n>`` (text from ``/api/slow``, half a second late), ``/late`` (an
+element added 1.5 s after load), ``/grows`` (a small document a script makes
+large), ``/with-image``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ APP_JS = """
 const root = document.getElementById("root");
 async function show() {
   root.textContent = "";
+  document.body.dataset.rendered = String(Math.random());  // no two renders alike
   const path = location.pathname;
   if (path === "/") {
     const pages = await (await fetch("/api/pages.json")).json();
@@ -69,8 +73,26 @@ show();
 
 NEVER_SETTLES = """<!doctype html><html><head><title>busy</title></head><body>
 <div id="root"></div><script>
-setInterval(() => fetch("/api/item/1.json?poll=" + Math.random()), 100);
+setInterval(() => fetch("/api/poll?" + Math.random()), 100);
 </script></body></html>"""
+
+WITH_IMAGE = """<!doctype html><html><head><title>image</title></head><body>
+<p>A picture:</p><img src="/pixel.png" alt="pixel"></body></html>"""
+
+LATE = """<!doctype html><html><head><title>late</title></head><body><div id="root"></div>
+<script>setTimeout(() => { const p = document.createElement("p"); p.id = "late";
+document.body.appendChild(p); }, 1500);</script></body></html>"""
+
+SLOW_ITEM = """<!doctype html><html><head><title>slow</title></head><body><div id="root"></div>
+<script>fetch("/api/slow").then((r) => r.text()).then((t) => {
+document.getElementById("root").textContent = t; });</script></body></html>"""
+
+GROWS = """<!doctype html><html><head><title>grows</title></head><body><script>
+document.body.appendChild(document.createTextNode("grown ".repeat(40000)));
+</script></body></html>"""
+
+STATIC = {"/never-settles": NEVER_SETTLES, "/with-image": WITH_IMAGE, "/late": LATE,
+          "/grows": GROWS}  # fmt: skip
 
 
 def shell(title: str = "Loading") -> str:
@@ -83,6 +105,11 @@ class ScriptSite(LoopbackServer):
         super().__init__()
         self.items, self.server_pages, self.canary = items, server_pages, canary
         self.headers_seen: dict[str, dict[str, str]] = {}  # the last request's, by path
+        self._at_once: dict[str, list[int]] = {}  # path: [in flight, most at once]
+
+    def most_at_once(self, path: str) -> int:
+        """The most requests for ``path`` the server was answering at one time."""
+        return self._at_once.get(path, [0, 0])[1]
 
     def item_title(self, number: int) -> str:
         return f"Item {number}, rendered by script"
@@ -117,10 +144,23 @@ class ScriptSite(LoopbackServer):
                 f"<!doctype html><html><head><title>{self.server_title(number)}</title></head>"
                 f'<body><h1>Server page {number}</h1>{body}<a href="/">home</a></body></html>'
             ), content_type="text/html")  # fmt: skip
-        if path == "/never-settles":
-            return web.Response(text=NEVER_SETTLES, content_type="text/html")
-        if path == "/slow-api":
-            await asyncio.sleep(30)
+        if path in STATIC:
+            return web.Response(text=STATIC[path], content_type="text/html")
+        if path.startswith("/slow-item/"):
+            return web.Response(text=SLOW_ITEM, content_type="text/html")
+        if path == "/api/slow":  # half a second, counting how many wait at once
+            counts = self._at_once.setdefault(path, [0, 0])
+            counts[0] += 1
+            counts[1] = max(counts)
+            try:
+                await asyncio.sleep(0.5)
+            finally:
+                counts[0] -= 1
+            return web.Response(text="a slow item")
+        if path == "/api/poll":
+            return web.json_response({"ok": True})
+        if path == "/pixel.png":
+            return web.Response(body=b"\x89PNG\r\n\x1a\n", content_type="image/png")
         raise web.HTTPNotFound()
 
 

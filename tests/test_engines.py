@@ -21,9 +21,24 @@ from crawler import (
     Timeouts,
     create_engine,
 )
+from tests.conftest import ENGINES
 from tests.fakes import start_waiting
 from tests.guards import LATE, hang_guard
 from tests.server import CHARSET_PAGES, CHARSET_TEXT, PAGE, LoopbackServer
+
+# The browser engine runs this suite too: its documents come from the aiohttp engine,
+# so every rule of one exchange holds, and its HTML bodies are the rendered DOM (the
+# tests that read an HTML body say so). The exceptions, by test:
+NOT_FOR_BROWSER = {
+    "test_unknown_engine_names_the_choices": "not about an engine",
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "engine" in metafunc.fixturenames:
+        browser = metafunc.function.__name__ not in NOT_FOR_BROWSER
+        metafunc.parametrize("engine", [*ENGINES, "browser"] if browser else ENGINES)
+
 
 # A body cut at max_bytes leaves the server's socket buffers full (a few MiB), far
 # from the 200 MiB of /huge that an engine reading on would take.
@@ -40,7 +55,13 @@ async def test_ok_page(engine: str, server: LoopbackServer) -> None:
     response = await send(engine, Request(server.url("/ok")))
     assert response.status == 200
     assert response.reason == "OK"
-    assert response.body == PAGE
+    if engine == "browser":  # the DOM as Chromium writes it, in UTF-8, the document kept
+        assert response.rendered_from is not None
+        assert response.rendered_from.body == PAGE
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+    else:
+        assert response.body == PAGE
+        assert response.rendered_from is None
     assert response.headers["CONTENT-TYPE"].startswith("text/html")
     assert response.url == response.request_url == server.url("/ok")
     assert "<p>ok</p>" in response.text
@@ -121,7 +142,7 @@ async def test_body_cut_short_is_a_protocol_error(
 
 async def test_gzip_is_decoded(engine: str, server: LoopbackServer) -> None:
     response = await send(engine, Request(server.url("/gzip")))
-    assert response.body == PAGE * 100
+    assert (response.rendered_from or response).body == PAGE * 100
     assert response.headers["content-encoding"] == "gzip"
 
 

@@ -14,7 +14,8 @@ from crawler.errors import ConfigError, CrawlerError, FetchError
 def test_public_names_are_pinned() -> None:
     assert crawler.__all__ == sorted(crawler.__all__)
     assert crawler.__all__ == [
-        "AddressGuard", "AlreadyRunning", "BlockedAddress", "BodyTooLarge", "ConfigError", "ConnectError",
+        "AddressGuard", "AlreadyRunning", "BlockedAddress", "BodyTooLarge", "BrowserOptions", "ConfigError",
+        "ConnectError",
         "Crawler", "CrawlerError", "Engine", "EngineOptions", "ErrorRecord", "FetchError", "FetchPolicy",
         "FetchTimeout", "Fetcher", "FollowRedirects", "FrontierError", "HTTPStatusError", "InvalidURL",
         "Lineage", "Middleware", "MockEngine", "ParseError",

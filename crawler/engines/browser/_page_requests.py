@@ -140,16 +140,19 @@ class RequestsOfOnePage:
                 return
             self._served = True
             document = self._document
-            await route.fulfill(status=document.status, headers=to_browser(document),
-                                body=document.body)  # fmt: skip
+            headers = to_browser(document)
+            # Decoded as every engine decodes it (header, BOM, <meta>, detection), not
+            # as a browser guesses an undeclared page (windows-1252).
+            headers["content-type"] = f"{document.content_type}; charset={document.encoding}"
+            await route.fulfill(status=document.status, headers=headers, body=document.body)
             return
         if asked.resource_type in self._block or not is_http_url(asked.url):
             await route.abort("blockedbyclient")
             return
-        headers = make_headers([(name, value) for name, value in asked.headers.items()
-                                if name.lower() not in CREDENTIALS])  # fmt: skip
+        sent = make_headers([(name, value) for name, value in asked.headers.items()
+                             if name.lower() not in CREDENTIALS])  # fmt: skip
         try:
-            request = Request(asked.url.partition("#")[0], method=asked.method, headers=headers,
+            request = Request(asked.url.partition("#")[0], method=asked.method, headers=sent,
                               body=asked.post_data_buffer,
                               timeouts=Timeouts(total=max(self._remaining(), 0.001)),
                               max_bytes=self._document.request.max_bytes)  # fmt: skip

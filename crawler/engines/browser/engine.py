@@ -148,11 +148,9 @@ class BrowserEngine(AsyncResource):
             raise BodyTooLarge(f"the rendered page is over max_bytes={request.max_bytes}",
                                request=request)  # fmt: skip
         self.rendered += 1
-        kept = [(name, value) for name, value in document.headers.items()
-                if name.lower() not in ("content-type", "content-length", "content-encoding",
-                                        "transfer-encoding")]  # fmt: skip
-        headers = make_headers([*kept, ("Content-Type", "text/html; charset=utf-8"),
-                                ("Content-Length", str(len(body)))])  # fmt: skip
+        # The document's headers, as every engine gives them, but for the body's type.
+        kept = [item for item in document.headers.items() if item[0].lower() != "content-type"]
+        headers = make_headers([*kept, ("Content-Type", "text/html; charset=utf-8")])
         return Response(request, document.status, headers, body, reason=document.reason,
                         url=document.url, elapsed=time.monotonic() - started,
                         rendered_from=document)  # fmt: skip
