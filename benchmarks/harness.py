@@ -8,12 +8,14 @@ puts the script's folder first on ``sys.path``.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.util
 import json
 import os
 import platform
 import selectors
+import shlex
 import shutil
 import signal
 import subprocess
@@ -22,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any, Protocol, TypeVar
@@ -314,6 +317,26 @@ def start_site(
         tail = (work / "site.log").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"site failed to start: {line!r}\n{tail}")
     return site, int(line.rsplit(":", 1)[1])
+
+
+def run_options(parser: argparse.ArgumentParser, *, pages: int, timeout: float) -> None:
+    """The options every benchmark of repeated crawls takes: --pages, --repeats,
+    --timeout, --json, --keep."""
+    parser.add_argument("--pages", type=int, default=pages, help=f"pages (default {pages})")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per variant (default 3)")
+    parser.add_argument("--timeout", type=float, default=timeout, help="seconds per run")
+    parser.add_argument("--json", type=Path, help="write every run's measurements here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+
+
+def header(command: Sequence[str]) -> dict[str, Any]:
+    """What a report begins with: when, where, the command; ``load`` filled in at the end."""
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "command": shlex.join(command),
+        "load": "",
+    }
 
 
 def machine() -> str:

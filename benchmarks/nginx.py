@@ -102,6 +102,8 @@ http {{
         text/html html;
         text/plain txt;
         application/xml xml;
+        application/javascript js;
+        application/json json;
     }}
     default_type application/octet-stream;
     charset utf-8;

@@ -146,7 +146,9 @@ async def test_a_rendered_page_never_reaches_a_private_address(tmp_path: Path) -
         assert canary.hits_for("/fetch") == 2
 
 
-async def test_page_requests_carry_the_user_agent_but_no_credentials(tmp_path: Path) -> None:
+async def test_page_requests_carry_the_configured_headers_but_no_credentials(
+    tmp_path: Path,
+) -> None:
     with ScriptSite(items=1, server_pages=0) as site:
         fetch = {"engine": "browser", "user_agent": "shopbot/2.0",
                  "headers": {"Authorization": "Bearer s3cret", "X-Team": "data"}}  # fmt: skip
@@ -154,6 +156,7 @@ async def test_page_requests_carry_the_user_agent_but_no_credentials(tmp_path: P
         document, api = site.headers_seen["/item/1"], site.headers_seen["/api/item/1.json"]
         assert document["User-Agent"] == api["User-Agent"] == "shopbot/2.0"
         assert document["Authorization"] == "Bearer s3cret"
+        assert document["X-Team"] == api["X-Team"] == "data"
         assert "Authorization" not in api
         assert "Cookie" not in api
 
@@ -166,6 +169,18 @@ async def test_blocked_resource_types_are_never_requested(site: ScriptSite) -> N
     async with Fetcher(engine="browser", browser={"block": []}) as fetcher:
         await fetcher.get(url)
     assert site.hits_for("/pixel.png") == 1
+
+
+async def test_only_a_get_of_an_html_200_is_rendered(site: ScriptSite) -> None:
+    async with Fetcher(engine="browser") as fetcher:
+        assert (await fetcher.get(site.url("/item/1"))).rendered_from is not None
+        for response in [
+            await fetcher.head(site.url("/item/1")),
+            await fetcher.post(site.url("/item/1"), b"x"),
+            await fetcher.get(site.url("/api/item/1.json")),
+            await fetcher.get(site.url("/nothing-here")),
+        ]:
+            assert response.rendered_from is None
 
 
 # -- time and bounds ---------------------------------------------------------------------

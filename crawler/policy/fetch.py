@@ -22,17 +22,12 @@ from dataclasses import KW_ONLY, dataclass, field, fields
 from typing import Any
 
 from crawler.engines import ENGINES, Engine, EngineOptions, create_engine
-from crawler.engines.browser import (
-    RENDER_MODES,
-    RESOURCE_TYPES,
-    WAIT_UNTIL,
-    BrowserEngine,
-    BrowserOptions,
-)
+from crawler.engines.browser import RENDER_MODES, BrowserEngine, BrowserOptions
 from crawler.engines.guard import AddressGuard, address_guard
 from crawler.errors import ConfigError
 from crawler.models import DEFAULT_MAX_BYTES, HeadersLike, Middleware, Timeouts
 from crawler.policy import checks
+from crawler.policy.browser import BROWSER_KEYS, browser_options
 from crawler.policy.checks import Check
 
 __all__ = [
@@ -87,55 +82,6 @@ def _middleware(key: str, value: Any) -> tuple[Middleware, ...]:
     if items is None or not all(callable(item) for item in items):
         raise ConfigError(key, value, "a list of middleware: (request, call_next) -> response")
     return items
-
-
-_BROWSER: dict[str, tuple[Check, str]] = {
-    "executable": (checks.string, 'the Chromium to start, a path or a name on PATH; `""`: '
-                   "`chromium` on PATH (Debian's package)"),
-    "pages": (checks.integer(1), "pages rendering at once; each costs a renderer's memory"),
-    "wait_until": (checks.one_of(*WAIT_UNTIL), "when a page counts as rendered: `load`, "
-                   "`domcontentloaded`, or `networkidle` (no request for 0.5 s; what content "
-                   "fetched by script needs)"),
-    "wait_for": (checks.string, "a CSS selector the page must contain before it counts as "
-                 'rendered; `""`: none'),
-    "block": (checks.list_of(checks.one_of(*RESOURCE_TYPES), "resource types"),
-              "resource types never loaded: " + ", ".join(RESOURCE_TYPES)),
-    "restart_every": (checks.integer(1), "pages before the browser is started afresh, so "
-                      "its memory stays flat"),
-    "shell_text": (checks.integer(0), '`render = "auto"`: a page with fewer visible '
-                   "characters than this may be a shell ..."),
-    "shell_scripts": (checks.integer(0), "... and is one when it loads a script, has an "
-                      "empty mount point, or this many characters of inline script"),
-    "mounts": (checks.list_of(checks.string, "element ids"), "ids of the elements apps "
-               "mount into; empty, they mark a shell"),
-}  # fmt: skip
-
-
-def _browser(key: str, value: Any) -> BrowserOptions:
-    """A ``BrowserOptions``, or a mapping of its keys (the ``[browser]`` table)."""
-    if isinstance(value, BrowserOptions):
-        value = {f.name: getattr(value, f.name) for f in fields(value)}
-    if not isinstance(value, Mapping):
-        raise ConfigError(key, value, "a [browser] table (or BrowserOptions)")
-    values = {}
-    for name, raw in value.items():
-        if name not in _BROWSER:
-            raise ConfigError(f"{key}.{name}", raw, "a key of [browser]: " + ", ".join(_BROWSER))
-        values[name] = _BROWSER[name][0](f"{key}.{name}", raw)
-    if values.get("wait_for"):
-        _css(f"{key}.wait_for", values["wait_for"])
-    return BrowserOptions(**values)
-
-
-def _css(key: str, value: str) -> None:
-    from cssselect import GenericTranslator, SelectorError
-
-    try:
-        GenericTranslator().css_to_xpath(value)
-    except SelectorError as exc:
-        raise ConfigError(
-            key, value, "a CSS selector", problem=f"not a CSS selector: {exc}"
-        ) from None
 
 
 def _addresses(key: str, value: Any) -> tuple[str, ...]:
@@ -251,8 +197,9 @@ class FetchPolicy:
         "fetch.render",
     )  # fmt: skip
     browser: BrowserOptions = _setting(
-        BrowserOptions(), _browser, "the headless browser: a `BrowserOptions` or a mapping of "
-        "the `[browser]` keys", "browser", keys=_BROWSER,
+        BrowserOptions(), browser_options,
+        "the headless browser: a `BrowserOptions` or a mapping of the `[browser]` keys",
+        "browser", keys=BROWSER_KEYS,
     )  # fmt: skip
 
     def __post_init__(self) -> None:

@@ -69,13 +69,11 @@ class PageRequests:
         self._engine = engine
         self._per_host = per_host
         self._hosts: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
-        self.sent = 0  # requests made for pages, for the tests
 
     async def fetch(self, request: Request) -> Response:
         """``request`` sent, its redirects followed, each hop in its host's slot."""
         for _ in range(MAX_REDIRECTS + 1):
             async with self._slot(request.url):
-                self.sent += 1
                 response = await self._engine.send(request)
             if not response.is_redirect:
                 return response
@@ -108,11 +106,14 @@ class PageRequests:
 
 class RequestsOfOnePage:
     """The route handler of one page: the document from the crawl's own fetch, every
-    other request through ``PageRequests``, each within the page's deadline."""
+    other request through ``PageRequests``, each within the page's deadline, with the
+    browser's headers and ``headers`` (the crawl's, without credentials)."""
 
     def __init__(self, shared: PageRequests, document: Response, *, block: frozenset[str],
-                 remaining: Callable[[], float]) -> None:  # fmt: skip
+                 headers: dict[str, str], remaining: Callable[[], float]) -> None:  # fmt: skip
         self._shared, self._document, self._block = shared, document, block
+        self._headers = list(headers.items())  # the crawl's, on every request the page makes
+        self._names = {name.lower() for name in headers}
         self._remaining = remaining
         self._served = False
         self._fetches: set[asyncio.Future[Response]] = set()
@@ -149,8 +150,9 @@ class RequestsOfOnePage:
         if asked.resource_type in self._block or not is_http_url(asked.url):
             await route.abort("blockedbyclient")
             return
-        sent = make_headers([(name, value) for name, value in asked.headers.items()
-                             if name.lower() not in CREDENTIALS])  # fmt: skip
+        own = [(name, value) for name, value in asked.headers.items()
+               if name.lower() not in CREDENTIALS and name.lower() not in self._names]  # fmt: skip
+        sent = make_headers([*own, *self._headers])
         try:
             request = Request(asked.url.partition("#")[0], method=asked.method, headers=sent,
                               body=asked.post_data_buffer,

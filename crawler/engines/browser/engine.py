@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING
 
 from crawler.engines.base import EngineOptions
 from crawler.engines.browser._chromium import Chromium
-from crawler.engines.browser._page_requests import PageRequests, RequestsOfOnePage, refuse_websocket
+from crawler.engines.browser._page_requests import (
+    CREDENTIALS,
+    PageRequests,
+    RequestsOfOnePage,
+    refuse_websocket,
+)
 from crawler.engines.browser.options import BrowserOptions
 from crawler.engines.browser.shell import looks_like_shell
 from crawler.errors import BodyTooLarge, ConfigError, FetchTimeout, ProtocolError
@@ -31,6 +36,7 @@ __all__ = ["BrowserEngine"]
 
 _HTML = ("text/html", "application/xhtml+xml")
 _DEFAULT_TIMEOUTS = Timeouts()
+_NOT_FOR_PAGE = CREDENTIALS | {"user-agent", "host", "content-type", "content-length"}
 
 
 class BrowserEngine(AsyncResource):
@@ -69,7 +75,6 @@ class BrowserEngine(AsyncResource):
         self._chromium = Chromium(self.options)
         self._pages = asyncio.Semaphore(self.options.pages)
         self._block = frozenset(self.options.block)
-        self.rendered = 0  # pages rendered since the engine opened
 
     @property
     def launches(self) -> int:
@@ -133,6 +138,7 @@ class BrowserEngine(AsyncResource):
             return left * 1000
 
         page_requests = RequestsOfOnePage(self._requests, document, block=self._block,
+                                          headers=page_headers(request),
                                           remaining=remaining)  # fmt: skip
         try:
             async with self._chromium.context(request.headers.get("user-agent")) as context:
@@ -147,7 +153,6 @@ class BrowserEngine(AsyncResource):
         if len(body) > request.max_bytes:
             raise BodyTooLarge(f"the rendered page is over max_bytes={request.max_bytes}",
                                request=request)  # fmt: skip
-        self.rendered += 1
         # The document's headers, as every engine gives them, but for the body's type.
         kept = [item for item in document.headers.items() if item[0].lower() != "content-type"]
         headers = make_headers([*kept, ("Content-Type", "text/html; charset=utf-8")])
@@ -176,6 +181,17 @@ class BrowserEngine(AsyncResource):
         finally:
             await page_requests.stop()
             await context.unroute_all(behavior="ignoreErrors")
+
+
+def page_headers(request: Request) -> dict[str, str]:
+    """The headers of the document's request that the page's requests carry too (an
+    ``Accept-Language``, say): not credentials, validators or the body's."""
+    kept = {}
+    for name, value in request.headers.items():
+        key = name.lower()
+        if key not in _NOT_FOR_PAGE and not key.startswith("if-"):
+            kept[name] = value
+    return kept
 
 
 def _too_long(request: Request) -> str:
