@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         report=lambda: {"runs": [asdict(r) for r in runs]}, json_path=args.json, keep=args.keep,
     )  # fmt: skip
     with session:
+        work.chmod(0o755)  # mkdtemp's 0700 would keep nginx's worker (www-data) out
         write_site(work / "site", args.pages)
         port = nginx.free_port()
         config = nginx.write_config(work / "nginx", work / "site", port)

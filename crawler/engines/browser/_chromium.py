@@ -15,14 +15,14 @@ import os
 import shutil
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from crawler.engines.browser.options import BrowserOptions
 from crawler.errors import ConfigError
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, BrowserContext, Playwright
+    from playwright.async_api import Browser, BrowserContext, Page, Playwright, Route
 
 __all__ = ["Chromium", "find_executable"]
 
@@ -57,16 +57,22 @@ async def _start_playwright() -> Playwright:
     return await async_playwright().start()
 
 
+_CONTEXTS = 8  # user agents one browser serves before it is started afresh
+
+
 @dataclass(slots=True, eq=False)
 class _Instance:
     browser: Browser
+    contexts: dict[str | None, BrowserContext] = field(default_factory=dict)  # by user agent
     open: int = 0  # pages open now
     started: int = 0  # pages opened in all
     retired: bool = False  # takes no new pages; closed when its last page closes
 
 
 class Chromium:
-    """Pages in fresh contexts (no cookie, cache or storage shared between pages)."""
+    """Pages of one browser context per user agent, as a visitor's browser has one
+    session: a context per page would cost a renderer process each, three times the
+    time of a page. A new browser (every ``restart_every`` pages) starts a new session."""
 
     def __init__(self, options: BrowserOptions) -> None:
         self._options = options
@@ -104,23 +110,22 @@ class Chromium:
             self._refuser = None
 
     @contextlib.asynccontextmanager
-    async def context(self, user_agent: str | None) -> AsyncIterator[BrowserContext]:
-        """A fresh browser context for one page; the browser is started again first
-        when it died or has had its ``restart_every`` pages."""
-        instance = await self._instance()
+    async def page(self, user_agent: str | None) -> AsyncIterator[Page]:
+        """A new page, closed on the way out; the browser is started again first when it
+        died or has had its ``restart_every`` pages."""
+        instance = await self._instance(user_agent)
         instance.open += 1
         instance.started += 1
         if instance.started >= self._options.restart_every:
             instance.retired = True
         try:
-            context = await instance.browser.new_context(
-                user_agent=user_agent, service_workers="block", accept_downloads=False
-            )
+            context = await self._context(instance, user_agent)
+            page = await context.new_page()
             try:
-                yield context
+                yield page
             finally:
                 with contextlib.suppress(Exception):  # a crashed browser closes nothing
-                    await context.close()
+                    await page.close()
         finally:
             instance.open -= 1
             if instance.retired and instance.open == 0:
@@ -128,9 +133,24 @@ class Chromium:
                     self._current = None
                 await self._close(instance)
 
-    async def _instance(self) -> _Instance:
+    async def _context(self, instance: _Instance, user_agent: str | None) -> BrowserContext:
+        async with self._launching:
+            context = instance.contexts.get(user_agent)
+            if context is None:
+                context = await instance.browser.new_context(
+                    user_agent=user_agent, service_workers="block", accept_downloads=False
+                )
+                # Pages answer their own requests (page.route); anything no page claims,
+                # a worker's say, is refused here.
+                await context.route("**/*", _refuse)
+                instance.contexts[user_agent] = context
+            return context
+
+    async def _instance(self, user_agent: str | None) -> _Instance:
         async with self._launching:
             current = self._current
+            if current is not None and user_agent not in current.contexts:
+                current.retired |= len(current.contexts) >= _CONTEXTS
             if current is None or current.retired or not current.browser.is_connected():
                 if current is not None:
                     current.retired = True
@@ -167,5 +187,11 @@ class Chromium:
         task.add_done_callback(self._closing.discard)
 
     async def _close(self, instance: _Instance) -> None:
+        instance.contexts.clear()
         with contextlib.suppress(Exception):  # already gone after a crash
             await instance.browser.close()
+
+
+async def _refuse(route: Route) -> None:
+    with contextlib.suppress(Exception):  # the page or the browser is gone
+        await route.abort("blockedbyclient")

@@ -30,7 +30,7 @@ from crawler.models import (
 )
 
 if TYPE_CHECKING:
-    from playwright.async_api import BrowserContext
+    from playwright.async_api import Page
 
 __all__ = ["BrowserEngine"]
 
@@ -141,8 +141,8 @@ class BrowserEngine(AsyncResource):
                                           headers=page_headers(request),
                                           remaining=remaining)  # fmt: skip
         try:
-            async with self._chromium.context(request.headers.get("user-agent")) as context:
-                html = await self._rendered_html(context, page_requests, document, ms)
+            async with self._chromium.page(request.headers.get("user-agent")) as page:
+                html = await self._rendered_html(page, page_requests, document, ms)
         except PlaywrightTimeout as exc:
             raise FetchTimeout(_too_long(request), phase="total", request=request) from exc
         except (PlaywrightError, ConfigError) as exc:  # a crash, a browser that won't start
@@ -162,15 +162,14 @@ class BrowserEngine(AsyncResource):
 
     async def _rendered_html(
         self,
-        context: BrowserContext,
+        page: Page,
         page_requests: RequestsOfOnePage,
         document: Response,
         ms: Callable[[], float],
     ) -> str:
         try:
-            await context.route("**/*", page_requests.route)
-            await context.route_web_socket("**/*", refuse_websocket)
-            page = await context.new_page()
+            await page.route("**/*", page_requests.route)
+            await page.route_web_socket("**/*", refuse_websocket)
             await page.goto(document.url, wait_until=self.options.wait_until,  # type: ignore[arg-type]
                             timeout=ms())  # fmt: skip
             if self.options.wait_for:
@@ -180,7 +179,7 @@ class BrowserEngine(AsyncResource):
             return await page.content()
         finally:
             await page_requests.stop()
-            await context.unroute_all(behavior="ignoreErrors")
+            await page.unroute_all(behavior="ignoreErrors")
 
 
 def page_headers(request: Request) -> dict[str, str]:
