@@ -11,8 +11,10 @@ i < PAGES, page i linking to pages 2i+1 and 2i+2, so every page is reachable fro
 ``/app.js``, which fetches ``/api/<i>.json`` and builds the title, about 2 KB of text and
 the links); every other page carries its title, the same text and its links in the
 HTML, as a server renders it. Variants, each ``python -m crawler CONFIG --quiet``
-under ``harness.launch`` (wall time, the crawl process's CPU, and the peak RSS of its
-whole process tree, Playwright's driver and Chromium's processes included):
+under ``harness.launch`` (wall time, the CPU of the crawl process and of the processes
+it reaped, and the peak RSS and PSS of its whole process tree, Playwright's driver and
+Chromium's processes included: summed RSS counts the pages Chromium's processes share
+once per process, PSS counts each once):
 
 - ``never``: ``engine = "aiohttp"``: the pages below a shell stay unfound;
 - ``auto``: ``render = "auto"``: every page, the shells rendered;
@@ -113,6 +115,7 @@ class Run:
     wall_s: float = 0.0
     cpu_s: float = 0.0
     peak_rss_kib: int = 0
+    peak_pss_kib: int = 0
     processes: int = 0
     pages: int = 0
     rendered: int = 0
@@ -188,11 +191,12 @@ def measure(processes: harness.LaunchedProcesses, bench: Bench, variant: str,
     command = [sys.executable, "-m", "crawler", str(config), "--quiet"]
     server = nginx.start(processes, bench.nginx_binary, bench.config, bench.port)
     try:
-        usage = harness.launch(processes, command, folder / "run.log", bench.timeout)
+        usage = harness.launch(processes, command, folder / "run.log", bench.timeout, pss=True)
     finally:
         nginx.stop(processes, server)
     run.exit_code, run.wall_s, run.cpu_s = usage.exit_code, usage.wall_s, usage.cpu_s
     run.peak_rss_kib, run.processes = usage.peak_rss_kib, usage.tree_processes
+    run.peak_pss_kib = usage.tree_pss_kib
     check(run, bench, folder)
     if run.problems:
         tail = (folder / "run.log").read_text(errors="replace")[-1500:].strip()
@@ -203,14 +207,15 @@ def measure(processes: harness.LaunchedProcesses, bench: Bench, variant: str,
 def describe(run: Run) -> str:
     return (f"{run.variant:>7}: {run.pages} pages ({run.rendered} rendered), "
             f"{run.pages_per_s:.1f} pages/s, wall {run.wall_s:.1f} s, CPU {run.cpu_s:.1f} s, "
-            f"peak RSS {run.peak_rss_kib / 1024:.0f} MiB over {run.processes} processes, "
+            f"peak RSS {run.peak_rss_kib / 1024:.0f} MiB (PSS {run.peak_pss_kib / 1024:.0f}) "
+            f"over {run.processes} processes, "
             f"load {run.load1:.2f}")  # fmt: skip
 
 
 def table(runs: list[Run]) -> str:
     lines = ["| variant | pages | rendered | pages/s | wall, s | crawl CPU, s "
-             "| peak RSS (tree), MiB | processes | runs ok |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+             "| peak RSS (tree), MiB | peak PSS (tree), MiB | processes | runs ok |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for variant in VARIANTS:
         group = [r for r in runs if r.variant == variant]
         if not group:
@@ -223,7 +228,8 @@ def table(runs: list[Run]) -> str:
         lines.append(
             f"| {variant} | {median('pages'):.0f} | {median('rendered'):.0f} "
             f"| {median('pages_per_s'):.1f} | {median('wall_s'):.1f} | {median('cpu_s'):.1f} "
-            f"| {median('peak_rss_kib') / 1024:.0f} | {max(r.processes for r in group)} "
+            f"| {median('peak_rss_kib') / 1024:.0f} | {median('peak_pss_kib') / 1024:.0f} "
+            f"| {max(r.processes for r in group)} "
             f"| {ok}/{len(group)} |"
         )
     return "\n".join(lines)

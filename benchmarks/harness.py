@@ -128,6 +128,7 @@ class Usage:
     tree_rss_kib: int = 0  # highest sampled sum of VmRSS over the process and its descendants
     tree_processes: int = 0  # most processes seen in one sample
     tree_samples: int = 0
+    tree_pss_kib: int = 0  # highest sampled sum of PSS, with launch(pss=True)
 
     @property
     def cpu_s(self) -> float:
@@ -161,13 +162,24 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def tree_rss(pid: int, parent: int | None = None) -> tuple[int, int]:
-    """(sum of VmRSS in KiB, processes) over PID and its descendants, now. With PARENT,
-    PID counts only while its parent is PARENT, so that a reused pid is not measured."""
+def _pss(pid: int) -> int:
+    """PID's proportional set size in KiB: its share of the pages it shares with others."""
+    with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/smaps_rollup") as rollup:
+        for line in rollup:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+def tree_rss(pid: int, parent: int | None = None, pss: bool = False) -> tuple[int, int, int]:
+    """(sum of VmRSS in KiB, processes, sum of PSS in KiB or 0) over PID and its
+    descendants, now. With PARENT, PID counts only while its parent is PARENT, so that
+    a reused pid is not measured. RSS counts a page shared by ten processes ten times
+    (a browser's processes share most of theirs); PSS, with ``pss``, counts it once."""
     status = _status(pid)
     if not status or (parent is not None and status.get("PPid", "").strip() != str(parent)):
-        return 0, 0
-    total, count, todo = 0, 0, [pid]
+        return 0, 0, 0
+    total, count, shares, todo = 0, 0, 0, [pid]
     while todo:
         current = todo.pop()
         fields = status if current == pid else _status(current)
@@ -175,17 +187,21 @@ def tree_rss(pid: int, parent: int | None = None) -> tuple[int, int]:
         if rss:
             total += int(rss.split()[0])  # "12345 kB"
             count += 1
+            shares += _pss(current) if pss else 0
         todo.extend(_children(current))
-    return total, count
+    return total, count, shares
 
 
 class TreeRss:
     """Samples ``tree_rss(PID)`` every ``TREE_POLL`` seconds from a thread of its own,
     keeping the highest sum, until ``stop``."""
 
-    def __init__(self, pid: int, parent: int | None = None, interval: float = TREE_POLL) -> None:
-        self.pid, self.parent, self.interval = pid, parent, interval
+    def __init__(
+        self, pid: int, parent: int | None = None, interval: float = TREE_POLL, pss: bool = False
+    ) -> None:
+        self.pid, self.parent, self.interval, self.pss = pid, parent, interval, pss
         self.peak_kib = 0
+        self.peak_pss_kib = 0
         self.processes = 0
         self.samples = 0
         self._stopped = threading.Event()
@@ -200,9 +216,10 @@ class TreeRss:
 
     def _run(self) -> None:
         while True:
-            total, count = tree_rss(self.pid, self.parent)
+            total, count, shares = tree_rss(self.pid, self.parent, self.pss)
             self.samples += 1
             self.peak_kib = max(self.peak_kib, total)
+            self.peak_pss_kib = max(self.peak_pss_kib, shares)
             self.processes = max(self.processes, count)
             if self._stopped.wait(self.interval):
                 return
@@ -249,6 +266,7 @@ def launch(
     timeout: float,
     env: dict[str, str] | None = None,
     cwd: Path = ROOT,
+    pss: bool = False,
 ) -> Usage:
     """Run COMMAND (stdout and stderr to LOG) in CWD through ``RUSAGE_LAUNCHER``; stop it
     by pid after TIMEOUT seconds. The rusage is that one process's, not its launcher's;
@@ -261,14 +279,14 @@ def launch(
     processes.adopt(launcher, pid)
     usage = Usage()
     deadline = time.monotonic() + timeout
-    with TreeRss(pid, parent=launcher.pid) as sampler:
+    with TreeRss(pid, parent=launcher.pid, pss=pss) as sampler:
         try:
             launcher.wait(max(deadline - time.monotonic(), 0.0))
         except subprocess.TimeoutExpired:
             usage.timed_out = True
             processes.stop(launcher)
     usage.tree_rss_kib, usage.tree_processes = sampler.peak_kib, sampler.processes
-    usage.tree_samples = sampler.samples
+    usage.tree_samples, usage.tree_pss_kib = sampler.samples, sampler.peak_pss_kib
     assert launcher.stdout is not None
     result = launcher.stdout.read().split()
     if len(result) == 5:

@@ -47,10 +47,13 @@ def gzip_bomb(server: LoopbackServer) -> str:
     return server.url("/gzip-bomb")
 
 
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    return name
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``engine``: every HTTP engine; in a module with ``NOT_FOR_BROWSER`` (a dict of the
+    tests that do not apply, each with its reason), the ``browser`` engine too."""
+    if "engine" in metafunc.fixturenames:
+        exceptions = getattr(metafunc.module, "NOT_FOR_BROWSER", None)
+        browser = exceptions is not None and metafunc.function.__name__ not in exceptions
+        metafunc.parametrize("engine", [*ENGINES, "browser"] if browser else ENGINES)
 
 
 @pytest.fixture(scope="session")

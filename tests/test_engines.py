@@ -21,7 +21,6 @@ from crawler import (
     Timeouts,
     create_engine,
 )
-from tests.conftest import ENGINES
 from tests.fakes import start_waiting
 from tests.guards import LATE, hang_guard
 from tests.server import CHARSET_PAGES, CHARSET_TEXT, PAGE, LoopbackServer
@@ -32,12 +31,6 @@ from tests.server import CHARSET_PAGES, CHARSET_TEXT, PAGE, LoopbackServer
 NOT_FOR_BROWSER = {
     "test_unknown_engine_names_the_choices": "not about an engine",
 }
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "engine" in metafunc.fixturenames:
-        browser = metafunc.function.__name__ not in NOT_FOR_BROWSER
-        metafunc.parametrize("engine", [*ENGINES, "browser"] if browser else ENGINES)
 
 
 # A body cut at max_bytes leaves the server's socket buffers full (a few MiB), far

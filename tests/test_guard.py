@@ -33,6 +33,10 @@ from crawler.engines import EngineOptions
 from crawler.engines.guard import AddressRefused, address_guard, blocked_category
 from tests.server import LoopbackServer
 
+# The browser engine's documents come from its aiohttp engine, behind the same guard
+# (what the pages it renders may reach is in test_browser.py).
+NOT_FOR_BROWSER: dict[str, str] = {}
+
 
 @pytest.mark.parametrize(
     ("address", "category"),

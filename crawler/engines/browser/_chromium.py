@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from crawler.engines.browser.options import BrowserOptions
 from crawler.errors import ConfigError
+from crawler.models import outside_deadline
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page, Playwright, Route
@@ -67,12 +68,14 @@ class _Instance:
     open: int = 0  # pages open now
     started: int = 0  # pages opened in all
     retired: bool = False  # takes no new pages; closed when its last page closes
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Chromium:
     """Pages of one browser context per user agent, as a visitor's browser has one
     session: a context per page would cost a renderer process each, three times the
-    time of a page. A new browser (every ``restart_every`` pages) starts a new session."""
+    time of a page. A new browser (every ``restart_every`` pages) starts a new session,
+    once the old one's pages are done: two browsers at once would double the peak."""
 
     def __init__(self, options: BrowserOptions) -> None:
         self._options = options
@@ -80,12 +83,12 @@ class Chromium:
         self._current: _Instance | None = None
         self._launching = asyncio.Lock()
         self._refuser: socket.socket | None = None
-        self._closing: set[asyncio.Task[None]] = set()
-        self.launches = 0  # browsers started, for the stats and the tests
+        self.launches = 0  # browsers started, for the tests
 
     async def open(self) -> None:
         """Start Playwright and the browser now, so a missing one fails at start."""
         executable = find_executable(self._options.executable)
+        self._launching = asyncio.Lock()
         self._refuser = socket.socket()
         self._refuser.bind(("127.0.0.1", 0))  # bound, never listening: connects are refused
         try:
@@ -99,8 +102,6 @@ class Chromium:
         current, self._current = self._current, None
         if current is not None:
             await self._close(current)
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
         playwright, self._playwright = self._playwright, None
         if playwright is not None:
             with contextlib.suppress(Exception):
@@ -113,13 +114,8 @@ class Chromium:
     async def page(self, user_agent: str | None) -> AsyncIterator[Page]:
         """A new page, closed on the way out; the browser is started again first when it
         died or has had its ``restart_every`` pages."""
-        instance = await self._instance(user_agent)
-        instance.open += 1
-        instance.started += 1
-        if instance.started >= self._options.restart_every:
-            instance.retired = True
+        instance, context = await self._claim(user_agent)
         try:
-            context = await self._context(instance, user_agent)
             page = await context.new_page()
             try:
                 yield page
@@ -129,12 +125,26 @@ class Chromium:
         finally:
             instance.open -= 1
             if instance.retired and instance.open == 0:
-                if self._current is instance:
-                    self._current = None
                 await self._close(instance)
 
-    async def _context(self, instance: _Instance, user_agent: str | None) -> BrowserContext:
+    async def _claim(self, user_agent: str | None) -> tuple[_Instance, BrowserContext]:
+        """The browser and context for one more page, counted as open."""
         async with self._launching:
+            current = self._current
+            if current is not None and user_agent not in current.contexts:
+                current.retired |= len(current.contexts) >= _CONTEXTS
+            if current is not None and (current.retired or not current.browser.is_connected()):
+                current.retired = True
+                if current.open and current.browser.is_connected():
+                    async with outside_deadline():  # a queue, like waiting for a page
+                        await current.closed.wait()
+                elif not current.open:
+                    await self._close(current)
+                self._current = None
+            if self._current is None:
+                await self._launch(find_executable(self._options.executable))
+            instance = self._current
+            assert instance is not None
             context = instance.contexts.get(user_agent)
             if context is None:
                 context = await instance.browser.new_context(
@@ -144,21 +154,10 @@ class Chromium:
                 # a worker's say, is refused here.
                 await context.route("**/*", _refuse)
                 instance.contexts[user_agent] = context
-            return context
-
-    async def _instance(self, user_agent: str | None) -> _Instance:
-        async with self._launching:
-            current = self._current
-            if current is not None and user_agent not in current.contexts:
-                current.retired |= len(current.contexts) >= _CONTEXTS
-            if current is None or current.retired or not current.browser.is_connected():
-                if current is not None:
-                    current.retired = True
-                    if current.open == 0:
-                        self._closing_later(current)
-                await self._launch(find_executable(self._options.executable))
-            assert self._current is not None
-            return self._current
+            instance.open += 1
+            instance.started += 1
+            instance.retired |= instance.started >= self._options.restart_every
+            return instance, context
 
     async def _launch(self, executable: str) -> None:
         if self._playwright is None or self._refuser is None:
@@ -181,15 +180,15 @@ class Chromium:
         self.launches += 1
         self._current = _Instance(browser)
 
-    def _closing_later(self, instance: _Instance) -> None:
-        task = asyncio.ensure_future(self._close(instance))
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
-
     async def _close(self, instance: _Instance) -> None:
+        if self._current is instance:
+            self._current = None
         instance.contexts.clear()
-        with contextlib.suppress(Exception):  # already gone after a crash
-            await instance.browser.close()
+        try:
+            with contextlib.suppress(Exception):  # already gone after a crash
+                await instance.browser.close()
+        finally:
+            instance.closed.set()
 
 
 async def _refuse(route: Route) -> None:
