@@ -3,7 +3,7 @@ of a crawl that renders every page, one that renders only shells, and one that r
 nothing, on a site where one page in ten is built by script.
 
     .venv/bin/python benchmarks/browser.py [--pages 500] [--repeats 3] [--json FILE]
-        [--keep] [--timeout 900]
+        [--only never,auto,browser] [--keep] [--timeout 900]
 
 The site is static files behind nginx (``nginx.py``): ``/`` and ``/p/<i>.html`` for
 i < PAGES, page i linking to pages 2i+1 and 2i+2, so every page is reachable from
@@ -238,7 +238,11 @@ def table(runs: list[Run]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     harness.run_options(parser, pages=500, timeout=RUN_TIMEOUT)
+    parser.add_argument("--only", type=lambda text: text.split(","), default=list(VARIANTS),
+                        help=f"comma-separated variants of: {', '.join(VARIANTS)}")  # fmt: skip
     args = parser.parse_args(argv)
+    if not set(args.only) <= set(VARIANTS):
+        parser.error(f"--only: variants are {', '.join(VARIANTS)}")
     if args.pages < 1 or args.repeats < 1:
         parser.error("--pages and --repeats must be at least 1")
     harness.exit_on_sigterm()
@@ -257,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         config = nginx.write_config(work / "nginx", work / "site", port)
         bench = Bench(work, args.pages, port, nginx.ensure_nginx(), config, args.timeout)
         harness.measure_all(
-            runs, args.repeats, list(VARIANTS),
+            runs, args.repeats, args.only,
             lambda variant, repetition: measure(processes, bench, variant, repetition),
             describe, rotate=True,
         )  # fmt: skip

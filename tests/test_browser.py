@@ -343,6 +343,12 @@ async def test_a_missing_browser_fails_at_start_saying_what_to_install(
             pass
 
 
+NO_CHROMIUM = (
+    "crawl: fetch.engine: the browser engine needs Chromium and there is none on PATH: "
+    "install Debian's chromium package (apt-get install chromium), or set browser.executable"
+)
+
+
 def crawl(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "crawler", *args], capture_output=True,
                           text=True, timeout=120, check=False, env={**os.environ, **env})  # fmt: skip
@@ -354,11 +360,20 @@ def test_the_command_line_without_a_browser_exits_2_with_one_line(
     done = crawl("fetch", "--engine", "browser", site.url("/item/1"), PATH=str(tmp_path))
     assert done.returncode == 2
     assert done.stdout == ""
-    assert done.stderr.splitlines() == [
-        "crawl: fetch.engine: the browser engine needs Chromium and there is none on PATH: "
-        "install Debian's chromium package (apt-get install chromium), or set "
-        "browser.executable"
-    ]
+    assert done.stderr.splitlines() == [NO_CHROMIUM]
+
+
+def test_a_crawl_without_a_browser_exits_2_before_fetching(
+    site: ScriptSite, tmp_path: Path
+) -> None:
+    config = tmp_path / "crawl.toml"
+    config.write_text(f"""[crawl]\nstart_urls = ["{site.url("/")}"]\n\n[fetch]\nrender = "auto"\n"""
+                      f"""\n[output]\ndir = "{tmp_path / "out"}"\n""", encoding="utf-8")  # fmt: skip
+    before = site.hits_for("/")
+    done = crawl(str(config), "--quiet", PATH=str(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [NO_CHROMIUM]
+    assert site.hits_for("/") == before
 
 
 def test_crawl_fetch_and_ping_render_with_the_browser_engine(site: ScriptSite) -> None:

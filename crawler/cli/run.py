@@ -73,6 +73,8 @@ def run_crawl(
     except AlreadyRunning as exc:
         print(f"crawl: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except ConfigError:  # found as the crawl starts (no browser to render with): usage
+        raise
     except (FrontierError, OSError, CrawlerError) as exc:
         print(f"crawl: fatal: {exc}", file=sys.stderr)
         return EXIT_FAILED
