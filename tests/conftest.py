@@ -47,10 +47,19 @@ def gzip_bomb(server: LoopbackServer) -> str:
     return server.url("/gzip-bomb")
 
 
+def _parametrized(metafunc: pytest.Metafunc, name: str) -> bool:
+    """Whether the test names its own values of ``name`` (``@pytest.mark.parametrize``)."""
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0]
+        if name in (names.replace(" ", "").split(",") if isinstance(names, str) else names):
+            return True
+    return False
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """``engine``: every HTTP engine; in a module with ``NOT_FOR_BROWSER`` (a dict of the
     tests that do not apply, each with its reason), the ``browser`` engine too."""
-    if "engine" in metafunc.fixturenames:
+    if "engine" in metafunc.fixturenames and not _parametrized(metafunc, "engine"):
         exceptions = getattr(metafunc.module, "NOT_FOR_BROWSER", None)
         browser = exceptions is not None and metafunc.function.__name__ not in exceptions
         metafunc.parametrize("engine", [*ENGINES, "browser"] if browser else ENGINES)

@@ -11,7 +11,7 @@ Named failure modes: ``canary`` (a URL every item page's script and markup try t
 reach), ``/never-settles`` (a page whose script polls ``/api/poll`` forever),
 ``/slow-item/<n>`` (text from ``/api/slow``, half a second late), ``/late`` (an
 element added 1.5 s after load), ``/grows`` (a small document a script makes
-large), ``/with-image``.
+large), ``/with-image``, ``/odd`` (a lone surrogate in the DOM, a pop-up).
 """
 
 from __future__ import annotations
@@ -91,8 +91,13 @@ GROWS = """<!doctype html><html><head><title>grows</title></head><body><script>
 document.body.appendChild(document.createTextNode("grown ".repeat(40000)));
 </script></body></html>"""
 
+ODD = """<!doctype html><html><head><title>odd</title></head><body><script>
+document.body.appendChild(document.createTextNode("half a pair: \\uD800."));
+window.open("/opened-by-script");
+</script></body></html>"""
+
 STATIC = {"/never-settles": NEVER_SETTLES, "/with-image": WITH_IMAGE, "/late": LATE,
-          "/grows": GROWS}  # fmt: skip
+          "/grows": GROWS, "/odd": ODD}  # fmt: skip
 
 
 def shell(title: str = "Loading") -> str:

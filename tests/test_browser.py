@@ -183,6 +183,15 @@ async def test_only_a_get_of_an_html_200_is_rendered(site: ScriptSite) -> None:
             assert response.rendered_from is None
 
 
+async def test_a_dom_no_encoder_takes_is_rendered_and_pop_ups_never_open(
+    site: ScriptSite,
+) -> None:
+    async with Fetcher(engine="browser") as fetcher:
+        response = await fetcher.get(site.url("/odd"))
+    assert "</script>half a pair: ?.</body>" in response.text  # the lone half replaced
+    assert site.hits_for("/opened-by-script") == 0
+
+
 # -- time and bounds ---------------------------------------------------------------------
 
 

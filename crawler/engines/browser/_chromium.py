@@ -14,18 +14,16 @@ import contextlib
 import os
 import shutil
 import socket
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from crawler.engines.browser.options import BrowserOptions
 from crawler.errors import ConfigError
-from crawler.models import outside_deadline
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, BrowserContext, Page, Playwright, Route
+    from playwright.async_api import Browser, BrowserContext, Playwright, Route
 
-__all__ = ["Chromium", "find_executable"]
+__all__ = ["BrowserClosed", "Chromium", "Claim", "find_executable"]
 
 _NAMES = ("chromium", "chromium-browser")
 _INSTALL = "install Debian's chromium package (apt-get install chromium)"
@@ -71,6 +69,18 @@ class _Instance:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One page's share of a browser: its context, and the instance to release."""
+
+    instance: _Instance
+    context: BrowserContext
+
+
+class BrowserClosed(Exception):
+    """The engine closed while a page waited for its browser."""
+
+
 class Chromium:
     """Pages of one browser context per user agent, as a visitor's browser has one
     session: a context per page would cost a renderer process each, three times the
@@ -110,58 +120,55 @@ class Chromium:
             self._refuser.close()
             self._refuser = None
 
-    @contextlib.asynccontextmanager
-    async def page(self, user_agent: str | None) -> AsyncIterator[Page]:
-        """A new page, closed on the way out; the browser is started again first when it
-        died or has had its ``restart_every`` pages."""
-        instance, context = await self._claim(user_agent)
-        try:
-            page = await context.new_page()
-            try:
-                yield page
-            finally:
-                with contextlib.suppress(Exception):  # a crashed browser closes nothing
-                    await page.close()
-        finally:
-            instance.open -= 1
-            if instance.retired and instance.open == 0:
-                await self._close(instance)
-
-    async def _claim(self, user_agent: str | None) -> tuple[_Instance, BrowserContext]:
-        """The browser and context for one more page, counted as open."""
+    async def claim(self, user_agent: str | None) -> Claim:
+        """The browser and context for one more page, counted as open until ``release``;
+        the browser is started again first when it died or has had its
+        ``restart_every`` pages (after the old one's pages are done)."""
         async with self._launching:
-            current = self._current
-            if current is not None and user_agent not in current.contexts:
-                current.retired |= len(current.contexts) >= _CONTEXTS
-            if current is not None and (current.retired or not current.browser.is_connected()):
-                current.retired = True
-                if current.open and current.browser.is_connected():
-                    async with outside_deadline():  # a queue, like waiting for a page
-                        await current.closed.wait()
-                elif not current.open:
-                    await self._close(current)
-                self._current = None
-            if self._current is None:
-                await self._launch(find_executable(self._options.executable))
-            instance = self._current
-            assert instance is not None
-            context = instance.contexts.get(user_agent)
-            if context is None:
-                context = await instance.browser.new_context(
-                    user_agent=user_agent, service_workers="block", accept_downloads=False
-                )
-                # Pages answer their own requests (page.route); anything no page claims,
-                # a worker's say, is refused here.
-                await context.route("**/*", _refuse)
-                instance.contexts[user_agent] = context
-            instance.open += 1
-            instance.started += 1
-            instance.retired |= instance.started >= self._options.restart_every
-            return instance, context
+            if self._playwright is None:
+                raise BrowserClosed("the browser engine is closed")
+            return await self._claim(user_agent)
+
+    async def release(self, claim: Claim) -> None:
+        instance = claim.instance
+        instance.open -= 1
+        if instance.retired and instance.open == 0:
+            await self._close(instance)
+
+    async def _claim(self, user_agent: str | None) -> Claim:
+        """Under ``self._launching``."""
+        current = self._current
+        if current is not None and user_agent not in current.contexts:
+            current.retired |= len(current.contexts) >= _CONTEXTS
+        if current is not None and (current.retired or not current.browser.is_connected()):
+            current.retired = True
+            if current.open and current.browser.is_connected():
+                await current.closed.wait()
+            elif not current.open:
+                await self._close(current)
+            self._current = None
+        if self._current is None:
+            await self._launch(find_executable(self._options.executable))
+        instance = self._current
+        assert instance is not None
+        context = instance.contexts.get(user_agent)
+        if context is None:
+            context = await instance.browser.new_context(
+                user_agent=user_agent, service_workers="block", accept_downloads=False
+            )
+            # Pages answer their own requests (page.route); anything no page claims,
+            # a worker's say, is refused here. No pop-ups: pages the engine never sees.
+            await context.route("**/*", _refuse)
+            await context.add_init_script("window.open = () => null;")
+            instance.contexts[user_agent] = context
+        instance.open += 1
+        instance.started += 1
+        instance.retired |= instance.started >= self._options.restart_every
+        return Claim(instance, context)
 
     async def _launch(self, executable: str) -> None:
         if self._playwright is None or self._refuser is None:
-            raise RuntimeError("the browser engine is not open: use `async with`")
+            raise BrowserClosed("the browser engine is not open: use `async with`")
         port = self._refuser.getsockname()[1]
         try:
             browser = await self._playwright.chromium.launch(

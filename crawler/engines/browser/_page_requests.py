@@ -27,7 +27,7 @@ from crawler.errors import (
     TooManyRedirects,
 )
 from crawler.models import Request, Response, Timeouts, make_headers
-from crawler.urls import host_key, is_http_url
+from crawler.urls import host_key, is_http_url, origin
 
 if TYPE_CHECKING:
     from playwright.async_api import Route, WebSocketRoute
@@ -107,13 +107,15 @@ class PageRequests:
 class RequestsOfOnePage:
     """The route handler of one page: the document from the crawl's own fetch, every
     other request through ``PageRequests``, each within the page's deadline, with the
-    browser's headers and ``headers`` (the crawl's, without credentials)."""
+    browser's headers, and to the document's origin ``headers`` too (the crawl's,
+    without credentials: an ``X-Api-Key`` is not for every host a page loads from)."""
 
     def __init__(self, shared: PageRequests, document: Response, *, block: frozenset[str],
                  headers: dict[str, str], remaining: Callable[[], float]) -> None:  # fmt: skip
         self._shared, self._document, self._block = shared, document, block
-        self._headers = list(headers.items())  # the crawl's, on every request the page makes
-        self._names = {name.lower() for name in headers}
+        self._headers = list(headers.items())  # the crawl's, to the document's origin only
+        self._origin = origin(document.url)
+        self._stopped = False
         self._remaining = remaining
         self._served = False
         self._fetches: set[asyncio.Future[Response]] = set()
@@ -123,11 +125,16 @@ class RequestsOfOnePage:
             await self._answer(route)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the page closed under the handler: nobody is waiting
+        except Exception as exc:  # a closed page, a status Chromium refuses, ...
             log.debug("a rendered page's request ended: %r", exc)
+            # Unanswered, the request would hang the page (and its handler) for good.
+            with contextlib.suppress(Exception):
+                await route.abort("failed")
 
     async def stop(self) -> None:
-        """Cut short the page's requests still in flight: the render is over."""
+        """Cut short the page's requests still in flight, and refuse any new one: the
+        render is over."""
+        self._stopped = True
         fetches = list(self._fetches)
         for fetch in fetches:
             fetch.cancel()
@@ -135,6 +142,9 @@ class RequestsOfOnePage:
 
     async def _answer(self, route: Route) -> None:
         asked = route.request
+        if self._stopped:
+            await route.abort("aborted")
+            return
         if asked.is_navigation_request() and asked.frame.parent_frame is None:
             if self._served:  # the page navigating away: the rendered DOM stays this one's
                 await route.abort("blockedbyclient")
@@ -142,17 +152,22 @@ class RequestsOfOnePage:
             self._served = True
             document = self._document
             headers = to_browser(document)
-            # Decoded as every engine decodes it (header, BOM, <meta>, detection), not
-            # as a browser guesses an undeclared page (windows-1252).
-            headers["content-type"] = f"{document.content_type}; charset={document.encoding}"
-            await route.fulfill(status=document.status, headers=headers, body=document.body)
+            # Decoded as every engine decodes it (header, BOM, <meta>, detection), not as
+            # a browser guesses an undeclared page (windows-1252), and handed over in
+            # UTF-8: Chromium knows the WHATWG labels, not Python's codec names.
+            headers["content-type"] = f"{document.content_type}; charset=utf-8"
+            body = document.text.encode("utf-8", "replace")
+            await route.fulfill(status=document.status, headers=headers, body=body)
             return
         if asked.resource_type in self._block or not is_http_url(asked.url):
             await route.abort("blockedbyclient")
             return
         own = [(name, value) for name, value in asked.headers.items()
-               if name.lower() not in CREDENTIALS and name.lower() not in self._names]  # fmt: skip
-        sent = make_headers([*own, *self._headers])
+               if name.lower() not in CREDENTIALS]  # fmt: skip
+        if origin(asked.url) == self._origin:
+            names = {name.lower() for name, _ in own}  # the page's own win
+            own += [(name, value) for name, value in self._headers if name.lower() not in names]
+        sent = make_headers(own)
         try:
             request = Request(asked.url.partition("#")[0], method=asked.method, headers=sent,
                               body=asked.post_data_buffer,

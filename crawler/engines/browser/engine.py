@@ -4,13 +4,14 @@ Chromium when it is HTML (always, or only when it looks like a shell)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from crawler.engines.base import EngineOptions
-from crawler.engines.browser._chromium import Chromium
+from crawler.engines.browser._chromium import BrowserClosed, Chromium, Claim
 from crawler.engines.browser._page_requests import (
     CREDENTIALS,
     PageRequests,
@@ -19,7 +20,7 @@ from crawler.engines.browser._page_requests import (
 )
 from crawler.engines.browser.options import BrowserOptions
 from crawler.engines.browser.shell import looks_like_shell
-from crawler.errors import BodyTooLarge, ConfigError, FetchTimeout, ProtocolError
+from crawler.errors import BodyTooLarge, FetchError, FetchTimeout, ProtocolError
 from crawler.models import (
     AsyncResource,
     Request,
@@ -103,53 +104,24 @@ class BrowserEngine(AsyncResource):
         document = await self._documents.send(request)
         if not await self._renders(document):
             return document
-        waited = time.monotonic()
+        spent = time.monotonic() - started
+        # Queues, not work: a page of `pages`, the browser's (re)start, a context.
         async with outside_deadline():
             await self._pages.acquire()
+            try:
+                claim = await self._claim(request)
+            except BaseException:
+                self._pages.release()
+                raise
         try:
             total = (request.timeouts or _DEFAULT_TIMEOUTS).total
-            deadline = time.monotonic() + total - (waited - started)
-            return await self._render(request, document, deadline, started)
+            deadline = time.monotonic() + total - spent
+            html = await self._render(request, document, claim, deadline)
         finally:
+            await self._chromium.release(claim)
             self._pages.release()
-
-    async def _renders(self, document: Response) -> bool:
-        if document.request.method != "GET" or document.status != 200:
-            return False
-        if document.content_type not in _HTML:
-            return False
-        if self.render == "always":
-            return True
-        return await asyncio.to_thread(looks_like_shell, document.body, self.options)
-
-    async def _render(
-        self, request: Request, document: Response, deadline: float, started: float
-    ) -> Response:
-        from playwright.async_api import Error as PlaywrightError
-        from playwright.async_api import TimeoutError as PlaywrightTimeout
-
-        def remaining() -> float:
-            return deadline - time.monotonic()
-
-        def ms() -> float:
-            left = remaining()
-            if left <= 0:
-                raise FetchTimeout(_too_long(request), phase="total", request=request)
-            return left * 1000
-
-        page_requests = RequestsOfOnePage(self._requests, document, block=self._block,
-                                          headers=page_headers(request),
-                                          remaining=remaining)  # fmt: skip
-        try:
-            async with self._chromium.page(request.headers.get("user-agent")) as page:
-                html = await self._rendered_html(page, page_requests, document, ms)
-        except PlaywrightTimeout as exc:
-            raise FetchTimeout(_too_long(request), phase="total", request=request) from exc
-        except (PlaywrightError, ConfigError) as exc:  # a crash, a browser that won't start
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ProtocolError(f"the browser failed to render the page: {first}",
-                                request=request) from exc  # fmt: skip
-        body = html.encode("utf-8")
+        # Lone surrogates a script put in the DOM have no UTF-8: replaced, not fatal.
+        body = html.encode("utf-8", "replace")
         if len(body) > request.max_bytes:
             raise BodyTooLarge(f"the rendered page is over max_bytes={request.max_bytes}",
                                request=request)  # fmt: skip
@@ -160,6 +132,56 @@ class BrowserEngine(AsyncResource):
                         url=document.url, elapsed=time.monotonic() - started,
                         rendered_from=document)  # fmt: skip
 
+    async def _renders(self, document: Response) -> bool:
+        if document.request.method != "GET" or document.status != 200:
+            return False
+        if document.content_type not in _HTML:
+            return False
+        if self.render == "always":
+            return True
+        return await asyncio.to_thread(looks_like_shell, document.body, self.options)
+
+    async def _claim(self, request: Request) -> Claim:
+        try:
+            return await self._chromium.claim(request.headers.get("user-agent"))
+        except BrowserClosed as exc:
+            raise FetchError("the engine closed", request=request) from exc
+        except Exception as exc:  # Playwright's errors, a browser that won't start again
+            raise ProtocolError(f"the browser could not start: {_first_line(exc)}",
+                                request=request) from exc  # fmt: skip
+
+    async def _render(
+        self, request: Request, document: Response, claim: Claim, deadline: float
+    ) -> str:
+        """The DOM, once the page settled, within ``deadline`` whatever the page does
+        (a script spinning in a loop holds ``content()`` as long as it spins)."""
+        from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        def ms() -> float:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            return left * 1000
+
+        page_requests = RequestsOfOnePage(
+            self._requests, document, block=self._block, headers=page_headers(request),
+            remaining=lambda: deadline - time.monotonic(),
+        )  # fmt: skip
+        try:
+            async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
+                page = await claim.context.new_page()
+                try:
+                    return await self._rendered_html(page, page_requests, document, ms)
+                finally:
+                    with contextlib.suppress(PlaywrightError):  # a crashed browser
+                        await page.close()
+        except (TimeoutError, PlaywrightTimeout) as exc:
+            raise FetchTimeout(_too_long(request), phase="total", request=request) from exc
+        except PlaywrightError as exc:  # a renderer or the browser crashed
+            raise ProtocolError(f"the browser failed to render the page: {_first_line(exc)}",
+                                request=request) from exc  # fmt: skip
+
     async def _rendered_html(
         self,
         page: Page,
@@ -167,6 +189,8 @@ class BrowserEngine(AsyncResource):
         document: Response,
         ms: Callable[[], float],
     ) -> str:
+        from playwright.async_api import Error as PlaywrightError
+
         try:
             await page.route("**/*", page_requests.route)
             await page.route_web_socket("**/*", refuse_websocket)
@@ -178,8 +202,10 @@ class BrowserEngine(AsyncResource):
             ms()  # settled after the deadline: as late as not at all
             return await page.content()
         finally:
+            # No new requests first, then those in flight cut short.
+            with contextlib.suppress(PlaywrightError):
+                await page.unroute_all(behavior="ignoreErrors")
             await page_requests.stop()
-            await page.unroute_all(behavior="ignoreErrors")
 
 
 def page_headers(request: Request) -> dict[str, str]:
@@ -191,6 +217,10 @@ def page_headers(request: Request) -> dict[str, str]:
         if key not in _NOT_FOR_PAGE and not key.startswith("if-"):
             kept[name] = value
     return kept
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _too_long(request: Request) -> str:
