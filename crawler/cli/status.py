@@ -1,5 +1,5 @@
 """``crawl status CONFIG``: what a crawl has committed so far. It only reads, so it
-takes no lock and can run beside the crawl."""
+takes no lock and can run beside the crawl, a crawl of one process too."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from crawler.crawl.files import CrawlFiles, is_shared
 from crawler.crawl.progress import summary_text
 from crawler.crawl.stats import CrawlStats
 from crawler.errors import FrontierError
-from crawler.frontier import FrontierStats
+from crawler.frontier import SQLITE_FILE, FrontierStats, read_store
 
 __all__ = ["show_status", "status"]
 
@@ -27,11 +27,15 @@ def status(args: argparse.Namespace) -> int:
 
 
 def show_status(config: Config, *, as_json: bool) -> int:
-    """The frontier and counts every worker has committed (Redis), or the last saved
-    ``stats.json`` (a crawl of one process)."""
-    if is_shared(config):
+    """The frontier and the counts committed so far: every worker's (Redis), or the
+    crawl's own, read from its SQLite store without writing to it (so while it runs
+    too); a crawl kept in memory has only the ``stats.json`` its last run saved."""
+    if is_shared(config) or config.state.frontier == "sqlite":
         try:
-            stats, frontier, finished = run(_shared_status(config))
+            if is_shared(config):
+                stats, frontier, finished = run(_shared_status(config))
+            else:
+                stats, frontier, finished = _store_status(config)
         except FrontierError as exc:
             print(f"crawl: {exc}", file=sys.stderr)
             return EXIT_FAILED
@@ -57,6 +61,12 @@ def show_status(config: Config, *, as_json: bool) -> int:
     if failure := payload.get("parser_failure"):
         print(f"{'parser':>13}: {failure}")
     return EXIT_OK
+
+
+def _store_status(config: Config) -> tuple[CrawlStats, FrontierStats, bool]:
+    values, frontier = read_store(config.output.dir / SQLITE_FILE)
+    checkpoint = Checkpoint(values)
+    return checkpoint.stats(), frontier, checkpoint.finished
 
 
 async def _shared_status(config: Config) -> tuple[CrawlStats, FrontierStats, bool]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from crawler.frontier._memory import MemoryFrontier
-from crawler.frontier._sqlite import SqliteFrontier
+from crawler.frontier._sqlite import SqliteFrontier, read_store
 from crawler.frontier.base import (
     BaseFrontier,
     Batch,
@@ -31,6 +31,7 @@ __all__ = [
     "PageUpdate",
     "SqliteFrontier",
     "open_frontier",
+    "read_store",
 ]
 
 SQLITE_FILE = "frontier.sqlite3"

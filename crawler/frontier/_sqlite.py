@@ -318,6 +318,25 @@ class SqliteFrontier(BaseFrontier):
         )
 
 
+def read_store(path: Path) -> tuple[dict[str, int], FrontierStats]:
+    """The checkpoint and the counts of the store at ``path``, read without writing a
+    byte (``mode=ro``): safe beside the crawl that has it open, which opening it as a
+    frontier is not (that frees every lease)."""
+    if not path.is_file():
+        raise FrontierError(f"no crawl state in {path.parent} (no {path.name})")
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            values = dict(db.execute("SELECT key, value FROM checkpoint").fetchall())
+            counts = dict(db.execute("SELECT state, COUNT(*) FROM requests GROUP BY state"))
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise FrontierError(f"frontier store {path}: {exc}") from exc
+    pending, leased, done = (counts.get(state, 0) for state in (PENDING, LEASED, DONE))
+    return values, FrontierStats(pending + leased + done, pending, leased, done)
+
+
 def _set(db: sqlite3.Connection, values: Mapping[str, int]) -> None:
     db.executemany(
         "INSERT INTO checkpoint (key, value) VALUES (?, ?) "
