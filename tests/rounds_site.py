@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 from aiohttp import web
 
@@ -110,3 +111,15 @@ class RoundsSite(LoopbackServer):
         body = text.encode()
         self.record(request, 200, len(body))
         return web.Response(body=body, content_type="text/html", headers=headers)
+
+
+def slow_crawl_config(site: RoundsSite, folder: Path) -> Path:
+    """``folder/crawl.toml``: a crawl of ``site`` at 20 requests/s, long enough (about
+    six seconds for 120 pages) to be looked at while it runs."""
+    config = folder / "crawl.toml"
+    config.write_text(
+        f'[crawl]\nstart_urls = ["{site.url("/")}"]\nsitemaps = false\n'
+        '[rate_limit]\nper_host = "20/s"\n'
+        f'[output]\ndir = "{folder / "out"}"\n', encoding="utf-8",
+    )  # fmt: skip
+    return config

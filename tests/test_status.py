@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.guards import WAIT
-from tests.rounds_site import RoundsSite
+from tests.rounds_site import RoundsSite, slow_crawl_config
 
 
 def status(config: Path) -> tuple[int, dict[str, Any]]:
@@ -22,12 +22,7 @@ def status(config: Path) -> tuple[int, dict[str, Any]]:
 
 def test_status_reads_a_running_crawl_without_disturbing_it(tmp_path: Path) -> None:
     with RoundsSite(pages=120) as site:
-        config = tmp_path / "crawl.toml"
-        config.write_text(
-            f'[crawl]\nstart_urls = ["{site.url("/")}"]\nsitemaps = false\n'
-            '[rate_limit]\nper_host = "20/s"\n'  # about six seconds of crawling
-            f'[output]\ndir = "{tmp_path / "out"}"\n', encoding="utf-8",
-        )  # fmt: skip
+        config = slow_crawl_config(site, tmp_path)
         crawl = subprocess.Popen([sys.executable, "-m", "crawler", str(config), "--quiet"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
         try:

@@ -105,6 +105,11 @@ def _add_crawl_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pages", type=_non_negative_int, help="stop after this many pages")
     parser.add_argument("--output", metavar="DIR", help="output folder (overrides output.dir)")
     parser.add_argument("--quiet", action="store_true", help="no progress and no summary")
+    parser.add_argument(
+        "--serve", metavar="HOST:PORT",
+        help="serve /metrics (Prometheus) and /status.json while the crawl runs, "
+        "e.g. 127.0.0.1:9109",
+    )  # fmt: skip
 
 
 def _add_check_options(

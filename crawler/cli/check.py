@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from crawler.cli.exits import EXIT_FAILED, UsageError, usage
 from crawler.cli.loop import run
+from crawler.cli.options import serve_address
 from crawler.cli.ping import exit_code
 from crawler.errors import ConfigError, CrawlerError
 from crawler.health.history import History
@@ -78,7 +79,7 @@ def _check_usage(args: argparse.Namespace) -> None:
     if args.output and not args.crawl:
         raise UsageError("--output is for --crawl")
     if args.serve:
-        args.serve = _address(args.serve)
+        args.serve = serve_address(args.serve)
 
 
 def _render(
@@ -102,11 +103,3 @@ def _override(target: Target, args: argparse.Namespace) -> Target:
     if args.retries is not None:
         changes["retries"] = args.retries
     return replace(target, **changes)
-
-
-def _address(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UsageError(f"--serve expects HOST:PORT such as 127.0.0.1:9108, got {text!r}")
-    return host, int(port)

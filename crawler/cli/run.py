@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
 import time
 
-from crawler.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from crawler.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, usage
 from crawler.cli.loop import run as run_loop
-from crawler.cli.options import configure
+from crawler.cli.options import configure, serve_address
 from crawler.config import Config
 from crawler.crawl import Crawler, open_state
 from crawler.crawl.checkpoint import Checkpoint
 from crawler.crawl.files import ERRORS_FILE, default_worker_name, is_shared
+from crawler.crawl.metrics import CrawlMetrics
 from crawler.crawl.progress import Progress, Snapshot, make_progress
+from crawler.crawl.serve import MetricsServer
 from crawler.crawl.stats import CrawlStats
 from crawler.errors import AlreadyRunning, ConfigError, CrawlerError, FrontierError
 
@@ -28,20 +31,23 @@ WATCH_EVERY = 0.5  # seconds between reads of the whole crawl's progress, with -
 
 def run(args: argparse.Namespace) -> int:
     if args.workers > 1:
+        if args.serve:
+            return usage(UsageError("--serve is for one process: give each `crawl worker` "
+                                    "its own --serve"))  # fmt: skip
         return run_workers(
             args.config, args.workers, engine=args.engine, max_pages=args.max_pages,
             output=args.output, fresh=args.fresh, quiet=args.quiet,
         )  # fmt: skip
     return run_crawl(
         args.config, engine=args.engine, max_pages=args.max_pages, output=args.output,
-        fresh=args.fresh, quiet=args.quiet, recrawl=args.recrawl,
+        fresh=args.fresh, quiet=args.quiet, recrawl=args.recrawl, serve=args.serve,
     )  # fmt: skip
 
 
 def worker(args: argparse.Namespace) -> int:
     return run_crawl(
         args.config, engine=args.engine, max_pages=args.max_pages, output=args.output,
-        quiet=args.quiet, worker=args.worker_id, shared_only=True,
+        quiet=args.quiet, worker=args.worker_id, shared_only=True, serve=args.serve,
     )  # fmt: skip
 
 
@@ -56,17 +62,26 @@ def run_crawl(
     worker: str | None = None,
     shared_only: bool = False,
     recrawl: bool = False,
+    serve: str | None = None,
 ) -> int:
+    try:
+        address = serve_address(serve) if serve else None
+    except UsageError as exc:
+        return usage(exc)
     config = configure(path, engine=engine, max_pages=max_pages, output=output)
     if recrawl and config.recrawl is None:
         raise ConfigError("recrawl", None, "a [recrawl] table in the config for --recrawl")
     if shared_only and not is_shared(config):
         raise ConfigError("state.frontier", config.state.frontier, "a redis:// URL for workers")
     progress = make_progress(quiet=quiet)
+    metrics = CrawlMetrics() if address else None
     crawler = Crawler(config, progress=progress, worker=worker, fresh=fresh,
-                      recrawl=recrawl)  # validates the site  # fmt: skip
+                      recrawl=recrawl, metrics=metrics)  # validates the site  # fmt: skip
+    server = None
+    if metrics is not None and address is not None:
+        server = MetricsServer(metrics, host=address[0], port=address[1])
     try:
-        stats = run_loop(_run(crawler, quiet))
+        stats = run_loop(_run(crawler, quiet, server))
     except (asyncio.CancelledError, KeyboardInterrupt):
         print("crawl: aborted; run the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -96,8 +111,9 @@ def _brief(stats: CrawlStats) -> str:
     return f"{stats.pages} pages, {stats.items} items, {stats.error_count} errors"
 
 
-async def _run(crawler: Crawler, quiet: bool) -> CrawlStats:
-    """First Ctrl-C or SIGTERM: finish in-flight work and save. Second: abort now."""
+async def _run(crawler: Crawler, quiet: bool, server: MetricsServer | None) -> CrawlStats:
+    """First Ctrl-C or SIGTERM: finish in-flight work and save. Second: abort now.
+    ``server`` serves the crawl's figures while it runs."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     presses = 0
@@ -116,7 +132,12 @@ async def _run(crawler: Crawler, quiet: bool) -> CrawlStats:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
     try:
-        return await crawler.run()
+        async with contextlib.AsyncExitStack() as stack:
+            if server is not None:
+                await stack.enter_async_context(server)
+                print(f"crawl: serving {server.url}metrics and {server.url}status.json",
+                      file=sys.stderr, flush=True)  # fmt: skip
+            return await crawler.run()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

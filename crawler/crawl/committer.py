@@ -27,6 +27,7 @@ from crawler.crawl.checkpoint import (
     stats_values,
 )
 from crawler.crawl.files import CrawlFiles
+from crawler.crawl.metrics import Histogram
 from crawler.crawl.outcome import Outcome
 from crawler.crawl.rounds import change_record
 from crawler.crawl.stats import CrawlStats
@@ -78,6 +79,7 @@ class Committer(AsyncResource):
         self._outcomes: list[Outcome] = []
         self._links: list[Request] = []
         self._lock = asyncio.Lock()
+        self.latency = Histogram()  # seconds each commit took: write, fsync, frontier
         self._now = asyncio.Event()
         self._draining = False
         self.fatal: Exception | None = None
@@ -155,6 +157,7 @@ class Committer(AsyncResource):
         commits even when there is nothing to write; ``finished`` marks the crawl
         done."""
         async with self._lock:
+            started = time.monotonic()
             outcomes, self._outcomes = self._outcomes, []
             links, self._links = self._links, []
             if not (outcomes or links or released or final):
@@ -180,6 +183,7 @@ class Committer(AsyncResource):
             if finished:
                 batch.checkpoint[FINISHED] = 1
             await self._frontier.commit(batch)
+            self.latency.observe(time.monotonic() - started)
             self._budget.refund(refund)
             if self._files.shared:
                 await self._catch_up(hosts=self._per_host)

@@ -21,6 +21,7 @@ from crawler.config import Config, load_config
 from crawler.crawl.checkpoint import FINISHED, ROUND, ROUND_RESET, Checkpoint
 from crawler.crawl.files import CrawlFiles, default_worker_name, is_shared, write_json
 from crawler.crawl.lock import FolderLock
+from crawler.crawl.metrics import CrawlMetrics
 from crawler.crawl.parser import PageParser, ParseJob
 from crawler.crawl.progress import Progress
 from crawler.crawl.run import Run, SharedState
@@ -45,9 +46,10 @@ class Crawler:
     configured site; ``middleware`` runs inside robots and outside retries;
     ``worker`` names this process in a crawl shared through Redis; ``fresh``
     deletes what an earlier crawl of the folder left, state included, and starts
-    over. A crawler can run again, in the same process, and resumes where the
-    last run stopped when its state is on disk (the ``sqlite`` frontier). While
-    it runs it holds the folder (``AlreadyRunning`` for a second crawl of it).
+    over; ``metrics`` (a ``CrawlMetrics``) sees every run's figures, to serve them.
+    A crawler can run again, in the same process, and resumes where the last run
+    stopped when its state is on disk (the ``sqlite`` frontier). While it runs it
+    holds the folder (``AlreadyRunning`` for a second crawl of it).
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class Crawler:
         worker: str | None = None,
         fresh: bool = False,
         recrawl: bool = False,
+        metrics: CrawlMetrics | None = None,
     ) -> None:
         config = config if isinstance(config, Config) else load_config(config)
         if middleware:
@@ -78,6 +81,7 @@ class Crawler:
         self.already_finished = False  # the last run had finished: this one did nothing
         self.finished = False  # everything reachable was crawled
         self.stopped = False  # stop() ended this run early
+        self.metrics = metrics
         self._run: Run | None = None
 
     def stop(self) -> None:
@@ -172,7 +176,7 @@ class Crawler:
                 run = self._run = Run(
                     config, frontier=frontier, files=files, checkpoint=checkpoint,
                     engine=engine, parser=parser, scope=self.scope, progress=self.progress,
-                    pages=pages, shared=shared,
+                    pages=pages, shared=shared, metrics=self.metrics,
                 )  # fmt: skip
                 try:
                     await run.execute()

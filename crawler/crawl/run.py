@@ -27,12 +27,13 @@ from crawler.crawl.checkpoint import Checkpoint
 from crawler.crawl.committer import COMMIT_INTERVAL, Committer
 from crawler.crawl.files import CrawlFiles
 from crawler.crawl.handler import RequestHandler, sitemap_request
+from crawler.crawl.metrics import CrawlMetrics, Histogram
 from crawler.crawl.parser import PageParser
 from crawler.crawl.progress import Progress, Snapshot
 from crawler.crawl.scope import Scope
 from crawler.crawl.stats import CrawlStats
 from crawler.engines import Engine
-from crawler.frontier import BaseFrontier, PageState
+from crawler.frontier import BaseFrontier, FrontierStats, PageState
 from crawler.middleware import Robots, policy_chain, rate_limit
 from crawler.middleware.ratelimit import SharedLimits
 from crawler.middleware.robots import RobotsStore
@@ -72,6 +73,7 @@ class Run:
         progress: Progress,
         pages: PagesSink | None = None,
         shared: SharedState | None = None,
+        metrics: CrawlMetrics | None = None,
     ) -> None:
         self.config = config
         self.stats: CrawlStats = checkpoint.stats()
@@ -86,8 +88,9 @@ class Run:
             on_commit=self._wake, on_fatal=self.stop, rounds=config.recrawl is not None,
             archive=Archive(config, files, checkpoint) if config.output.warc else None,
         )  # fmt: skip
+        send = engine.send if metrics is None else metrics.observe(engine.send)
         self.handler = RequestHandler(
-            config, send=self._chain(engine.send, shared), parser=parser, scope=scope,
+            config, send=self._chain(send, shared), parser=parser, scope=scope,
             budget=self.budget, pages=pages, round=checkpoint.round,
             archive=bool(config.output.warc),
         )  # fmt: skip
@@ -97,6 +100,19 @@ class Run:
         self._changed = asyncio.Event()  # set (and replaced) when leases may be ready
         self._in_flight = 0
         self._stopping = False
+        if metrics is not None:
+            metrics.attach(self)
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    @property
+    def commit_latency(self) -> Histogram:
+        return self.committer.latency
+
+    async def frontier_stats(self) -> FrontierStats:
+        return await self._frontier.stats()
 
     def _chain(self, send: Handler, shared: SharedState | None) -> Handler:
         fetch = self.config.fetch

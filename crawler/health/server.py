@@ -7,22 +7,21 @@ locks or copies: the watch loop mutates it between requests in the same loop.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
 from aiohttp import web
 
+from crawler.crawl.serve import WebServer
 from crawler.health.history import History
 from crawler.health.page import CONTENT_SECURITY_POLICY, render_page, status_json
-from crawler.models import AsyncResource
 
 __all__ = ["METRICS_CONTENT_TYPE", "StatusServer"]
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus text format
 
 
-class StatusServer(AsyncResource):
+class StatusServer(WebServer):
     """``async with StatusServer(history, metrics=render):``; ``port=0`` picks a free
     port, read back from ``.port`` and ``.url`` once open."""
 
@@ -36,46 +35,17 @@ class StatusServer(AsyncResource):
         title: str = "crawl check",
         interval: float | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
-        self._requested_port = port
+        super().__init__(host=host, port=port)
         self._history = history
         self._metrics = metrics
         self._title = title
         self._interval = interval
-        self._runner: web.AppRunner | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://{_address(self.host, self.port)}/"
-
-    async def open(self) -> None:
-        if self._runner is not None:
-            return
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/", self._page)
         app.router.add_get("/status.json", self._status)
         app.router.add_get("/metrics", self._prometheus)
         app.router.add_get("/healthz", self._healthz)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.host, self._requested_port).start()
-        except OSError as error:
-            await runner.cleanup()
-            # asyncio buries the reason in a long bind message; resolver errors (negative
-            # errno) carry only theirs. The address rides as the filename, so str() names
-            # it and strerror stays the bare reason.
-            errno = error.errno or 0
-            reason = os.strerror(errno) if errno > 0 else error.strerror
-            raise OSError(errno, reason, _address(self.host, self._requested_port)) from error
-        self._runner = runner
-        self.port = runner.addresses[0][1]
-
-    async def aclose(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
 
     async def _page(self, request: web.Request) -> web.Response:
         page = render_page(
@@ -99,7 +69,3 @@ class StatusServer(AsyncResource):
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
-
-
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
