@@ -249,6 +249,16 @@ def test_watch_serves_metrics_and_stops_cleanly_on_sigterm(
     server: LoopbackServer, tmp_path: Path, closed_port: int
 ) -> None:
     path = health_file(tmp_path, server, closed_port)
+    # Down only after a thousand failures in a row: pending for this whole test.
+    path.write_text(
+        path.read_text()
+        + f"""
+[[target]]
+name = "patient"
+url = "http://127.0.0.1:{closed_port}/"
+failures = 1000
+"""
+    )
     watcher = subprocess.Popen(
         [sys.executable, "-m", "crawler", "check", str(path), "--watch", "0.2",
          "--serve", "127.0.0.1:0"],
@@ -269,8 +279,12 @@ def test_watch_serves_metrics_and_stops_cleanly_on_sigterm(
         # A run is recorded before it is printed: /metrics counts all three by now.
         with urllib.request.urlopen(url + "metrics", timeout=5) as response:
             runs = samples(response.read().decode(), "crawl_check_runs_total")
-        assert runs.keys() == {"home", "api", "broken", "down"}
+        assert runs.keys() == {"home", "api", "broken", "down", "patient"}
         assert min(runs.values()) >= 3
+        with urllib.request.urlopen(url + "status.json", timeout=5) as response:
+            states = {t["name"]: t["state"] for t in json.loads(response.read())["targets"]}
+        assert states == {"home": "up", "api": "up", "broken": "down", "down": "down",
+                          "patient": "pending"}  # fmt: skip
         with urllib.request.urlopen(url, timeout=5) as response:
             page = response.read().decode()
         assert 'data-target="broken"' in page
@@ -282,7 +296,7 @@ def test_watch_serves_metrics_and_stops_cleanly_on_sigterm(
         watcher.stdout.close()
         watcher.stderr.close()
     assert watcher.returncode == 0
-    assert "2 up, 2 down" in "".join(out)
+    assert "2 up, 3 down" in "".join(out)  # the checks of a run, whatever the states
 
 
 def test_serving_on_a_taken_address_exits_2(

@@ -67,6 +67,7 @@ def test_prometheus_families_are_named_and_typed() -> None:
     text = render_prometheus(History.of(RESULTS))
     assert {f.name: f.type for f in text_string_to_metric_families(text)} == {
         "crawl_check_up": "gauge",
+        "crawl_check_down": "gauge",
         "crawl_check_status_code": "gauge",
         "crawl_check_latency_seconds": "gauge",
         "crawl_check_response_size_bytes": "gauge",
@@ -249,3 +250,39 @@ def test_table_for_ping_has_one_url_column() -> None:
     ]  # fmt: skip
     assert text.count(TIMEOUT.url) == 1
     assert text.splitlines()[-1] == "2 checked, 1 failed"
+
+
+def checks(history: History, passes: str, start: float = 1000.0) -> list[tuple[float, str]]:
+    """Record one check of ``api`` per character (``+`` passed, ``-`` failed), a minute
+    apart; the changes of state, with the time of the check that made each."""
+    changes = []
+    for n, mark in enumerate(passes):
+        result = replace(SLOW, ok=mark == "+", checked_at=start + 60 * n,
+                         failures=() if mark == "+" else SLOW.failures)  # fmt: skip
+        changes += [(target.since or 0.0, state) for target, state in history.record([result])]
+    return changes
+
+
+def test_a_target_is_down_after_failures_in_a_row_and_up_after_successes() -> None:
+    history = History()
+    history.expect("api", SLOW.url, failures=3, successes=2)
+    # up at once; two failures are a flap; the third in a row makes it down; one pass
+    # is not enough, two in a row are
+    changes = checks(history, "+--+---+-++")
+    assert changes == [(1000.0, "up"), (1000.0 + 60 * 6, "down"), (1000.0 + 60 * 10, "up")]
+    (api,) = history.targets()
+    assert (api.state, api.since) == ("up", 1000.0 + 60 * 10)
+
+
+def test_a_target_failing_from_the_start_is_pending_until_its_threshold() -> None:
+    history = History()
+    history.expect("api", SLOW.url, failures=2)
+    assert checks(history, "-") == []
+    assert history.targets()[0].state == "pending"
+    assert checks(history, "-", start=2000.0) == [(2000.0, "down")]
+    assert scrape(history)["crawl_check_down"] == {"api": 1.0}
+
+
+def test_the_default_thresholds_follow_every_check() -> None:
+    history = History()
+    assert [state for _, state in checks(history, "+-+")] == ["up", "down", "up"]

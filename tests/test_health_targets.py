@@ -130,6 +130,8 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"target": [{"url": "http://a.test/"}, {"url": "http://a.test/"}]}, "target[1].name"),
     ({"target": [{"url": "http://a.test/", "name": " "}]}, "target[0].name"),
     ({"defaults": {"timeout": 0}, "target": [{"url": "http://a.test/"}]}, "defaults.timeout"),
+    ({"target": [{"url": "http://a.test/", "failures": 0}]}, "target[0].failures"),
+    ({"defaults": {"successes": "2"}, "target": [{"url": "http://a.test/"}]}, "defaults.successes"),
     (
         {"defaults": {"url": "http://a.test/"}, "target": [{"url": "http://a.test/"}]},
         "defaults.url",

@@ -41,7 +41,8 @@ async def monitor(
     when ``serve`` cannot be listened on."""
     kept = History(history)
     for target in targets:
-        kept.expect(target.name, target.url)
+        kept.expect(target.name, target.url, failures=target.failures,
+                    successes=target.successes)  # fmt: skip
     stop = asyncio.Event()
     show = _print_json if json else _print_summary
 

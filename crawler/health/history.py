@@ -1,6 +1,11 @@
 """Bounded memory of past checks for watch mode: per target the last ``size``
-samples (for uptime and latency percentiles) plus lifetime counters, so a
-monitor that runs for months holds a constant amount of state."""
+samples (for uptime and latency percentiles), lifetime counters and its state, so
+a monitor that runs for months holds a constant amount of state.
+
+A target's state is one thing, the same on the page, in ``/metrics`` and in the
+JSON: ``pending`` until it is decided, ``up``, or ``down`` after ``failures``
+failed checks in a row; from ``down``, ``up`` again after ``successes`` passes in a
+row. A target that flaps within those thresholds keeps its state."""
 
 from __future__ import annotations
 
@@ -8,10 +13,13 @@ import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from crawler.health.result import HealthResult
 
-__all__ = ["DEFAULT_HISTORY", "History", "TargetHistory"]
+__all__ = ["DEFAULT_HISTORY", "History", "State", "TargetHistory"]
+
+State = Literal["pending", "up", "down"]
 
 DEFAULT_HISTORY = 120  # samples kept per target: an hour at the default 30 s interval
 
@@ -26,14 +34,32 @@ class TargetHistory:
     samples: deque[HealthResult] = field(init=False)
     runs: int = 0  # lifetime counters, for Prometheus counters
     failures: int = 0
+    down_after: int = 1  # failed checks in a row that make the target down
+    up_after: int = 1  # passed checks in a row that make a down target up again
+    state: State = "pending"
+    since: float | None = None  # when the state began (the deciding check's start)
+    streak: int = 0  # checks in a row that disagree with the state
 
     def __post_init__(self) -> None:
         self.samples = deque(maxlen=self.size)
 
-    def add(self, result: HealthResult) -> None:
+    def add(self, result: HealthResult) -> State | None:
+        """Record ``result``; the new state when it changed the target's, else None."""
         self.samples.append(result)
         self.runs += 1
         self.failures += not result.ok
+        disagrees = self.state == "pending" or result.ok != (self.state == "up")
+        self.streak = self.streak + 1 if disagrees else 0
+        if self.state == "pending" and result.ok:
+            needed = 1  # up from the start: nothing was down
+        elif self.state == "up" or (self.state == "pending" and not result.ok):
+            needed = self.down_after
+        else:
+            needed = self.up_after
+        if not disagrees or self.streak < needed:
+            return None
+        self.state, self.since, self.streak = ("up" if result.ok else "down"), result.checked_at, 0
+        return self.state
 
     @property
     def last(self) -> HealthResult | None:
@@ -64,19 +90,27 @@ class History:
         self.size = size
         self._targets: dict[str, TargetHistory] = {}
 
-    def expect(self, name: str, url: str) -> None:
-        """List a target before its first result, so a status page shows it pending."""
+    def expect(self, name: str, url: str, *, failures: int = 1, successes: int = 1) -> None:
+        """List a target before its first result, so a status page shows it pending,
+        with the thresholds of its state."""
         if name not in self._targets:
-            self._targets[name] = TargetHistory(name, url, self.size)
+            self._targets[name] = TargetHistory(name, url, self.size, down_after=failures,
+                                                up_after=successes)  # fmt: skip
 
-    def record(self, results: Iterable[HealthResult]) -> None:
+    def record(self, results: Iterable[HealthResult]) -> list[tuple[TargetHistory, State]]:
+        """Add each result; the targets whose state changed, with the new state."""
+        changed = []
         for result in results:
             target = self._targets.get(result.name)
             if target is None or target.url != result.url:
+                thresholds = (target.down_after, target.up_after) if target else (1, 1)
                 target = self._targets[result.name] = TargetHistory(
-                    result.name, result.url, self.size
-                )
-            target.add(result)
+                    result.name, result.url, self.size, down_after=thresholds[0],
+                    up_after=thresholds[1],
+                )  # fmt: skip
+            if (state := target.add(result)) is not None:
+                changed.append((target, state))
+        return changed
 
     def targets(self) -> Sequence[TargetHistory]:
         return list(self._targets.values())

@@ -86,7 +86,6 @@ def status_json(history: History, *, interval: float | None, now: float) -> Stat
 
 
 def _target_json(target: TargetHistory) -> TargetJson:
-    last = target.last
     samples: list[SampleJson] = [
         {
             "checked_at": result.checked_at,
@@ -100,7 +99,7 @@ def _target_json(target: TargetHistory) -> TargetJson:
     return {
         "name": target.name,
         "url": target.url,
-        "state": "pending" if last is None else "up" if last.ok else "down",
+        "state": target.state,
         "status": samples[-1]["status"] if samples else None,
         "latency_ms": samples[-1]["latency_ms"] if samples else None,
         "p50_ms": _ms(target.latency_quantile(0.5)),

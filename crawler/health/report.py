@@ -174,6 +174,9 @@ _Sample = Callable[[TargetHistory, HealthResult], float | None]  # None: no samp
 _METRICS: tuple[tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str, _Sample], ...] = (
     (GaugeMetricFamily, "crawl_check_up", "Whether the last check passed (1) or failed (0).",
      lambda target, last: float(last.ok)),
+    (GaugeMetricFamily, "crawl_check_down",
+     "Whether the target is down (1): failed `failures` checks in a row, not yet up again.",
+     lambda target, last: None if target.state == "pending" else float(target.state == "down")),
     (GaugeMetricFamily, "crawl_check_status_code", "HTTP status of the last check's response.",
      lambda target, last: last.status),
     (GaugeMetricFamily, "crawl_check_latency_seconds",

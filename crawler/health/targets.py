@@ -80,6 +80,10 @@ class Target:
     headers: tuple[tuple[str, str], ...] = ()  # response headers: name, expected substring
     json: tuple[tuple[str, Any], ...] = ()  # dotted path, expected value
     cert_min_days: float | None = None
+    # its state (watch mode): down after this many failed checks in a row, up again
+    # after this many passes in a row
+    failures: int = 1
+    successes: int = 1
 
     def policy(self, *, engine: str, concurrency: int) -> FetchPolicy:
         """How to fetch this target: the health checks' defaults with its own settings.
@@ -267,6 +271,8 @@ _SHARED: dict[str, Check] = {
     "headers": headers,
     "json": _json,
     "cert_min_days": _days,
+    "failures": integer(1),
+    "successes": integer(1),
 }
 _CHECKS: dict[str, Check] = {"name": _name, "url": http_url, **_SHARED}
 _PER_TARGET = {key: f"each [[target]] has its own {key}" for key in ("name", "url")}
