@@ -259,7 +259,7 @@ def checks(history: History, passes: str, start: float = 1000.0) -> list[tuple[f
     for n, mark in enumerate(passes):
         result = replace(SLOW, ok=mark == "+", checked_at=start + 60 * n,
                          failures=() if mark == "+" else SLOW.failures)  # fmt: skip
-        changes += [(target.since or 0.0, state) for target, state in history.record([result])]
+        changes += [(c.target.since or 0.0, c.after) for c in history.record([result])]
     return changes
 
 

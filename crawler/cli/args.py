@@ -220,6 +220,10 @@ def _add_check(commands: Commands[argparse.ArgumentParser]) -> None:
         help="with --watch: serve a status page and /metrics, e.g. 127.0.0.1:9108",
     )  # fmt: skip
     check.add_argument(
+        "--test-alerts", action="store_true",
+        help="send one test message through every [[alert]] of the file, then exit 0 or 1",
+    )  # fmt: skip
+    check.add_argument(
         "--history", type=_positive_int, default=120, metavar="N",
         help="with --watch: checks kept per target for uptime and percentiles (default: 120)",
     )  # fmt: skip

@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, TextIO
 
-from crawler.cli.exits import EXIT_FAILED, UsageError, usage
+from crawler.cli.exits import EXIT_FAILED, EXIT_OK, UsageError, usage
 from crawler.cli.loop import run
 from crawler.cli.options import serve_address
 from crawler.cli.ping import exit_code
 from crawler.errors import ConfigError, CrawlerError
+from crawler.health.alerts import Alert, Alerter
 from crawler.health.history import History
 from crawler.health.probe import DEFAULT_CONCURRENCY, check_targets
 from crawler.health.report import render_json, render_junit, render_prometheus, render_table
@@ -32,6 +35,10 @@ def check(args: argparse.Namespace) -> int:
     if args.crawl:
         return _check_links(args)
     config = load_health_config(args.file)
+    if config.alerts:  # a failed notification is said once, by the alerter, not per attempt
+        logging.getLogger("apprise").setLevel(logging.ERROR)
+    if args.test_alerts:
+        return _test_alerts(config.alerts)
     targets = [_override(target, args) for target in config.targets]
     args.engine = args.engine or "aiohttp"
     args.concurrency = args.concurrency or DEFAULT_CONCURRENCY
@@ -41,12 +48,25 @@ def check(args: argparse.Namespace) -> int:
         try:
             return run(monitor(targets, interval=args.watch, serve=args.serve, title=config.title,
                                history=args.history, json=args.format == "json",
-                               engine=args.engine, concurrency=args.concurrency))  # fmt: skip
+                               engine=args.engine, concurrency=args.concurrency,
+                               alerts=config.alerts))  # fmt: skip
         except ServeError as exc:
             return usage(UsageError(str(exc)))
     results = run(check_targets(targets, engine=args.engine, concurrency=args.concurrency))
     _render(args.format, results, sys.stdout)
     return exit_code(results)
+
+
+def _test_alerts(alerts: Sequence[Alert]) -> int:
+    """``--test-alerts``: one message through every URL of every alert."""
+    if not alerts:
+        return usage(UsageError("--test-alerts: the file has no [[alert]]"))
+    alerter = Alerter(alerts)
+    ok = run(alerter.test())
+    for (alert, result), count in sorted(alerter.counts().items()):
+        if count:
+            print(f"alert {alert}: {count} {result}")
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def _check_links(args: argparse.Namespace) -> int:

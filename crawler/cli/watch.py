@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from crawler.health.alerts import Alert, Alerter
 from crawler.health.history import History
 from crawler.health.report import render_json, render_prometheus
 from crawler.health.result import HealthResult
@@ -36,6 +37,7 @@ async def monitor(
     json: bool,
     engine: str,
     concurrency: int,
+    alerts: Sequence[Alert] = (),
 ) -> int:
     """Returns 0 once stopped by a signal or a closed stdout; raises ``ServeError``
     when ``serve`` cannot be listened on."""
@@ -45,6 +47,7 @@ async def monitor(
                     successes=target.successes)  # fmt: skip
     stop = asyncio.Event()
     show = _print_json if json else _print_summary
+    alerter = Alerter(alerts)
 
     def printer(results: list[HealthResult]) -> None:
         try:
@@ -56,20 +59,23 @@ async def monitor(
     server = None
     if serve is not None:
         host, port = serve
-        server = StatusServer(kept, host=host, port=port, metrics=render_prometheus,
-                              title=title, interval=interval)  # fmt: skip
+        server = StatusServer(kept, host=host, port=port, title=title, interval=interval,
+                              metrics=lambda history: render_prometheus(
+                                  history, notifications=alerter.counts()))  # fmt: skip
         try:
             await server.open()
         except OSError as exc:
             raise ServeError(f"--serve {host}:{port}: {exc.strerror or exc}") from exc
         print(f"crawl: serving the status page on {server.url}", file=sys.stderr, flush=True)
+        alerter.page = server.url
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
         await watch(targets, interval=interval, history=kept, stop=stop, on_run=printer,
-                    engine=engine, concurrency=concurrency)  # fmt: skip
+                    engine=engine, concurrency=concurrency, alerter=alerter)  # fmt: skip
     finally:
+        await alerter.aclose()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         if server is not None:

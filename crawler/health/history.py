@@ -13,13 +13,22 @@ import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from crawler.health.result import HealthResult
 
-__all__ = ["DEFAULT_HISTORY", "History", "State", "TargetHistory"]
+__all__ = ["DEFAULT_HISTORY", "Change", "History", "State", "TargetHistory"]
 
 State = Literal["pending", "up", "down"]
+
+
+class Change(NamedTuple):
+    """A target's state changed with its latest check."""
+
+    target: TargetHistory
+    before: State
+    after: State
+
 
 DEFAULT_HISTORY = 120  # samples kept per target: an hour at the default 30 s interval
 
@@ -97,8 +106,8 @@ class History:
             self._targets[name] = TargetHistory(name, url, self.size, down_after=failures,
                                                 up_after=successes)  # fmt: skip
 
-    def record(self, results: Iterable[HealthResult]) -> list[tuple[TargetHistory, State]]:
-        """Add each result; the targets whose state changed, with the new state."""
+    def record(self, results: Iterable[HealthResult]) -> list[Change]:
+        """Add each result; the changes of state they made."""
         changed = []
         for result in results:
             target = self._targets.get(result.name)
@@ -108,8 +117,9 @@ class History:
                     result.name, result.url, self.size, down_after=thresholds[0],
                     up_after=thresholds[1],
                 )  # fmt: skip
+            before = target.state
             if (state := target.add(result)) is not None:
-                changed.append((target, state))
+                changed.append(Change(target, before, state))
         return changed
 
     def targets(self) -> Sequence[TargetHistory]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -198,8 +198,9 @@ _METRICS: tuple[tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str, _
 
 
 class _HistoryCollector:
-    def __init__(self, history: History) -> None:
+    def __init__(self, history: History, notifications: Mapping[tuple[str, str], int]) -> None:
         self._history = history
+        self._notifications = notifications
 
     def collect(self) -> Iterator[Metric]:
         labels = ["target", "url"]
@@ -225,10 +226,20 @@ class _HistoryCollector:
                     quantiles.add_metric([*values, str(q)], seconds)
         yield from (family for family, _ in families)
         yield quantiles
+        if self._notifications:
+            sent = CounterMetricFamily("crawl_check_notifications",
+                                       "Alert notifications, by alert and result (sent, failed).",
+                                       labels=["alert", "result"])  # fmt: skip
+            for (alert, result), count in sorted(self._notifications.items()):
+                sent.add_metric([alert, result], count)
+            yield sent
 
 
-def render_prometheus(history: History) -> str:
-    """A private registry, so the process's own default metrics stay out."""
+def render_prometheus(
+    history: History, *, notifications: Mapping[tuple[str, str], int] | None = None
+) -> str:
+    """A private registry, so the process's own default metrics stay out;
+    ``notifications`` (by alert and ``sent``/``failed``) when alerts are configured."""
     registry = CollectorRegistry()
-    registry.register(_HistoryCollector(history))
+    registry.register(_HistoryCollector(history, notifications or {}))
     return generate_latest(registry).decode()

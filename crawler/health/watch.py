@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 
+from crawler.health.alerts import Alerter
 from crawler.health.history import History
 from crawler.health.probe import DEFAULT_CONCURRENCY, check_targets
 from crawler.health.result import HealthResult
@@ -24,11 +26,14 @@ async def watch(
     engine: str = "aiohttp",
     concurrency: int = DEFAULT_CONCURRENCY,
     on_run: Callable[[list[HealthResult]], None] = lambda results: None,
+    alerter: Alerter | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> int:
     """Check every ``interval`` seconds until ``stop`` is set; returns the number
     of runs. A run that takes longer than the interval delays the next one
     instead of overlapping it; ``stop`` ends the wait at once and a run in
-    progress is abandoned."""
+    progress is abandoned. After each run, ``alerter`` hears of the changes of
+    state and may remind of targets still down."""
     loop = asyncio.get_running_loop()
     runs = 0
     while not stop.is_set():
@@ -44,7 +49,10 @@ async def watch(
         if run.cancelled():
             break
         results = run.result()
-        history.record(results)
+        changes = history.record(results)
+        if alerter is not None:
+            alerter.changed(changes, clock())
+            alerter.remind(clock())
         runs += 1
         on_run(results)
         remaining = started + interval - loop.time()
