@@ -68,6 +68,7 @@ def test_prometheus_families_are_named_and_typed() -> None:
     assert {f.name: f.type for f in text_string_to_metric_families(text)} == {
         "crawl_check_up": "gauge",
         "crawl_check_down": "gauge",
+        "crawl_check_maintenance": "gauge",
         "crawl_check_status_code": "gauge",
         "crawl_check_latency_seconds": "gauge",
         "crawl_check_response_size_bytes": "gauge",

@@ -167,7 +167,7 @@ TARGET_KEYS = "name, url, method, request_headers, timeout, retries, follow_redi
       "defaults.timout: unknown key (expected one of: method, request_headers, timeout, "),
      ({"defaults": {"url": URL}, "target": [{"url": URL}]},
       "defaults.url: unknown key (each [[target]] has its own url; expected one of: method, "),
-     ({"titel": "x", "target": [{"url": URL}]}, "titel: unknown key (expected one of: title, [defaults], [[target]], [[alert]])"),
+     ({"titel": "x", "target": [{"url": URL}]}, "titel: unknown key (expected one of: title, [defaults], [[target]], [[alert]], [[maintenance]])"),
      ({"title": "x"}, "target: required (at least one [[target]] table)")],
 )  # fmt: skip
 def test_an_unknown_key_is_named_first_and_a_missing_one_is_required(

@@ -49,7 +49,7 @@ def check(args: argparse.Namespace) -> int:
             return run(monitor(targets, interval=args.watch, serve=args.serve, title=config.title,
                                history=args.history, json=args.format == "json",
                                engine=args.engine, concurrency=args.concurrency,
-                               alerts=config.alerts))  # fmt: skip
+                               alerts=config.alerts, maintenance=config.maintenance))  # fmt: skip
         except ServeError as exc:
             return usage(UsageError(str(exc)))
     results = run(check_targets(targets, engine=args.engine, concurrency=args.concurrency))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from crawler.health.alerts import Alert, Alerter
 from crawler.health.history import History
+from crawler.health.maintenance import Window
 from crawler.health.report import render_json, render_prometheus
 from crawler.health.result import HealthResult
 from crawler.health.server import StatusServer
@@ -38,6 +39,7 @@ async def monitor(
     engine: str,
     concurrency: int,
     alerts: Sequence[Alert] = (),
+    maintenance: Sequence[Window] = (),
 ) -> int:
     """Returns 0 once stopped by a signal or a closed stdout; raises ``ServeError``
     when ``serve`` cannot be listened on."""
@@ -73,7 +75,8 @@ async def monitor(
         loop.add_signal_handler(signum, stop.set)
     try:
         await watch(targets, interval=interval, history=kept, stop=stop, on_run=printer,
-                    engine=engine, concurrency=concurrency, alerter=alerter)  # fmt: skip
+                    engine=engine, concurrency=concurrency, alerter=alerter,
+                    maintenance=maintenance)  # fmt: skip
     finally:
         await alerter.aclose()
         for signum in (signal.SIGINT, signal.SIGTERM):

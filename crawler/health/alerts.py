@@ -24,6 +24,7 @@ from typing import Any
 from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from crawler.errors import ConfigError
+from crawler.health._tables import tables_of, target_names
 from crawler.health.history import Change, TargetHistory
 from crawler.policy.checks import list_of, positive, string
 
@@ -51,20 +52,9 @@ def parse_alerts(
     tables: Any, targets: Iterable[str], environ: Mapping[str, str] = os.environ
 ) -> tuple[Alert, ...]:
     """The ``[[alert]]`` tables of a health file; ``ConfigError`` names the key."""
-    if tables is None:
-        return ()
-    if not isinstance(tables, list):
-        raise ConfigError("alert", tables, "[[alert]] tables")
     known = set(targets)
     alerts: list[Alert] = []
-    for index, table in enumerate(tables):
-        key = f"alert[{index}]"
-        if not isinstance(table, Mapping):
-            raise ConfigError(key, table, "an [[alert]] table")
-        for name, value in table.items():
-            if name not in _ALERT_KEYS:
-                raise ConfigError(f"{key}.{name}", value, "a key of [[alert]]: "
-                                  + ", ".join(_ALERT_KEYS))  # fmt: skip
+    for key, table in tables_of("alert", tables, _ALERT_KEYS):
         for required in ("name", "to"):
             if required not in table:
                 raise ConfigError(f"{key}.{required}", None, f"{required} (required)")
@@ -78,10 +68,7 @@ def parse_alerts(
                                   "knows, such as json://host/path or slack://...")  # fmt: skip
         chosen = None
         if "targets" in table:
-            chosen = frozenset(list_of(string, "target names")(f"{key}.targets",
-                                                               table["targets"]))  # fmt: skip
-            if unknown := sorted(chosen - known):
-                raise ConfigError(f"{key}.targets", unknown[0], "the name of a [[target]]")
+            chosen = target_names(f"{key}.targets", table["targets"], known)
         repeat = positive(f"{key}.repeat", table["repeat"]) if "repeat" in table else None
         alerts.append(Alert(string(f"{key}.name", table["name"]), to, chosen, repeat))
     return tuple(alerts)
@@ -158,9 +145,12 @@ class Alerter:
                 self._down.pop(target.name, None)
                 self._announce(target, now)
 
-    def remind(self, now: float) -> None:
-        """Say again that targets are down, for alerts with ``repeat``, when it is time."""
+    def remind(self, now: float, quiet: Callable[[str], bool] = lambda name: False) -> None:
+        """Say again that targets are down, for alerts with ``repeat``, when it is time
+        (not to targets ``quiet`` names: inside a maintenance window)."""
         for name, (target, said) in list(self._down.items()):
+            if quiet(name):
+                continue
             due = [a for a in self.alerts if a.covers(name) and a.repeat is not None
                    and now - said >= a.repeat]  # fmt: skip
             if due:

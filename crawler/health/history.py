@@ -5,13 +5,15 @@ a monitor that runs for months holds a constant amount of state.
 A target's state is one thing, the same on the page, in ``/metrics`` and in the
 JSON: ``pending`` until it is decided, ``up``, or ``down`` after ``failures``
 failed checks in a row; from ``down``, ``up`` again after ``successes`` passes in a
-row. A target that flaps within those thresholds keeps its state."""
+row. A target that flaps within those thresholds keeps its state. During a
+maintenance window its checks are kept but change nothing: it shows
+``maintenance``, keeps its state for afterwards, and its uptime leaves them out."""
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
@@ -20,6 +22,7 @@ from crawler.health.result import HealthResult
 __all__ = ["DEFAULT_HISTORY", "Change", "History", "State", "TargetHistory"]
 
 State = Literal["pending", "up", "down"]
+Shown = Literal["pending", "up", "down", "maintenance"]
 
 
 class Change(NamedTuple):
@@ -48,15 +51,29 @@ class TargetHistory:
     state: State = "pending"
     since: float | None = None  # when the state began (the deciding check's start)
     streak: int = 0  # checks in a row that disagree with the state
+    maintenance: bool = False  # the last check was inside a maintenance window
+    quiet: deque[bool] = field(init=False)  # per sample: taken inside a window
 
     def __post_init__(self) -> None:
         self.samples = deque(maxlen=self.size)
+        self.quiet = deque(maxlen=self.size)
 
-    def add(self, result: HealthResult) -> State | None:
-        """Record ``result``; the new state when it changed the target's, else None."""
+    @property
+    def shown(self) -> Shown:
+        """The state as the page, ``/metrics`` and the JSON show it."""
+        return "maintenance" if self.maintenance else self.state
+
+    def add(self, result: HealthResult, *, maintenance: bool = False) -> State | None:
+        """Record ``result``; the new state when it changed the target's, else None
+        (always None inside a maintenance window)."""
         self.samples.append(result)
+        self.quiet.append(maintenance)
         self.runs += 1
         self.failures += not result.ok
+        self.maintenance = maintenance
+        if maintenance:
+            self.streak = 0  # afterwards, thresholds count afresh
+            return None
         disagrees = self.state == "pending" or result.ok != (self.state == "up")
         self.streak = self.streak + 1 if disagrees else 0
         if self.state == "pending" and result.ok:
@@ -75,10 +92,10 @@ class TargetHistory:
         return self.samples[-1] if self.samples else None
 
     def uptime(self) -> float | None:
-        """Share of the kept samples that passed; None before the first check."""
-        if not self.samples:
-            return None
-        return sum(result.ok for result in self.samples) / len(self.samples)
+        """Share of the kept samples that passed, those of maintenance windows left
+        out; None before the first check that counts."""
+        counted = [r.ok for r, quiet in zip(self.samples, self.quiet, strict=True) if not quiet]
+        return sum(counted) / len(counted) if counted else None
 
     def latency_quantile(self, q: float) -> float | None:
         """Latency (seconds) at quantile ``q`` of the kept samples that got a
@@ -88,6 +105,10 @@ class TargetHistory:
             return None
         rank = max(1, math.ceil(q * len(latencies)))
         return latencies[rank - 1]
+
+
+def _never(name: str) -> bool:
+    return False
 
 
 class History:
@@ -106,8 +127,11 @@ class History:
             self._targets[name] = TargetHistory(name, url, self.size, down_after=failures,
                                                 up_after=successes)  # fmt: skip
 
-    def record(self, results: Iterable[HealthResult]) -> list[Change]:
-        """Add each result; the changes of state they made."""
+    def record(
+        self, results: Iterable[HealthResult], maintenance: Callable[[str], bool] = _never
+    ) -> list[Change]:
+        """Add each result (``maintenance(name)``: inside a window); the changes of
+        state they made."""
         changed = []
         for result in results:
             target = self._targets.get(result.name)
@@ -118,7 +142,7 @@ class History:
                     up_after=thresholds[1],
                 )  # fmt: skip
             before = target.state
-            if (state := target.add(result)) is not None:
+            if (state := target.add(result, maintenance=maintenance(result.name))) is not None:
                 changed.append(Change(target, before, state))
         return changed
 

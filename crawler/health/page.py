@@ -27,7 +27,7 @@ __all__ = [
 
 DEFAULT_REFRESH = 5.0  # seconds between the page's refreshes when the check interval is unknown
 
-State = Literal["up", "down", "pending"]
+State = Literal["up", "down", "pending", "maintenance"]
 
 
 class SampleJson(TypedDict):
@@ -99,7 +99,7 @@ def _target_json(target: TargetHistory) -> TargetJson:
     return {
         "name": target.name,
         "url": target.url,
-        "state": target.state,
+        "state": target.shown,
         "status": samples[-1]["status"] if samples else None,
         "latency_ms": samples[-1]["latency_ms"] if samples else None,
         "p50_ms": _ms(target.latency_quantile(0.5)),
@@ -210,6 +210,7 @@ a{color:inherit}
 .badge{display:inline-block;min-width:4.5em;border-radius:1em;text-align:center;
 font-size:.75rem;font-weight:700;color:var(--on-badge);background:var(--pending)}
 [data-state=up] .badge{background:var(--up)}[data-state=down] .badge{background:var(--down)}
+[data-state=maintenance] .badge{background:var(--muted)}
 .reason{color:var(--down);font-size:.85rem;overflow-wrap:anywhere}
 .strip{display:flex;justify-content:flex-end;gap:1px;width:16rem;height:1.4rem}
 .strip span{flex:1;max-width:.4rem;min-width:1px;border-radius:1px;background:var(--up)}

@@ -17,6 +17,7 @@ import regex as bounded_re
 from crawler.config import ca_file, read_toml
 from crawler.errors import ConfigError
 from crawler.health.alerts import Alert, parse_alerts
+from crawler.health.maintenance import Window, parse_maintenance
 from crawler.policy import HEALTH, FetchPolicy
 from crawler.policy.checks import (
     Check,
@@ -104,6 +105,7 @@ class HealthConfig:
     targets: tuple[Target, ...]
     title: str = "crawl check"
     alerts: tuple[Alert, ...] = ()
+    maintenance: tuple[Window, ...] = ()
 
 
 def load_health_config(path: str | Path) -> HealthConfig:
@@ -116,8 +118,8 @@ def parse_health_config(data: Mapping[str, Any], *, base: Path = Path()) -> Heal
     """Validate a parsed health-check document; ``base`` anchors relative CA paths.
     Unknown keys are reported first, anywhere in the file: a misspelt key is the
     mistake, not the value its absence leaves missing."""
-    _known_keys("", data, ("title", "defaults", "target", "alert"),
-                listed="title, [defaults], [[target]], [[alert]]")  # fmt: skip
+    _known_keys("", data, ("title", "defaults", "target", "alert", "maintenance"),
+                listed="title, [defaults], [[target]], [[alert]], [[maintenance]]")  # fmt: skip
     defaults = data.get("defaults", {})
     if not isinstance(defaults, Mapping):
         raise ConfigError("defaults", defaults, "a [defaults] table")
@@ -150,7 +152,8 @@ def parse_health_config(data: Mapping[str, Any], *, base: Path = Path()) -> Heal
             raise ConfigError(f"{key}.cert_min_days", target.cert_min_days, "an https:// url")
         targets.append(target)
     alerts = parse_alerts(data.get("alert"), names)
-    return HealthConfig(tuple(targets), title, alerts)
+    windows = parse_maintenance(data.get("maintenance"), names)
+    return HealthConfig(tuple(targets), title, alerts, windows)
 
 
 class _KeyProblem(ConfigError):

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Sequence
 
 from crawler.health.alerts import Alerter
 from crawler.health.history import History
+from crawler.health.maintenance import Window, in_maintenance
 from crawler.health.probe import DEFAULT_CONCURRENCY, check_targets
 from crawler.health.result import HealthResult
 from crawler.health.targets import Target
@@ -27,13 +29,15 @@ async def watch(
     concurrency: int = DEFAULT_CONCURRENCY,
     on_run: Callable[[list[HealthResult]], None] = lambda results: None,
     alerter: Alerter | None = None,
+    maintenance: Sequence[Window] = (),
     clock: Callable[[], float] = time.time,
 ) -> int:
     """Check every ``interval`` seconds until ``stop`` is set; returns the number
     of runs. A run that takes longer than the interval delays the next one
     instead of overlapping it; ``stop`` ends the wait at once and a run in
     progress is abandoned. After each run, ``alerter`` hears of the changes of
-    state and may remind of targets still down."""
+    state and may remind of targets still down, except those inside a
+    ``maintenance`` window."""
     loop = asyncio.get_running_loop()
     runs = 0
     while not stop.is_set():
@@ -49,10 +53,12 @@ async def watch(
         if run.cancelled():
             break
         results = run.result()
-        changes = history.record(results)
+        now = clock()
+        quiet = functools.partial(_quiet, maintenance, now=now)
+        changes = history.record(results, quiet)
         if alerter is not None:
-            alerter.changed(changes, clock())
-            alerter.remind(clock())
+            alerter.changed(changes, now)
+            alerter.remind(now, quiet)
         runs += 1
         on_run(results)
         remaining = started + interval - loop.time()
@@ -60,3 +66,7 @@ async def watch(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), remaining)
     return runs
+
+
+def _quiet(windows: Sequence[Window], name: str, *, now: float) -> bool:
+    return in_maintenance(windows, name, now)
