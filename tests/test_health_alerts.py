@@ -194,3 +194,32 @@ def test_test_alerts_sends_one_message_and_exits_0_or_1(
     failed = run([receiver.hook(), f"json://127.0.0.1:{closed_port}/hook"])
     assert failed.returncode == 1
     assert "did not take the message" in failed.stderr
+
+
+async def test_each_alert_reminds_on_its_own_clock(receiver: Receiver) -> None:
+    history = History()
+    fast, slow = Alert("fast", (receiver.hook(),), repeat=60.0), Alert(
+        "slow", (receiver.hook(),), repeat=300.0)  # fmt: skip
+    alerter = Alerter([fast, slow])
+    feed(history, alerter, "-", start=0.0)  # down at 0: two messages, one per alert
+    for minute in range(1, 11):
+        alerter.remind(60.0 * minute)
+    await alerter.aclose()
+    assert alerter.counts() == {("fast", "sent"): 11, ("fast", "failed"): 0,
+                                ("slow", "sent"): 3, ("slow", "failed"): 0}  # fmt: skip
+
+
+async def test_a_notifier_that_raises_counts_as_failed(
+    receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock = FakeTime()
+    alerter = Alerter([Alert("team", (receiver.hook(),))], sleep=clock.sleep)
+    (notifier,) = alerter.notifiers["team"]
+
+    async def broken(**message: str) -> bool:
+        raise RuntimeError("a plugin's own bug")
+
+    notifier._sender.async_notify = broken
+    assert await alerter.test() is False
+    assert alerter.counts()[("team", "failed")] == 1
+    assert "a plugin's own bug" in capsys.readouterr().err

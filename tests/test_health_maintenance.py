@@ -51,6 +51,16 @@ def test_a_cron_window_recurs_in_its_time_zone_across_daylight_saving() -> None:
     assert not in_maintenance(windows, "api", at(2026, 7, 5, 2, 10))
 
 
+def test_a_cron_window_holds_through_the_repeated_hour_of_autumn() -> None:
+    windows = parse_maintenance([{"cron": "30 2 * * *", "duration": "1h",
+                                  "timezone": "Europe/Berlin"}], ["api"])  # fmt: skip
+    # 25 October 2026: 02:30 CEST (00:30 UTC) starts it; the clock then falls back, and
+    # 02:00-02:29 CET (01:00-01:29 UTC) is still inside the hour that began at 00:30 UTC.
+    assert in_maintenance(windows, "api", at(2026, 10, 25, 0, 30))
+    assert in_maintenance(windows, "api", at(2026, 10, 25, 1, 15))
+    assert in_maintenance(windows, "api", at(2026, 10, 25, 1, 29))
+
+
 async def test_inside_a_window_nothing_is_sent_and_uptime_leaves_it_out() -> None:
     with Receiver() as receiver:
         start = 1_000_000.0
@@ -95,6 +105,7 @@ async def test_inside_a_window_nothing_is_sent_and_uptime_leaves_it_out() -> Non
         ({"start": "2026-01-01T03:00:00", "duration": "1h"}, "maintenance[0].start: expected a date and time with its offset"),
         ({"start": "Christmas", "duration": "1h"}, "maintenance[0].start: expected a date and time with its offset"),
         ({"cron": "0 3 * *", "duration": "1h"}, "maintenance[0].cron: expected a cron expression"),
+        ({"cron": "0 0 31 2 *", "duration": "1h"}, "maintenance[0].cron: expected a cron expression that fires"),
         ({"cron": "0 3 * * SUN", "duration": "1h", "timezone": "Mars/Olympus"}, "maintenance[0].timezone: expected an IANA time zone"),
         ({"cron": "0 3 * * SUN"}, "maintenance[0].duration: expected a duration"),
         ({"cron": "0 3 * * SUN", "duration": "1h", "targets": ["apii"]}, "maintenance[0].targets: expected the name of a [[target]]"),
@@ -105,3 +116,27 @@ def test_bad_windows_name_the_key(table: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_maintenance([table], ["api"])
     assert str(caught.value).startswith(message), str(caught.value)
+
+
+async def test_a_target_that_recovers_inside_a_window_is_not_reminded_on_leaving_it() -> None:
+    with Receiver() as receiver:
+        start = 1_000_000.0
+        windows = parse_maintenance(
+            [{"start": datetime.fromtimestamp(start + 120, UTC), "duration": "10m"}], ["api"]
+        )
+        history = History()
+        history.expect("api", "http://api.test/health", successes=2)
+        alerter = Alerter([Alert("team", (receiver.hook(),), repeat=60.0)])
+        for n, ok in enumerate([False, False] + [True] * 10 + [True, True]):
+            now = start + 60 * n
+
+            def quiet(name: str, now: float = now) -> bool:
+                return in_maintenance(windows, name, now)
+
+            alerter.changed(history.record([result(ok, now)], quiet), now)
+            alerter.remind(now, quiet)
+        await alerter.aclose()
+        # DOWN, one reminder before the window, then UP two passes after it (sent in
+        # the background, so they may arrive in any order)
+        titles = sorted(m["title"] for m in receiver.received)
+        assert titles == ["api is DOWN", "api is DOWN", "api is UP"]

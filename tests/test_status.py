@@ -46,6 +46,9 @@ def test_status_reads_a_running_crawl_without_disturbing_it(tmp_path: Path) -> N
         # Reading did not free the crawl's leases: no page was fetched twice.
         fetched = Counter(seen.path for seen in site.take())
         assert max(fetched.values()) == 1
+        # Read after the crawl closed its store: nothing is left beside it.
+        out = sorted(p.name for p in (tmp_path / "out").iterdir() if "sqlite" in p.name)
+        assert out == ["frontier.sqlite3"]
 
 
 def test_status_of_a_crawl_that_never_ran_says_so(tmp_path: Path) -> None:
@@ -55,5 +58,5 @@ def test_status_of_a_crawl_that_never_ran_says_so(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "crawler", "status", str(config)],
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 1
-    assert done.stderr.startswith("crawl: no crawl state in ")
+    assert done.stderr.startswith("crawl: no saved progress in ")
     assert not (tmp_path / "out").exists()  # looking created nothing

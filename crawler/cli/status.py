@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from crawler.cli.exits import EXIT_FAILED, EXIT_OK
 from crawler.cli.loop import run
@@ -29,13 +30,15 @@ def status(args: argparse.Namespace) -> int:
 def show_status(config: Config, *, as_json: bool) -> int:
     """The frontier and the counts committed so far: every worker's (Redis), or the
     crawl's own, read from its SQLite store without writing to it (so while it runs
-    too); a crawl kept in memory has only the ``stats.json`` its last run saved."""
-    if is_shared(config) or config.state.frontier == "sqlite":
+    too); a crawl kept in memory, or whose store is gone, has only the
+    ``stats.json`` its last run saved."""
+    store = config.output.dir / SQLITE_FILE
+    if is_shared(config) or (config.state.frontier == "sqlite" and store.is_file()):
         try:
             if is_shared(config):
                 stats, frontier, finished = run(_shared_status(config))
             else:
-                stats, frontier, finished = _store_status(config)
+                stats, frontier, finished = _store_status(store)
         except FrontierError as exc:
             print(f"crawl: {exc}", file=sys.stderr)
             return EXIT_FAILED
@@ -63,8 +66,8 @@ def show_status(config: Config, *, as_json: bool) -> int:
     return EXIT_OK
 
 
-def _store_status(config: Config) -> tuple[CrawlStats, FrontierStats, bool]:
-    values, frontier = read_store(config.output.dir / SQLITE_FILE)
+def _store_status(store: Path) -> tuple[CrawlStats, FrontierStats, bool]:
+    values, frontier = read_store(store)
     checkpoint = Checkpoint(values)
     return checkpoint.stats(), frontier, checkpoint.finished
 

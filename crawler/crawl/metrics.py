@@ -70,7 +70,8 @@ class Histogram:
         return out
 
     def quantile(self, q: float) -> float | None:
-        """The upper bound of the bucket holding the ``q`` quantile; None when empty."""
+        """The upper bound of the bucket holding the ``q`` quantile; None when empty or
+        above every bound (JSON has no infinity)."""
         if not self.count:
             return None
         rank, running = q * self.count, 0
@@ -78,7 +79,7 @@ class Histogram:
             running += count
             if running >= rank:
                 return bound
-        return float("inf")
+        return None
 
 
 class _Host:
@@ -146,7 +147,7 @@ class CrawlMetrics:
         try:
             key = host_key(url)
         except ValueError:
-            key = OTHER
+            key = "invalid"  # not "other": that label is the sum of the rest
         host = self._hosts.get(key)
         if host is None:
             host = self._other if len(self._hosts) >= TRACKED_HOSTS else _Host()

@@ -324,8 +324,12 @@ def read_store(path: Path) -> tuple[dict[str, int], FrontierStats]:
     frontier is not (that frees every lease)."""
     if not path.is_file():
         raise FrontierError(f"no crawl state in {path.parent} (no {path.name})")
+    # No -wal file: no crawl has the store open, and immutable=1 reads it without
+    # creating the -shm and -wal files a WAL reader would otherwise leave behind.
+    wal = path.with_name(path.name + "-wal")
+    options = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True)
         try:
             values = dict(db.execute("SELECT key, value FROM checkpoint").fetchall())
             counts = dict(db.execute("SELECT state, COUNT(*) FROM requests GROUP BY state"))

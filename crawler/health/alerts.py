@@ -113,12 +113,19 @@ class Notifier:
             retry=retry_if_result(lambda ok: not ok), sleep=self._sleep,
             retry_error_callback=lambda state: False,
         )  # fmt: skip
-        ok = bool(await retrying(self._sender.async_notify, title=title, body=body))
+        ok = bool(await retrying(self._notify, title, body))
         self.counts["sent" if ok else "failed"] += 1
         if not ok:
             print(f"crawl: alert {self.alert}: {self.shown} did not take the message "
                   f"{title!r} ({ATTEMPTS} attempts)", file=sys.stderr)  # fmt: skip
         return ok
+
+    async def _notify(self, title: str, body: str) -> bool:
+        try:
+            return bool(await self._sender.async_notify(title=title, body=body))
+        except Exception as exc:  # a plugin's own error: a failed attempt like any other
+            print(f"crawl: alert {self.alert}: {self.shown}: {exc!r}", file=sys.stderr)
+            return False
 
 
 class Alerter:
@@ -132,29 +139,39 @@ class Alerter:
         self.page = page  # the status page's URL, when one is served
         self.notifiers = {alert.name: [Notifier(alert.name, url, sleep=sleep)
                                        for url in alert.to] for alert in alerts}  # fmt: skip
-        self._down: dict[str, tuple[TargetHistory, float]] = {}  # target: (it, last said)
+        # Targets down, and when each alert last said so (a clock per alert: repeats differ).
+        self._down: dict[str, tuple[TargetHistory, dict[str, float]]] = {}
+        self._quiet: set[str] = set()  # down targets in a window at the last remind()
         self._sending: set[asyncio.Task[bool]] = set()
 
     def changed(self, changes: Iterable[Change], now: float) -> None:
         for change in changes:
             target = change.target
             if change.after == "down":
-                self._down[target.name] = (target, now)
+                alerts = [a.name for a in self.alerts if a.covers(target.name)]
+                self._down[target.name] = (target, dict.fromkeys(alerts, now))
                 self._announce(target, now)
             elif change.after == "up" and change.before == "down":
                 self._down.pop(target.name, None)
+                self._quiet.discard(target.name)
                 self._announce(target, now)
 
     def remind(self, now: float, quiet: Callable[[str], bool] = lambda name: False) -> None:
         """Say again that targets are down, for alerts with ``repeat``, when it is time
         (not to targets ``quiet`` names: inside a maintenance window)."""
-        for name, (target, said) in list(self._down.items()):
-            if quiet(name):
+        for name, (target, said) in self._down.items():
+            inside = quiet(name)
+            if inside or name in self._quiet:  # in a window, or just out of one:
+                said.update(dict.fromkeys(said, now))  # reminders start over from here
+                if inside:
+                    self._quiet.add(name)
+                else:
+                    self._quiet.discard(name)
                 continue
-            due = [a for a in self.alerts if a.covers(name) and a.repeat is not None
-                   and now - said >= a.repeat]  # fmt: skip
+            due = [a for a in self.alerts if a.name in said and a.repeat is not None
+                   and now - said[a.name] >= a.repeat]  # fmt: skip
             if due:
-                self._down[name] = (target, now)
+                said.update(dict.fromkeys((a.name for a in due), now))
                 self._announce(target, now, only=due, reminder=True)
 
     async def test(self) -> bool:

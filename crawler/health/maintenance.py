@@ -8,11 +8,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from crawler.errors import ConfigError
 from crawler.health._tables import tables_of, target_names
@@ -37,14 +37,26 @@ class Window:
         if self.start is not None:
             return self.start <= now < self.start + self.duration
         assert self.cron is not None
-        # The last firing at or before now: get_prev is strictly before its start.
-        moment = datetime.fromtimestamp(now, self.zone) + timedelta(seconds=1)
+        # The last firing at or before now (get_prev is strictly before its start),
+        # from a moment made from the timestamp, so the repeated hour of a clock change
+        # keeps its fold.
+        moment = datetime.fromtimestamp(now + 1, self.zone)
         began = croniter(self.cron, moment).get_prev(datetime)
         return now < began.timestamp() + self.duration
 
 
 def in_maintenance(windows: Sequence[Window], target: str, now: float) -> bool:
     return any(window.covers(target, now) for window in windows)
+
+
+def _fires(cron: str) -> bool:
+    """Whether ``cron`` fires at all: ``0 0 31 2 *`` (31 February) is valid, never."""
+    try:
+        croniter(cron, datetime.now(UTC)).get_next(datetime)
+        croniter(cron, datetime.now(UTC)).get_prev(datetime)
+    except (CroniterBadDateError, ValueError):
+        return False
+    return True
 
 
 def parse_maintenance(tables: Any, targets: Iterable[str]) -> tuple[Window, ...]:
@@ -76,8 +88,10 @@ def _window(key: str, table: Mapping[str, Any], known: set[str]) -> Window:
             raise ConfigError(f"{key}.start", start, expected)
         return Window(duration, chosen, start=start.timestamp())
     cron = string(f"{key}.cron", table["cron"])
-    if not croniter.is_valid(cron):
-        raise ConfigError(f"{key}.cron", cron, 'a cron expression such as "0 3 * * SUN"')
+    if not croniter.is_valid(cron) or not _fires(cron):
+        raise ConfigError(
+            f"{key}.cron", cron, 'a cron expression that fires, such as "0 3 * * SUN"'
+        )
     zone: tzinfo = UTC
     if "timezone" in table:
         name = string(f"{key}.timezone", table["timezone"])
