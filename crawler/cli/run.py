@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from crawler.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, usage
 from crawler.cli.loop import run as run_loop
@@ -18,11 +19,12 @@ from crawler.config import Config
 from crawler.crawl import Crawler, open_state
 from crawler.crawl.checkpoint import Checkpoint
 from crawler.crawl.files import ERRORS_FILE, default_worker_name, is_shared
-from crawler.crawl.metrics import CrawlMetrics
 from crawler.crawl.progress import Progress, Snapshot, make_progress
-from crawler.crawl.serve import MetricsServer
 from crawler.crawl.stats import CrawlStats
 from crawler.errors import AlreadyRunning, ConfigError, CrawlerError, FrontierError
+
+if TYPE_CHECKING:
+    from crawler.crawl.serve import MetricsServer
 
 __all__ = ["run", "run_crawl", "run_workers", "worker"]
 
@@ -74,12 +76,15 @@ def run_crawl(
     if shared_only and not is_shared(config):
         raise ConfigError("state.frontier", config.state.frontier, "a redis:// URL for workers")
     progress = make_progress(quiet=quiet)
-    metrics = CrawlMetrics() if address else None
+    metrics, server = None, None
+    if address is not None:  # imported only here: a worker starts no faster than it must
+        from crawler.crawl.metrics import CrawlMetrics
+        from crawler.crawl.serve import MetricsServer
+
+        metrics = CrawlMetrics()
+        server = MetricsServer(metrics, host=address[0], port=address[1])
     crawler = Crawler(config, progress=progress, worker=worker, fresh=fresh,
                       recrawl=recrawl, metrics=metrics)  # validates the site  # fmt: skip
-    server = None
-    if metrics is not None and address is not None:
-        server = MetricsServer(metrics, host=address[0], port=address[1])
     try:
         stats = run_loop(_run(crawler, quiet, server))
     except (asyncio.CancelledError, KeyboardInterrupt):

@@ -15,20 +15,15 @@ import time
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.metrics_core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crawler.crawl.stats import CrawlStats
 from crawler.frontier import FrontierStats
 from crawler.models import Handler, Request, Response
 from crawler.urls import host_key
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 __all__ = ["NAMED_HOSTS", "TRACKED_HOSTS", "CrawlMetrics", "Histogram", "Live"]
 
@@ -196,6 +191,9 @@ class CrawlMetrics:
     async def render(self) -> str:
         """The figures in Prometheus's text format (``/metrics``), from a registry of
         their own: the process's default metrics stay out."""
+        # Imported here: every crawl keeps a Histogram of its commits, few serve them.
+        from prometheus_client import CollectorRegistry, generate_latest
+
         stats, frontier, in_flight, commits = await self._figures()
         registry = CollectorRegistry()
         registry.register(_Collector(list(_families(stats, frontier, in_flight, commits,
@@ -217,11 +215,15 @@ class _Collector:
         return iter(self._metrics)
 
 
-def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+def _counter(name: str, doc: str, value: float) -> Metric:
+    from prometheus_client.metrics_core import CounterMetricFamily
+
     return CounterMetricFamily(name, doc, value=value)
 
 
-def _labelled(name: str, doc: str, label: str, counts: dict[Any, int]) -> CounterMetricFamily:
+def _labelled(name: str, doc: str, label: str, counts: dict[Any, int]) -> Metric:
+    from prometheus_client.metrics_core import CounterMetricFamily
+
     family = CounterMetricFamily(name, doc, labels=[label])
     for key, value in sorted(counts.items(), key=lambda item: str(item[0])):
         family.add_metric([str(key)], value)
@@ -232,6 +234,12 @@ def _families(
     stats: CrawlStats, frontier: FrontierStats, in_flight: int, commits: Histogram,
     hosts: list[tuple[str, _Host]],
 ) -> Iterator[Metric]:  # fmt: skip
+    from prometheus_client.metrics_core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
+    )
+
     yield _counter("crawl_pages", "Responses committed (pages of any status)", stats.pages)
     yield _counter("crawl_items", "Items written", stats.items)
     yield _counter("crawl_response_bytes", "Body bytes of the responses", stats.bytes)
