@@ -61,22 +61,35 @@ def test_a_cron_window_holds_through_the_repeated_hour_of_autumn() -> None:
     assert in_maintenance(windows, "api", at(2026, 10, 25, 1, 29))
 
 
+class Minutes:
+    """``api`` checked once a minute from ``START`` (check n at START + 60 n), with a
+    window from minute 2 lasting ``window``, alerts to ``receiver`` every minute."""
+
+    START = 1_000_000.0
+
+    def __init__(self, receiver: Receiver, window: str, successes: int = 1) -> None:
+        when = datetime.fromtimestamp(self.START + 120, UTC)
+        self.windows = parse_maintenance([{"start": when, "duration": window}], ["api"])
+        self.history = History()
+        self.history.expect("api", "http://api.test/health", successes=successes)
+        self.alerter = Alerter([Alert("team", (receiver.hook(),), repeat=60.0)])
+
+    def check(self, n: int, ok: bool) -> str:
+        """Check n; the state shown after it."""
+        now = self.START + 60 * n
+
+        def quiet(name: str) -> bool:
+            return in_maintenance(self.windows, name, now)
+
+        self.alerter.changed(self.history.record([result(ok, now)], quiet), now)
+        self.alerter.remind(now, quiet)
+        return self.history.targets()[0].shown
+
+
 async def test_inside_a_window_nothing_is_sent_and_uptime_leaves_it_out() -> None:
     with Receiver() as receiver:
-        start = 1_000_000.0
-        windows = parse_maintenance(
-            [{"start": datetime.fromtimestamp(start + 120, UTC), "duration": "5m"}], ["api"]
-        )
-        history = History()
-        history.expect("api", "http://api.test/health")
-        alerter = Alerter([Alert("team", (receiver.hook(),), repeat=60.0)])
-
-        def check(n: int, ok: bool) -> str:
-            now = start + 60 * n
-            quiet = lambda name: in_maintenance(windows, name, now)  # noqa: E731
-            alerter.changed(history.record([result(ok, now)], quiet), now)
-            alerter.remind(now, quiet)
-            return history.targets()[0].shown
+        watch = Minutes(receiver, "5m")
+        start, history, alerter, check = watch.START, watch.history, watch.alerter, watch.check
 
         assert [check(0, True), check(1, True)] == ["up", "up"]
         # the window: minutes 2 to 6; the target fails throughout, and after it
@@ -120,22 +133,10 @@ def test_bad_windows_name_the_key(table: dict[str, Any], message: str) -> None:
 
 async def test_a_target_that_recovers_inside_a_window_is_not_reminded_on_leaving_it() -> None:
     with Receiver() as receiver:
-        start = 1_000_000.0
-        windows = parse_maintenance(
-            [{"start": datetime.fromtimestamp(start + 120, UTC), "duration": "10m"}], ["api"]
-        )
-        history = History()
-        history.expect("api", "http://api.test/health", successes=2)
-        alerter = Alerter([Alert("team", (receiver.hook(),), repeat=60.0)])
+        watch = Minutes(receiver, "10m", successes=2)
         for n, ok in enumerate([False, False] + [True] * 10 + [True, True]):
-            now = start + 60 * n
-
-            def quiet(name: str, now: float = now) -> bool:
-                return in_maintenance(windows, name, now)
-
-            alerter.changed(history.record([result(ok, now)], quiet), now)
-            alerter.remind(now, quiet)
-        await alerter.aclose()
+            watch.check(n, ok)
+        await watch.alerter.aclose()
         # DOWN, one reminder before the window, then UP two passes after it (sent in
         # the background, so they may arrive in any order)
         titles = sorted(m["title"] for m in receiver.received)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import os
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from crawler.crawl.metrics import CrawlMetrics
 from crawler.models import AsyncResource
 
-__all__ = ["MetricsServer", "WebServer", "address_text"]
+__all__ = ["METRICS_CONTENT_TYPE", "MetricsServer", "WebServer", "address_text"]
+
+# What generate_latest writes: Prometheus's text format 0.0.4.
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class WebServer(AsyncResource):
@@ -72,7 +74,7 @@ class MetricsServer(WebServer):
 
     async def _prometheus(self, request: web.Request) -> web.Response:
         body = (await self._metrics.render()).encode()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def _status(self, request: web.Request) -> web.Response:
         return web.json_response(await self._metrics.status())

@@ -12,13 +12,11 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from crawler.crawl.serve import WebServer
+from crawler.crawl.serve import METRICS_CONTENT_TYPE, WebServer
 from crawler.health.history import History
 from crawler.health.page import CONTENT_SECURITY_POLICY, render_page, status_json
 
 __all__ = ["METRICS_CONTENT_TYPE", "StatusServer"]
-
-METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus text format
 
 
 class StatusServer(WebServer):
