@@ -17,6 +17,7 @@ from crawler.crawl.metrics import NAMED_HOSTS, CrawlMetrics, Histogram
 from crawler.models import Request, Response
 from tests.fakes import FakeTime
 from tests.guards import WAIT
+from tests.promtool import assert_promtool_accepts
 from tests.rounds_site import RoundsSite, slow_crawl_config
 
 
@@ -45,6 +46,7 @@ async def test_hosts_past_the_busiest_are_summed_and_labels_stay_bounded() -> No
     assert hosts["other"].backoffs == 1
     assert hosts["h0.test:80"].latency.quantile(0.5) == 0.25  # the bucket 200 ms falls in
     text = await metrics.render()
+    assert_promtool_accepts(text)
     found = samples(text)
     labels = {dict(key[1]).get("host") for key in found if key[0] == "crawl_host_requests_total"}
     assert len(labels) == NAMED_HOSTS + 1
@@ -81,13 +83,15 @@ def test_a_crawl_serves_its_figures_while_it_runs(tmp_path: Path) -> None:
             assert base, line
             assert site.wait_for_hits("/p/31.html", 1, WAIT)  # two links deep
             arrived = len(site.requests)
-            metrics = samples(fetch(base[1] + "metrics"))
+            text = fetch(base[1] + "metrics")
+            metrics = samples(text)
             arrived_after = len(site.requests)
             status = json.loads(fetch(base[1] + "status.json"))
             assert crawl.poll() is None, "the crawl ended before its figures were read"
         finally:
             crawl.communicate(timeout=120)
         assert crawl.returncode == 0
+    assert_promtool_accepts(text)
     host = f"127.0.0.1:{site.port}"
     requests = metrics[("crawl_host_requests_total", (("host", host),))]
     # Every exchange the site answered, but the few in flight to it (8 at most).

@@ -16,12 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from crawler.health.history import History
 from crawler.health.report import render_json, render_junit, render_prometheus, render_table
 from crawler.health.result import Failure, HealthResult
+from tests.promtool import assert_promtool_accepts
 
 CHECKED_AT = datetime(2024, 5, 1, 12, 30, 15, 250_000, tzinfo=UTC).timestamp()
 
 PASSED = HealthResult(
     "home", "https://example.test/", True, CHECKED_AT, 0.1234, status=200, size=5120,
-    cert_days=29.987654,
+    cert_days=29.987654, cert_expires=CHECKED_AT + 29.987654 * 86400,
 )  # fmt: skip
 SLOW = HealthResult(
     "api", "https://example.test/api", False, CHECKED_AT, 2.5, status=503, size=12,
@@ -72,13 +73,22 @@ def test_prometheus_families_are_named_and_typed() -> None:
         "crawl_check_status_code": "gauge",
         "crawl_check_latency_seconds": "gauge",
         "crawl_check_response_size_bytes": "gauge",
-        "crawl_check_cert_expiry_days": "gauge",
+        "crawl_check_cert_expiry_timestamp_seconds": "gauge",
         "crawl_check_failed_conditions": "gauge",
         "crawl_check_runs": "counter",
         "crawl_check_failures": "counter",
         "crawl_check_uptime_ratio": "gauge",
-        "crawl_check_latency_quantile_seconds": "gauge",
+        "crawl_check_recent_latency_seconds": "summary",
     }
+
+
+def test_promtool_accepts_every_family() -> None:
+    history = History(size=10)
+    for _ in range(3):
+        history.record(RESULTS)
+    assert_promtool_accepts(
+        render_prometheus(history, notifications={("team", "sent"): 2, ("team", "failed"): 1})
+    )
 
 
 def test_prometheus_gauges_describe_the_last_check() -> None:
@@ -91,13 +101,17 @@ def test_prometheus_gauges_describe_the_last_check() -> None:
         "home": 0.1234, "api": 2.5, "slow": 10.0, "old": 0.2, hostile: 0.05,
     }  # fmt: skip
     assert samples["crawl_check_response_size_bytes"] == {"home": 5120, "api": 12, "old": 0}
-    assert samples["crawl_check_cert_expiry_days"] == {"home": pytest.approx(29.987654)}
+    # In base units, as blackbox_exporter's probe_ssl_earliest_cert_expiry: alert rules
+    # written for it (expiry - time() < 14 * 86400) carry over.
+    assert samples["crawl_check_cert_expiry_timestamp_seconds"] == {
+        "home": pytest.approx(datetime(2024, 5, 31, 12, 12, 28, 555_600, tzinfo=UTC).timestamp())
+    }
     assert samples["crawl_check_failed_conditions"] == {
         "home": 0, "api": 3, "slow": 1, "old": 0, hostile: 1,
     }  # fmt: skip
     assert samples["crawl_check_runs_total"] == dict.fromkeys(samples["crawl_check_up"], 1)
     # Targets that never got a response have no latency to rank.
-    assert set(samples["crawl_check_latency_quantile_seconds[0.5]"]) == {"home", "api", "old"}
+    assert set(samples["crawl_check_recent_latency_seconds[0.5]"]) == {"home", "api", "old"}
 
 
 def test_prometheus_counters_and_quantiles_come_from_the_history() -> None:
@@ -114,9 +128,12 @@ def test_prometheus_counters_and_quantiles_come_from_the_history() -> None:
     assert samples["crawl_check_failures_total"] == {"slow": 1, "home": 2}
     # The refused run fell out of the 10 kept samples; the lifetime counters keep it.
     assert samples["crawl_check_uptime_ratio"] == {"slow": 0, "home": pytest.approx(0.9)}
-    assert samples["crawl_check_latency_quantile_seconds[0.5]"] == {"home": 0.5}
-    assert samples["crawl_check_latency_quantile_seconds[0.9]"] == {"home": 0.9}
-    assert samples["crawl_check_latency_quantile_seconds[0.99]"] == {"home": 1.0}
+    assert samples["crawl_check_recent_latency_seconds[0.5]"] == {"home": 0.5}
+    assert samples["crawl_check_recent_latency_seconds[0.9]"] == {"home": 0.9}
+    assert samples["crawl_check_recent_latency_seconds[0.99]"] == {"home": 1.0}
+    # A summary: its count and sum are of the responses kept (one of 11 had none).
+    assert samples["crawl_check_recent_latency_seconds_count"] == {"home": 10}
+    assert samples["crawl_check_recent_latency_seconds_sum"] == {"home": pytest.approx(5.5)}
     assert samples["crawl_check_up"] == {"slow": 0, "home": 1}
 
 

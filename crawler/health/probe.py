@@ -86,6 +86,7 @@ async def check_one(fetcher: Fetcher, target: Target) -> HealthResult:
             error=record.kind, message=record.message,
             failures=(Failure.no_response(record.kind), *cert_failures),
             cert_days=cert.days_left if cert else None,
+            cert_expires=cert.not_after.timestamp() if cert else None,
         )  # fmt: skip
     latency = time.monotonic() - started
     failures = await asyncio.to_thread(evaluate, target, response, latency)
@@ -95,6 +96,7 @@ async def check_one(fetcher: Fetcher, target: Target) -> HealthResult:
         target.name, target.url, ok=not failures, checked_at=checked_at, latency=latency,
         status=response.status, size=len(response.body), final_url=response.url,
         failures=tuple(failures), cert_days=cert.days_left if cert else None,
+        cert_expires=cert.not_after.timestamp() if cert else None,
     )  # fmt: skip
 
 

@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.samples import Sample
 from rich.console import Console
 from rich.filesize import decimal
 from rich.table import Table
@@ -26,6 +32,7 @@ __all__ = ["render_json", "render_junit", "render_prometheus", "render_table"]
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 _QUANTILES = (0.5, 0.9, 0.99)
+_LABELS = ("target", "url")
 
 # A pipe has no edge: each row stays one whole line, for logs and grep.
 _PIPE_WIDTH = 1000
@@ -186,9 +193,9 @@ _METRICS: tuple[tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str, _
      "Seconds the last check took, redirects included.", lambda target, last: last.latency),
     (GaugeMetricFamily, "crawl_check_response_size_bytes",
      "Body bytes of the last check's final response.", lambda target, last: last.size),
-    (GaugeMetricFamily, "crawl_check_cert_expiry_days",
-     "Days until the TLS certificate expires, as of the last check.",
-     lambda target, last: last.cert_days),
+    (GaugeMetricFamily, "crawl_check_cert_expiry_timestamp_seconds",
+     "Unix time the TLS certificate expires, as of the last check (blackbox_exporter's "
+     "probe_ssl_earliest_cert_expiry).", lambda target, last: last.cert_expires),
     (GaugeMetricFamily, "crawl_check_failed_conditions", "Conditions the last check failed.",
      lambda target, last: len(last.failures)),
     (CounterMetricFamily, "crawl_check_runs_total", "Checks run since the monitor started.",
@@ -200,19 +207,31 @@ _METRICS: tuple[tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str, _
 )  # fmt: skip
 
 
+def _add_summary(family: SummaryMetricFamily, values: list[str], target: TargetHistory) -> None:
+    """prometheus_client's summary takes a count and a sum; its quantiles are samples."""
+    latencies = [r.latency for r in target.samples if r.status is not None]
+    if not latencies:
+        return
+    labels = dict(zip(_LABELS, values, strict=True))
+    for q in _QUANTILES:
+        if (seconds := target.latency_quantile(q)) is not None:
+            family.samples.append(Sample(family.name, {**labels, "quantile": str(q)}, seconds))
+    family.add_metric(values, count_value=len(latencies), sum_value=sum(latencies))
+
+
 class _HistoryCollector:
     def __init__(self, history: History, notifications: Mapping[tuple[str, str], int]) -> None:
         self._history = history
         self._notifications = notifications
 
     def collect(self) -> Iterator[Metric]:
-        labels = ["target", "url"]
+        labels = list(_LABELS)
         families = [(kind(name, text, labels=labels), sample)
                     for kind, name, text, sample in _METRICS]  # fmt: skip
-        quantiles = GaugeMetricFamily(
-            "crawl_check_latency_quantile_seconds",
-            "Latency of the recent checks that got a response, at a quantile.",
-            labels=[*labels, "quantile"],
+        recent = SummaryMetricFamily(
+            "crawl_check_recent_latency_seconds",
+            "Latency of the recent checks that got a response, with quantiles.",
+            labels=labels,
         )
         for target in self._history.targets():
             last = target.last
@@ -223,12 +242,9 @@ class _HistoryCollector:
                 value = sample(target, last)
                 if value is not None:
                     family.add_metric(values, value)
-            for q in _QUANTILES:
-                seconds = target.latency_quantile(q)
-                if seconds is not None:
-                    quantiles.add_metric([*values, str(q)], seconds)
+            _add_summary(recent, values, target)
         yield from (family for family, _ in families)
-        yield quantiles
+        yield recent
         if self._notifications:
             sent = CounterMetricFamily("crawl_check_notifications",
                                        "Alert notifications, by alert and result (sent, failed).",

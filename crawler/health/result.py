@@ -51,6 +51,7 @@ class HealthResult:
     message: str = ""  # the fetch error's own words
     failures: tuple[Failure, ...] = ()
     cert_days: float | None = None  # days until the certificate expires (negative: expired)
+    cert_expires: float | None = None  # Unix time the certificate expires
     linked_from: tuple[str, ...] = ()  # link checking: pages that link to this URL
 
     @property
