@@ -11,6 +11,7 @@ import re
 from crawler.engines import ENGINES
 from crawler.engines.guard import ALLOW_FORMS, AddressGuard
 from crawler.policy import FETCHER, HEALTH
+from crawler.policy.checks import parse_duration
 
 __all__ = ["build_parser", "with_default_scheme"]
 
@@ -65,6 +66,15 @@ def _allowed_address(text: str) -> str:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {ALLOW_FORMS}, got {text!r}") from None
     return text
+
+
+def _duration(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds is None or seconds <= 0:
+        raise argparse.ArgumentTypeError(
+            f'expected a duration such as "30d" or "12h", got {text!r}'
+        )
+    return seconds
 
 
 def _positive_int(text: str) -> int:
@@ -226,6 +236,24 @@ def _add_check(commands: Commands[argparse.ArgumentParser]) -> None:
     check.add_argument(
         "--history", type=_positive_int, default=120, metavar="N",
         help="with --watch: checks kept per target for uptime and percentiles (default: 120)",
+    )  # fmt: skip
+    check.add_argument(
+        "--store", metavar="PATH",
+        help="with --watch or --report: the history file (default: FILE's name with "
+        ".sqlite3, beside it)",
+    )  # fmt: skip
+    check.add_argument(
+        "--no-store", action="store_true",
+        help="with --watch: keep no history file (a restart starts afresh)",
+    )  # fmt: skip
+    check.add_argument(
+        "--retain", type=_duration, metavar="DURATION",
+        help="with --watch: keep daily uptime this long (default: 400d)",
+    )  # fmt: skip
+    check.add_argument(
+        "--report", type=_duration, metavar="PERIOD",
+        help="print the SLA report of the last PERIOD (e.g. 30d) from the history file; "
+        "--format json for JSON",
     )  # fmt: skip
     check.add_argument(
         "--output", metavar="DIR",

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TextIO
 
 from crawler.cli.exits import EXIT_FAILED, EXIT_OK, UsageError, usage
@@ -20,11 +23,12 @@ from crawler.health.history import History
 from crawler.health.probe import DEFAULT_CONCURRENCY, check_targets
 from crawler.health.report import render_json, render_junit, render_prometheus, render_table
 from crawler.health.result import HealthResult
-from crawler.health.targets import Target, load_health_config
+from crawler.health.store import DEFAULT_RETAIN, HistoryStore, open_readonly
+from crawler.health.targets import HealthConfig, Target, load_health_config
 
 __all__ = ["check"]
 
-WATCH_FORMATS = ("table", "json")
+WATCH_FORMATS = ("table", "json")  # also --report's
 
 
 def check(args: argparse.Namespace) -> int:
@@ -39,22 +43,58 @@ def check(args: argparse.Namespace) -> int:
         logging.getLogger("apprise").setLevel(logging.ERROR)
     if args.test_alerts:
         return _test_alerts(config.alerts)
+    if args.report is not None:
+        return _report(args, config)
     targets = [_override(target, args) for target in config.targets]
     args.engine = args.engine or "aiohttp"
     args.concurrency = args.concurrency or DEFAULT_CONCURRENCY
     if args.watch:
         from crawler.cli.watch import ServeError, monitor
 
+        store = None if args.no_store else HistoryStore(_store_path(args), retain=args.retain)
         try:
-            return run(monitor(targets, interval=args.watch, serve=args.serve, title=config.title,
-                               history=args.history, json=args.format == "json",
-                               engine=args.engine, concurrency=args.concurrency,
-                               alerts=config.alerts, maintenance=config.maintenance))  # fmt: skip
+            with store or contextlib.nullcontext():
+                return run(monitor(targets, interval=args.watch, serve=args.serve,
+                                   title=config.title, history=args.history,
+                                   json=args.format == "json", engine=args.engine,
+                                   concurrency=args.concurrency, alerts=config.alerts,
+                                   maintenance=config.maintenance, store=store))  # fmt: skip
         except ServeError as exc:
             return usage(UsageError(str(exc)))
+        except CrawlerError as exc:  # the history file: another monitor's, or not one
+            print(f"crawl: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     results = run(check_targets(targets, engine=args.engine, concurrency=args.concurrency))
     _render(args.format, results, sys.stdout)
     return exit_code(results)
+
+
+def _store_path(args: argparse.Namespace) -> Path:
+    """``--store``, or the health file's name with ``.sqlite3``, beside it."""
+    if args.store:
+        return Path(args.store)
+    file = Path(args.file)
+    return file.with_name(file.stem + ".sqlite3")
+
+
+def _report(args: argparse.Namespace, config: HealthConfig) -> int:
+    """``--report PERIOD``: exit 1 when a target is below its objective."""
+    from crawler.health.sla import render_sla_json, render_sla_table, sla_rows
+    from crawler.health.uptime import Uptime
+
+    try:
+        db = open_readonly(_store_path(args))
+    except CrawlerError as exc:
+        print(f"crawl: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    now = time.time()
+    try:
+        rows = sla_rows(Uptime(db), config.targets, period=args.report, now=now)
+    finally:
+        db.close()
+    render = render_sla_json if args.format == "json" else render_sla_table
+    render(rows, sys.stdout, period=args.report, now=now)
+    return EXIT_FAILED if any(row.met is False for row in rows) else EXIT_OK
 
 
 def _test_alerts(alerts: Sequence[Alert]) -> int:
@@ -98,6 +138,17 @@ def _check_usage(args: argparse.Namespace) -> None:
         raise UsageError(f"--watch prints {' or '.join(WATCH_FORMATS)}; /metrics serves Prometheus")
     if args.output and not args.crawl:
         raise UsageError("--output is for --crawl")
+    if args.report is not None and (args.watch or args.crawl):
+        raise UsageError("--report reads the history of a health-check file; without --watch")
+    if args.report is not None and args.format not in WATCH_FORMATS:
+        raise UsageError(f"--report prints {' or '.join(WATCH_FORMATS)}")
+    if (args.store or args.retain) and not (args.watch or args.report is not None):
+        raise UsageError("--store and --retain are for --watch (and --store for --report)")
+    if args.no_store and (args.store or args.retain or args.report is not None):
+        raise UsageError(
+            "--no-store keeps no history: it goes without --store, --retain and --report"
+        )
+    args.retain = args.retain or DEFAULT_RETAIN
     if args.serve:
         args.serve = serve_address(args.serve)
 

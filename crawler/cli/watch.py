@@ -16,6 +16,7 @@ from crawler.health.maintenance import Window
 from crawler.health.report import render_json, render_prometheus
 from crawler.health.result import HealthResult
 from crawler.health.server import StatusServer
+from crawler.health.store import HistoryStore
 from crawler.health.targets import Target
 from crawler.health.watch import watch
 
@@ -40,13 +41,16 @@ async def monitor(
     concurrency: int,
     alerts: Sequence[Alert] = (),
     maintenance: Sequence[Window] = (),
+    store: HistoryStore | None = None,
 ) -> int:
     """Returns 0 once stopped by a signal or a closed stdout; raises ``ServeError``
-    when ``serve`` cannot be listened on."""
+    when ``serve`` cannot be listened on. ``store``, open, continues its history."""
     kept = History(history)
     for target in targets:
         kept.expect(target.name, target.url, failures=target.failures,
                     successes=target.successes)  # fmt: skip
+    if store is not None:
+        store.restore(kept)
     stop = asyncio.Event()
     show = _print_json if json else _print_summary
     alerter = Alerter(alerts)
@@ -62,6 +66,7 @@ async def monitor(
     if serve is not None:
         host, port = serve
         server = StatusServer(kept, host=host, port=port, title=title, interval=interval,
+                              store=store,
                               metrics=lambda history: render_prometheus(
                                   history, notifications=alerter.counts()))  # fmt: skip
         try:
@@ -76,7 +81,7 @@ async def monitor(
     try:
         await watch(targets, interval=interval, history=kept, stop=stop, on_run=printer,
                     engine=engine, concurrency=concurrency, alerter=alerter,
-                    maintenance=maintenance)  # fmt: skip
+                    maintenance=maintenance, store=store)  # fmt: skip
     finally:
         await alerter.aclose()
         for signum in (signal.SIGINT, signal.SIGTERM):

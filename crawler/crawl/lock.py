@@ -25,13 +25,14 @@ __all__ = ["FolderLock"]
 class FolderLock:
     """``with FolderLock(path, folder):`` or ``AlreadyRunning`` at once, naming the holder.
 
-    ``folder`` is what the message calls the locked thing. Opening the lock file
-    creates it if needed and writes nothing until the lock is held, so a crawl that
-    is refused leaves every file as it was."""
+    ``folder`` is what the message calls the locked thing, ``by`` what holds it.
+    Opening the lock file creates it if needed and writes nothing until the lock is
+    held, so a crawl that is refused leaves every file as it was."""
 
-    def __init__(self, path: Path, folder: Path | str) -> None:
+    def __init__(self, path: Path, folder: Path | str, *, by: str = "crawl") -> None:
         self.path = path
         self.folder = folder
+        self.by = by
         self._fd: int | None = None
 
     def __enter__(self) -> FolderLock:
@@ -56,7 +57,7 @@ class FolderLock:
             holder = _read(fd)
             os.close(fd)
             raise AlreadyRunning(
-                f"{self.folder} is in use by another crawl ({holder}); "
+                f"{self.folder} is in use by another {self.by} ({holder}); "
                 "wait for it to finish or stop it"
             ) from None
         except BaseException:

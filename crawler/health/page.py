@@ -14,10 +14,14 @@ from html import escape
 from typing import Literal, TypedDict
 
 from crawler.health.history import History, TargetHistory
+from crawler.health.store import DAY
+from crawler.health.uptime import WINDOWS, Day, DayState, Incident, Uptime
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
     "DEFAULT_REFRESH",
+    "DayJson",
+    "IncidentJson",
     "SampleJson",
     "StatusJson",
     "TargetJson",
@@ -26,6 +30,8 @@ __all__ = [
 ]
 
 DEFAULT_REFRESH = 5.0  # seconds between the page's refreshes when the check interval is unknown
+DAYS = 90  # the daily bar's length
+INCIDENTS = 20  # the latest incidents of those days, listed
 
 State = Literal["up", "down", "pending", "maintenance"]
 
@@ -35,6 +41,20 @@ class SampleJson(TypedDict):
     ok: bool
     status: int | None
     latency_ms: float | None  # None when no response came back
+    reason: str
+
+
+class DayJson(TypedDict):
+    date: str  # UTC, YYYY-MM-DD
+    state: DayState
+    uptime: float | None
+
+
+class IncidentJson(TypedDict):
+    target: str
+    started: float
+    ended: float | None  # None while it lasts
+    duration_s: float
     reason: str
 
 
@@ -52,6 +72,8 @@ class TargetJson(TypedDict):
     runs: int
     failures: int
     samples: list[SampleJson]  # oldest first
+    uptimes: dict[str, float | None]  # "24h", "7d", "30d", "90d": from the history file
+    days: list[DayJson]  # the last 90 UTC days, oldest first; empty without a history file
 
 
 class StatusJson(TypedDict):
@@ -60,12 +82,24 @@ class StatusJson(TypedDict):
     state: State  # down if any target is, pending until something was checked
     summary: str
     last_check: float | None
+    history: bool  # whether a history file backs uptimes, days and incidents
     targets: list[TargetJson]
+    incidents: list[IncidentJson]  # the latest of the last 90 days, latest first
 
 
-def status_json(history: History, *, interval: float | None, now: float) -> StatusJson:
-    """What the page shows, for its own refreshes and for scripts: Unix times, latencies in ms."""
-    targets = [_target_json(target) for target in history.targets()]
+def status_json(
+    history: History, *, interval: float | None, now: float, uptime: Uptime | None = None
+) -> StatusJson:
+    """What the page shows, for its own refreshes and for scripts: Unix times,
+    latencies in ms; ``uptime`` reads the history file, when there is one."""
+    names = [target.name for target in history.targets()]
+    windows = uptime.windows(names, now) if uptime else {}
+    days = uptime.days(names, now, DAYS) if uptime else {}
+    incidents = uptime.incidents(names, since=now - DAYS * DAY, limit=INCIDENTS) if uptime else []
+    targets = [
+        _target_json(target, windows.get(target.name, {}), days.get(target.name, []))
+        for target in history.targets()
+    ]
     down = sum(target["state"] == "down" for target in targets)
     checked = [t["checked_at"] for t in targets if t["checked_at"] is not None]
     state: State
@@ -81,11 +115,30 @@ def status_json(history: History, *, interval: float | None, now: float) -> Stat
         "state": state,
         "summary": summary,
         "last_check": max(checked, default=None),
+        "history": uptime is not None,
         "targets": targets,
+        "incidents": [_incident_json(incident, now) for incident in incidents],
     }
 
 
-def _target_json(target: TargetHistory) -> TargetJson:
+def _incident_json(incident: Incident, now: float) -> IncidentJson:
+    return {
+        "target": incident.target,
+        "started": incident.started,
+        "ended": incident.ended,
+        "duration_s": round(incident.duration(now), 3),
+        "reason": incident.reason,
+    }
+
+
+def _day_json(day: Day) -> DayJson:
+    date = time.strftime("%Y-%m-%d", time.gmtime(day.start))
+    return {"date": date, "state": day.state, "uptime": day.uptime}
+
+
+def _target_json(
+    target: TargetHistory, windows: dict[str, float | None], days: list[Day]
+) -> TargetJson:
     samples: list[SampleJson] = [
         {
             "checked_at": result.checked_at,
@@ -110,6 +163,8 @@ def _target_json(target: TargetHistory) -> TargetJson:
         "runs": target.runs,
         "failures": target.failures,
         "samples": samples,
+        "uptimes": {label: windows.get(label) for label, _, _ in WINDOWS},
+        "days": [_day_json(day) for day in days],
     }
 
 
@@ -126,14 +181,22 @@ def _clock(unix: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(unix))
 
 
-def _ago(seconds: float) -> str:
+def _span(seconds: float) -> str:
     if seconds < 90:
-        return f"{max(seconds, 0):.0f} s ago"
+        return f"{max(seconds, 0):.0f} s"
     if seconds < 5400:
-        return f"{seconds / 60:.0f} min ago"
+        return f"{seconds / 60:.0f} min"
     if seconds < 172800:
-        return f"{seconds / 3600:.0f} h ago"
-    return f"{seconds / 86400:.0f} d ago"
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} d"
+
+
+def _ago(seconds: float) -> str:
+    return _span(seconds) + " ago"
+
+
+def _percent(share: float | None) -> str:
+    return _DASH if share is None else f"{share * 100:.2f}%"
 
 
 def _latency(ms: float | None) -> str:
@@ -181,11 +244,61 @@ def _row(target: TargetJson) -> str:
         f'<div class="strip" role="img" aria-label="{failed} of {len(samples)} recent checks'
         f' failed">{bars}</div>',
     ]
-    return (
-        f'<tr data-target="{escape(target["name"])}" data-state="{target["state"]}">'
-        + "".join(f"<td>{cell}</td>" for cell in cells)
-        + "</tr>"
+    return _tr(f'data-target="{escape(target["name"])}" data-state="{target["state"]}"', cells)
+
+
+def _tr(attributes: str, cells: list[str]) -> str:
+    return f"<tr {attributes}>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+
+
+def _day_tip(day: DayJson) -> str:
+    if day["state"] == "none":
+        seen = "no checks"
+    elif day["state"] == "maintenance":
+        seen = "maintenance"
+    else:
+        seen = _percent(day["uptime"]) + (" \u00b7 down" if day["state"] == "down" else "")
+    return f"{day['date']} \u00b7 {seen}"
+
+
+def _days_label(days: list[DayJson]) -> str:
+    down = sum(day["state"] == "down" for day in days)
+    degraded = sum(day["state"] == "degraded" for day in days)
+    return f"last {len(days)} days: {down} down, {degraded} with failed checks"
+
+
+def _uptime_row(target: TargetJson) -> str:
+    days = target["days"]
+    bars = "".join(
+        f'<span class="{day["state"]}" title="{escape(_day_tip(day))}"></span>' for day in days
     )
+    cells = [
+        escape(target["name"]),
+        *(_percent(share) for share in target["uptimes"].values()),
+        f'<div class="days" role="img" aria-label="{_days_label(days)}">{bars}</div>',
+    ]
+    return _tr(f'data-uptime="{escape(target["name"])}"', cells)
+
+
+def _incident_row(incident: IncidentJson) -> str:
+    ongoing = incident["ended"] is None
+    lasted = ("ongoing, " if ongoing else "") + _span(incident["duration_s"])
+    cells = [
+        escape(incident["target"]),
+        _clock(incident["started"]),
+        lasted,
+        f'<span class="reason">{escape(incident["reason"])}</span>',
+    ]
+    ongoing_attribute = str(ongoing).lower()
+    return _tr(
+        f'data-incident="{escape(incident["target"])}" data-ongoing="{ongoing_attribute}"', cells
+    )
+
+
+def _incident_rows(incidents: list[IncidentJson]) -> str:
+    if not incidents:
+        return f'<tr><td colspan="4">No incidents in the last {DAYS} days</td></tr>'
+    return "\n".join(_incident_row(incident) for incident in incidents)
 
 
 _STYLE = """
@@ -215,17 +328,25 @@ font-size:.75rem;font-weight:700;color:var(--on-badge);background:var(--pending)
 .strip{display:flex;justify-content:flex-end;gap:1px;width:16rem;height:1.4rem}
 .strip span{flex:1;max-width:.4rem;min-width:1px;border-radius:1px;background:var(--up)}
 .strip .down{background:var(--down)}
+h2{margin:2rem 0 0;font-size:1.1rem}
+.days{display:flex;gap:1px;width:22rem;height:1.4rem}
+.days span{flex:1;min-width:1px;border-radius:1px;background:var(--line)}
+.days .up{background:var(--up)}.days .down{background:var(--down)}
+.days .degraded{background:var(--pending)}.days .maintenance{background:var(--muted)}
 """
 
 _SCRIPT = """
 (() => {
   const period = Number(document.body.dataset.refresh) * 1000;
   const title = document.body.dataset.title;
+  const days = Number(document.body.dataset.days);
   const dash = "\\u2013";
   const clock = (t) => new Date(t * 1000).toISOString().slice(0, 19).replace("T", " ") + " UTC";
-  const ago = (s) => s < 90 ? Math.round(Math.max(s, 0)) + " s ago"
-    : s < 5400 ? Math.round(s / 60) + " min ago"
-    : s < 172800 ? Math.round(s / 3600) + " h ago" : Math.round(s / 86400) + " d ago";
+  const span = (s) => s < 90 ? Math.round(Math.max(s, 0)) + " s"
+    : s < 5400 ? Math.round(s / 60) + " min"
+    : s < 172800 ? Math.round(s / 3600) + " h" : Math.round(s / 86400) + " d";
+  const ago = (s) => span(s) + " ago";
+  const percent = (share) => share === null ? dash : (share * 100).toFixed(2) + "%";
   const latency = (ms) => ms === null ? dash : Math.round(ms) + " ms";
   const tip = (s) => clock(s.checked_at) + " \\u00b7 "
     + (s.ok ? s.status + " \\u00b7 " + latency(s.latency_ms) : s.reason);
@@ -253,8 +374,30 @@ _SCRIPT = """
       el("td", {}, t.uptime === null ? dash : (t.uptime * 100).toFixed(1) + "%"),
       el("td", {}, el("div", {class: "strip", role: "img", "aria-label": label}, ...bars)));
   };
+  const dayTip = (d) => d.date + " \u00b7 " + (d.state === "none" ? "no checks"
+    : d.state === "maintenance" ? "maintenance"
+    : percent(d.uptime) + (d.state === "down" ? " \u00b7 down" : ""));
+  const daysLabel = (days) => "last " + days.length + " days: "
+    + days.filter((d) => d.state === "down").length + " down, "
+    + days.filter((d) => d.state === "degraded").length + " with failed checks";
+  const uptimeRow = (t) => el("tr", {"data-uptime": t.name},
+    el("td", {}, t.name),
+    ...Object.values(t.uptimes).map((share) => el("td", {}, percent(share))),
+    el("td", {}, el("div", {class: "days", role: "img", "aria-label": daysLabel(t.days)},
+      ...t.days.map((d) => el("span", {class: d.state, title: dayTip(d)})))));
+  const incidentRow = (i) => el("tr",
+    {"data-incident": i.target, "data-ongoing": String(i.ended === null)},
+    el("td", {}, i.target),
+    el("td", {}, clock(i.started)),
+    el("td", {}, (i.ended === null ? "ongoing, " : "") + span(i.duration_s)),
+    el("td", {}, el("span", {class: "reason"}, i.reason)));
   const render = (data) => {
     document.getElementById("targets").replaceChildren(...data.targets.map(row));
+    document.getElementById("history").hidden = !data.history;
+    document.getElementById("uptime").replaceChildren(...data.targets.map(uptimeRow));
+    document.getElementById("incidents").replaceChildren(...(data.incidents.length
+      ? data.incidents.map(incidentRow)
+      : [el("tr", {}, el("td", {colspan: "4"}, "No incidents in the last " + days + " days"))]));
     const summary = document.getElementById("summary");
     // A live region: rewriting unchanged text would re-announce it on every refresh.
     if (summary.textContent !== data.summary) summary.textContent = data.summary;
@@ -293,18 +436,28 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def render_page(history: History, *, title: str, interval: float | None, now: float) -> str:
+def render_page(
+    history: History,
+    *,
+    title: str,
+    interval: float | None,
+    now: float,
+    uptime: Uptime | None = None,
+) -> str:
     """The whole document, rendered server-side so it works without JavaScript too."""
-    status = status_json(history, interval=interval, now=now)
+    status = status_json(history, interval=interval, now=now, uptime=uptime)
     heading = escape(title)
     every = f" \u00b7 checks every {interval:g} s" if interval else ""
     tab = f"{status['summary']} \u00b7 {title}" if status["state"] == "down" else title
-    headers = ["State", "Target", "Status", "Latency", "p50", "p95", "Uptime", "Recent checks"]
+    headers = ["State", "Target", "Status", "Latency", "p50", "p95", "Recent uptime",
+               "Recent checks"]  # fmt: skip
+    history_headers = ["Target", "24 h", "7 d", "30 d", "90 d", f"Last {DAYS} days"]
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{escape(tab)}</title>\n<style>{_STYLE}</style></head>\n"
-        f'<body data-title="{heading}" data-refresh="{interval or DEFAULT_REFRESH:g}">\n'
+        f'<body data-title="{heading}" data-refresh="{interval or DEFAULT_REFRESH:g}"'
+        f' data-days="{DAYS}">\n'
         f"<header><h1>{heading}</h1>\n"
         f'<p id="summary" role="status" data-state="{status["state"]}">{status["summary"]}</p>\n'
         f'<p class="meta"><span id="checked">{_checked(status)}</span>{every}</p></header>\n'
@@ -314,5 +467,17 @@ def render_page(history: History, *, title: str, interval: float | None, now: fl
         + "".join(f'<th scope="col">{header}</th>' for header in headers)
         + '</tr></thead>\n<tbody id="targets">\n'
         + "\n".join(_row(target) for target in status["targets"])
-        + f"\n</tbody></table></main>\n<script>{_SCRIPT}</script>\n</body></html>\n"
+        + "\n</tbody></table></main>\n"
+        + f'<section id="history"{"" if status["history"] else " hidden"}>'
+        + '<h2>Uptime</h2>\n<div class="scroll"><table><thead><tr>'
+        + "".join(f'<th scope="col">{header}</th>' for header in history_headers)
+        + '</tr></thead>\n<tbody id="uptime">\n'
+        + "\n".join(_uptime_row(target) for target in status["targets"])
+        + "\n</tbody></table></div>\n<h2>Incidents</h2>\n"
+        + '<div class="scroll"><table><thead><tr>'
+        + "".join(f'<th scope="col">{h}</th>' for h in ("Target", "Started", "Lasted", "Reason"))
+        + '</tr></thead>\n<tbody id="incidents">\n'
+        + _incident_rows(status["incidents"])
+        + "\n</tbody></table></div></section>\n"
+        + f"<script>{_SCRIPT}</script>\n</body></html>\n"
     )

@@ -15,6 +15,8 @@ from aiohttp import web
 from crawler.crawl.serve import METRICS_CONTENT_TYPE, WebServer
 from crawler.health.history import History
 from crawler.health.page import CONTENT_SECURITY_POLICY, render_page, status_json
+from crawler.health.store import HistoryStore
+from crawler.health.uptime import Uptime
 
 __all__ = ["METRICS_CONTENT_TYPE", "StatusServer"]
 
@@ -32,9 +34,11 @@ class StatusServer(WebServer):
         metrics: Callable[[History], str],
         title: str = "crawl check",
         interval: float | None = None,
+        store: HistoryStore | None = None,
     ) -> None:
         super().__init__(host=host, port=port)
         self._history = history
+        self._store = store
         self._metrics = metrics
         self._title = title
         self._interval = interval
@@ -46,9 +50,8 @@ class StatusServer(WebServer):
         app.router.add_get("/healthz", self._healthz)
 
     async def _page(self, request: web.Request) -> web.Response:
-        page = render_page(
-            self._history, title=self._title, interval=self._interval, now=time.time()
-        )
+        page = render_page(self._history, title=self._title, interval=self._interval,
+                           now=time.time(), uptime=self._uptime())  # fmt: skip
         return web.Response(
             text=page,
             content_type="text/html",
@@ -57,9 +60,13 @@ class StatusServer(WebServer):
         )
 
     async def _status(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            status_json(self._history, interval=self._interval, now=time.time())
-        )
+        return web.json_response(status_json(
+            self._history, interval=self._interval, now=time.time(), uptime=self._uptime()
+        ))  # fmt: skip
+
+    def _uptime(self) -> Uptime | None:
+        """Read on the loop that writes, between runs: each query sees whole runs."""
+        return None if self._store is None else Uptime(self._store.db)
 
     async def _prometheus(self, request: web.Request) -> web.Response:
         body = self._metrics(self._history).encode()

@@ -86,6 +86,7 @@ class Target:
     # after this many passes in a row
     failures: int = 1
     successes: int = 1
+    slo: float | None = None  # uptime objective in percent, for --report
 
     def policy(self, *, engine: str, concurrency: int) -> FetchPolicy:
         """How to fetch this target: the health checks' defaults with its own settings.
@@ -226,6 +227,13 @@ def _days(key: str, value: Any) -> float:
     return float(value)
 
 
+def _slo(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 100:
+        raise ConfigError(key, value, "an uptime objective in percent, above 0 and below 100, "
+                          "such as 99.9")  # fmt: skip
+    return float(value)
+
+
 def _strings(key: str, value: Any) -> tuple[str, ...]:
     items = value if isinstance(value, list) else [value]
     if not items or not all(isinstance(item, str) and item for item in items):
@@ -279,6 +287,7 @@ _SHARED: dict[str, Check] = {
     "cert_min_days": _days,
     "failures": integer(1),
     "successes": integer(1),
+    "slo": _slo,
 }
 _CHECKS: dict[str, Check] = {"name": _name, "url": http_url, **_SHARED}
 _PER_TARGET = {key: f"each [[target]] has its own {key}" for key in ("name", "url")}

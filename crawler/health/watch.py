@@ -14,6 +14,7 @@ from crawler.health.history import History
 from crawler.health.maintenance import Window, in_maintenance
 from crawler.health.probe import DEFAULT_CONCURRENCY, check_targets
 from crawler.health.result import HealthResult
+from crawler.health.store import HistoryStore
 from crawler.health.targets import Target
 
 __all__ = ["watch"]
@@ -31,13 +32,14 @@ async def watch(
     alerter: Alerter | None = None,
     maintenance: Sequence[Window] = (),
     clock: Callable[[], float] = time.time,
+    store: HistoryStore | None = None,
 ) -> int:
     """Check every ``interval`` seconds until ``stop`` is set; returns the number
     of runs. A run that takes longer than the interval delays the next one
     instead of overlapping it; ``stop`` ends the wait at once and a run in
     progress is abandoned. After each run, ``alerter`` hears of the changes of
     state and may remind of targets still down, except those inside a
-    ``maintenance`` window."""
+    ``maintenance`` window; ``store`` keeps each run for a restart and the reports."""
     loop = asyncio.get_running_loop()
     runs = 0
     while not stop.is_set():
@@ -56,6 +58,8 @@ async def watch(
         now = clock()
         quiet = functools.partial(_quiet, maintenance, now=now)
         changes = history.record(results, quiet)
+        if store is not None:
+            store.record(results, changes, history, quiet=quiet, now=now)
         if alerter is not None:
             alerter.changed(changes, now)
             alerter.remind(now, quiet)

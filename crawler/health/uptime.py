@@ -1,0 +1,161 @@
+"""Reading the history back: uptime over the page's windows, a state per day, the
+incidents, and the totals an SLA report needs, from a store that a running
+monitor may be writing at the same moment."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from crawler.crawl.metrics import Histogram
+from crawler.health.store import DAY, HOUR, HOURLY_KEPT, LATENCY_BOUNDS, decode_latency
+
+__all__ = ["WINDOWS", "Day", "DayState", "Incident", "Totals", "Uptime"]
+
+# The page's uptime columns: name, length, and the roll-ups that cover it.
+WINDOWS: Final = (("24h", DAY, HOUR), ("7d", 7 * DAY, HOUR), ("30d", 30 * DAY, HOUR),
+                  ("90d", 90 * DAY, DAY))  # fmt: skip
+DayState = Literal["none", "up", "degraded", "down", "maintenance"]
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A period a target was DOWN: from the check that made it so to the one that
+    made it UP again (``ended`` None while it lasts)."""
+
+    target: str
+    started: float
+    ended: float | None
+    reason: str
+
+    def duration(self, now: float) -> float:
+        return (now if self.ended is None else self.ended) - self.started
+
+    def overlap(self, start: float, end: float) -> float:
+        """Seconds of this incident between ``start`` and ``end``."""
+        stop = end if self.ended is None else min(self.ended, end)
+        return max(0.0, stop - max(self.started, start))
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    """One UTC day of a target: ``down`` when an incident touched it, ``degraded``
+    when checks failed without one, ``maintenance`` when every check was inside a
+    window, ``none`` without checks."""
+
+    start: int
+    checks: int
+    failures: int
+    quiet: int
+    down: bool
+
+    @property
+    def state(self) -> DayState:
+        if self.down:
+            return "down"
+        if self.failures:
+            return "degraded"
+        if self.checks:
+            return "up"
+        return "maintenance" if self.quiet else "none"
+
+    @property
+    def uptime(self) -> float | None:
+        return 1 - self.failures / self.checks if self.checks else None
+
+
+@dataclass(slots=True)
+class Totals:
+    """A target's checks over a period, and their latency."""
+
+    checks: int = 0
+    failures: int = 0
+    latency: Histogram | None = None
+
+    @property
+    def uptime(self) -> float | None:
+        return 1 - self.failures / self.checks if self.checks else None
+
+
+def _first(now: float, length: float, span: int) -> int:
+    """The start of the oldest of the roll-ups that cover the ``length`` up to
+    ``now``, the current (partial) one included."""
+    count = max(1, math.ceil(length / span))
+    return int(now // span * span) - (count - 1) * span
+
+
+class Uptime:
+    """Queries over one connection to the history file."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def windows(self, names: Sequence[str], now: float) -> dict[str, dict[str, float | None]]:
+        """Per target, the share of counted checks that passed in each of ``WINDOWS``."""
+        found: dict[str, dict[str, float | None]] = {
+            name: {label: None for label, _, _ in WINDOWS} for name in names
+        }
+        for label, length, span in WINDOWS:
+            for name, totals in self._totals(now, length, span, latency=False).items():
+                if name in found:
+                    found[name][label] = totals.uptime
+        return found
+
+    def totals(self, now: float, length: float) -> dict[str, Totals]:
+        """Per target, the checks of the last ``length`` seconds and their latency:
+        from hourly roll-ups while they are kept, daily ones beyond."""
+        span = HOUR if length <= HOURLY_KEPT else DAY
+        return self._totals(now, length, span, latency=True)
+
+    def _totals(self, now: float, length: float, span: int, *, latency: bool) -> dict[str, Totals]:
+        found: dict[str, Totals] = {}
+        rows = self._db.execute(
+            f"SELECT target, checks, failures{', latency' if latency else ''} FROM rollups"
+            " WHERE span = ? AND start >= ?", (span, _first(now, length, span)),
+        )  # fmt: skip
+        for row in rows:
+            totals = found.setdefault(row[0], Totals())
+            totals.checks += row[1]
+            totals.failures += row[2]
+            if latency:
+                if totals.latency is None:
+                    totals.latency = Histogram(LATENCY_BOUNDS)
+                totals.latency.add(decode_latency(row[3]))
+        return found
+
+    def days(self, names: Sequence[str], now: float, count: int = 90) -> dict[str, list[Day]]:
+        """Per target, its last ``count`` UTC days, oldest first, today included."""
+        first = _first(now, count * DAY, DAY)
+        kept: dict[tuple[str, int], tuple[int, int, int]] = {
+            (row[0], row[1]): row[2:]
+            for row in self._db.execute(
+                "SELECT target, start, checks, failures, quiet FROM rollups"
+                " WHERE span = ? AND start >= ?", (DAY, first),
+            )
+        }  # fmt: skip
+        incidents = self.incidents(names, since=first)
+        found = {}
+        for name in names:
+            own = [incident for incident in incidents if incident.target == name]
+            days = []
+            for start in range(first, first + count * DAY, DAY):
+                checks, failures, quiet = kept.get((name, start), (0, 0, 0))
+                down = any(incident.overlap(start, start + DAY) > 0 for incident in own)
+                days.append(Day(start, checks, failures, quiet, down))
+            found[name] = days
+        return found
+
+    def incidents(
+        self, names: Sequence[str], *, since: float, limit: int | None = None
+    ) -> list[Incident]:
+        """The incidents of ``names`` that lasted past ``since``, latest first."""
+        marks = ",".join("?" * len(names))
+        rows = self._db.execute(
+            f"SELECT target, started, ended, reason FROM incidents WHERE target IN ({marks})"
+            " AND (ended IS NULL OR ended > ?) ORDER BY started DESC LIMIT ?",
+            (*names, since, -1 if limit is None else limit),
+        )  # fmt: skip
+        return [Incident(*row) for row in rows]
