@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,6 +21,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from crawler.health.history import History
 from crawler.health.result import Failure, HealthResult
 from crawler.health.server import StatusServer
+from crawler.health.store import DAY, HOUR, HistoryStore
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 WAIT_MS = 5_000  # how long the browser tests wait for the page to catch up
@@ -296,3 +300,85 @@ async def test_browser_notices_a_lost_connection_and_recovers(page: Page) -> Non
     assert await page.locator("[data-target]").count() == 2, "the last data stays"
     async with StatusServer(history, port=server.port, metrics=metrics, interval=0.2):
         await page.wait_for_selector("#lost", state="hidden", timeout=WAIT_MS)
+
+
+@pytest.fixture
+def ten_days(tmp_path: Path) -> Iterator[tuple[History, HistoryStore, float]]:
+    """Ten days of hourly checks ending at ``now``: api DOWN for 2 h on day 7 and one
+    failed check on day 8 (it needs two to go DOWN); db DOWN since day 9, 06:00."""
+    start = T0 - T0 % DAY - 9 * DAY  # midnight UTC, nine days before T0's
+    history = History()
+    history.expect("api", "https://example.test/api", failures=2)
+    history.expect("db", "https://example.test/db")
+    with HistoryStore(tmp_path / "health.sqlite3") as store:
+        now = start
+        for hour in range(10 * 24):
+            now = start + hour * HOUR
+            api_fails = hour in (7 * 24 + 10, 7 * 24 + 11, 7 * 24 + 12, 8 * 24 + 3)
+            db_fails = hour >= 9 * 24 + 6
+            results = [(refused if api_fails else passed)("api", now),
+                       (refused if db_fails else passed)("db", now)]  # fmt: skip
+            changes = history.record(results)
+            store.record(results, changes, history, quiet=lambda name: False, now=now)
+        yield history, store, now + 60
+
+
+@in_browser
+async def test_browser_shows_uptime_days_and_incidents_as_the_server_renders_them(
+    page: Page, ten_days: tuple[History, HistoryStore, float]
+) -> None:
+    history, store, now = ten_days
+    async with status_server(history, interval=0.2, store=store, clock=lambda: now) as server:
+        await page.goto(server.url)
+        served = tags(await page.locator("#history").inner_html())
+        api_days = page.locator('[data-uptime="api"] .days span')
+        assert await api_days.count() == 90
+        states = [await api_days.nth(i).get_attribute("class") for i in range(80, 90)]
+        assert states == ["up"] * 7 + ["down", "degraded", "up"]
+        assert await api_days.nth(79).get_attribute("class") == "none"  # before the first check
+        assert await api_days.nth(87).get_attribute("title") == (
+            f"{time_of(now - 2 * DAY)} \u00b7 87.50% \u00b7 down"  # 3 of 24 checks failed
+        )
+        db_days = page.locator('[data-uptime="db"] .days span')
+        assert await db_days.nth(89).get_attribute("class") == "down"
+        cells = page.locator('[data-uptime="api"] td')
+        assert [await cells.nth(i).inner_text() for i in range(5)] == [
+            "api", "100.00%", "97.62%", "98.33%", "98.33%",  # 4 failures in 168 and 240 checks
+        ]  # fmt: skip
+        incidents = page.locator("#incidents tr")
+        assert await incidents.count() == 2
+        db, api = incidents.nth(0), incidents.nth(1)
+        assert await db.get_attribute("data-ongoing") == "true"
+        assert (await db.locator("td").nth(2).inner_text()).startswith("ongoing, ")
+        assert await api.get_attribute("data-incident") == "api"
+        assert await api.locator("td").nth(2).inner_text() == "2 h"  # DOWN at 11:00, UP at 13:00
+        assert await api.locator(".reason").inner_text() == "refused: connection refused"
+        # The page's own script draws the same sections from /status.json.
+        await page.evaluate("""() => {
+            document.getElementById("uptime").replaceChildren();
+            document.getElementById("incidents").replaceChildren();
+        }""")
+        await page.wait_for_selector('[data-uptime="api"]', timeout=WAIT_MS)
+        assert tags(await page.locator("#history").inner_html()) == served
+
+
+def tags(html: str) -> str:
+    """The markup without the line breaks the server puts between rows."""
+    return re.sub(r">\s+<", "><", html)
+
+
+def time_of(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d")
+
+
+async def test_without_a_store_the_history_sections_stay_hidden() -> None:
+    async with status_server(up_and_down()) as server:
+        _, page = await get(server, "/")
+        _, text = await get(server, "/status.json")
+    section = BeautifulSoup(page, "html.parser").select_one("#history")
+    assert section is not None
+    assert section.has_attr("hidden")
+    status = json.loads(text)
+    assert status["history"] is False
+    assert status["incidents"] == []
+    assert status["targets"][0]["days"] == []

@@ -35,10 +35,12 @@ class StatusServer(WebServer):
         title: str = "crawl check",
         interval: float | None = None,
         store: HistoryStore | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(host=host, port=port)
         self._history = history
         self._store = store
+        self._clock = clock
         self._metrics = metrics
         self._title = title
         self._interval = interval
@@ -51,7 +53,7 @@ class StatusServer(WebServer):
 
     async def _page(self, request: web.Request) -> web.Response:
         page = render_page(self._history, title=self._title, interval=self._interval,
-                           now=time.time(), uptime=self._uptime())  # fmt: skip
+                           now=self._clock(), uptime=self._uptime())  # fmt: skip
         return web.Response(
             text=page,
             content_type="text/html",
@@ -61,7 +63,7 @@ class StatusServer(WebServer):
 
     async def _status(self, request: web.Request) -> web.Response:
         return web.json_response(status_json(
-            self._history, interval=self._interval, now=time.time(), uptime=self._uptime()
+            self._history, interval=self._interval, now=self._clock(), uptime=self._uptime()
         ))  # fmt: skip
 
     def _uptime(self) -> Uptime | None:
