@@ -22,6 +22,7 @@ from crawler.health.history import History
 from crawler.health.report import render_prometheus
 from crawler.health.result import Failure, HealthResult
 from crawler.health.targets import Target
+from crawler.health.store import HistoryStore
 from crawler.health.watch import watch
 from tests.fakes import FakeTime
 from tests.server import LoopbackServer
@@ -223,3 +224,33 @@ async def test_a_notifier_that_raises_counts_as_failed(
     assert await alerter.test() is False
     assert alerter.counts()[("team", "failed")] == 1
     assert "a plugin's own bug" in capsys.readouterr().err
+
+
+async def test_a_restart_sends_no_second_down_but_reminds_and_sends_up(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    alert = Alert("team", (receiver.hook(),), repeat=3600.0)
+    path = tmp_path / "health.sqlite3"
+    for marks, start in (("+-", 0.0), ("--", 600.0)):  # down at 60; restarted at 600
+        history = History()
+        history.expect("api", "http://api.test/health")
+        with HistoryStore(path) as store:
+            store.restore(history)
+            alerter = Alerter([alert])
+            alerter.resume(history.targets(), start)
+            for n, mark in enumerate(marks):
+                now = start + 60 * n
+                results = [result(mark == "+", now)]
+                changes = history.record(results)
+                store.record(results, changes, history, quiet=lambda name: False, now=now)
+                alerter.changed(changes, now)
+                alerter.remind(now)
+        await alerter.aclose()
+    alerter.remind(600 + 3599)  # an hour after the restart, not after the DOWN
+    await alerter.aclose()
+    assert [title for title, _ in receiver.messages()] == ["api is DOWN"]
+    alerter.remind(600 + 3600)
+    alerter.changed(history.record([result(True, 4300.0)]), 4300.0)
+    await alerter.aclose()
+    assert [title for title, _ in receiver.messages()] == ["api is DOWN"] * 2 + ["api is UP"]
+    assert receiver.messages()[1][1]["reminder"] is True

@@ -49,11 +49,12 @@ async def monitor(
     for target in targets:
         kept.expect(target.name, target.url, failures=target.failures,
                     successes=target.successes)  # fmt: skip
+    alerter = Alerter(alerts)
     if store is not None:
         store.restore(kept)
+        alerter.resume(kept.targets(), time.time())
     stop = asyncio.Event()
     show = _print_json if json else _print_summary
-    alerter = Alerter(alerts)
 
     def printer(results: list[HealthResult]) -> None:
         try:

@@ -148,13 +148,23 @@ class Alerter:
         for change in changes:
             target = change.target
             if change.after == "down":
-                alerts = [a.name for a in self.alerts if a.covers(target.name)]
-                self._down[target.name] = (target, dict.fromkeys(alerts, now))
+                self._remember(target, now)
                 self._announce(target, now)
             elif change.after == "up" and change.before == "down":
                 self._down.pop(target.name, None)
                 self._quiet.discard(target.name)
                 self._announce(target, now)
+
+    def resume(self, targets: Iterable[TargetHistory], now: float) -> None:
+        """Targets a restart found DOWN (their DOWN was sent before it): no new DOWN,
+        their reminders counted from ``now``, and an UP when they recover."""
+        for target in targets:
+            if target.state == "down":
+                self._remember(target, now)
+
+    def _remember(self, target: TargetHistory, now: float) -> None:
+        alerts = [a.name for a in self.alerts if a.covers(target.name)]
+        self._down[target.name] = (target, dict.fromkeys(alerts, now))
 
     def remind(self, now: float, quiet: Callable[[str], bool] = lambda name: False) -> None:
         """Say again that targets are down, for alerts with ``repeat``, when it is time
