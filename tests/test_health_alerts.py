@@ -21,8 +21,8 @@ from crawler.health.alerts import ATTEMPTS, Alert, Alerter, parse_alerts
 from crawler.health.history import History
 from crawler.health.report import render_prometheus
 from crawler.health.result import Failure, HealthResult
-from crawler.health.targets import Target
 from crawler.health.store import HistoryStore
+from crawler.health.targets import Target
 from crawler.health.watch import watch
 from tests.fakes import FakeTime
 from tests.server import LoopbackServer
