@@ -136,17 +136,19 @@ class Uptime:
                 " WHERE span = ? AND start >= ?", (DAY, first),
             )
         }  # fmt: skip
-        incidents = self.incidents(names, since=first)
-        found = {}
-        for name in names:
-            own = [incident for incident in incidents if incident.target == name]
-            days = []
-            for start in range(first, first + count * DAY, DAY):
-                checks, failures, quiet = kept.get((name, start), (0, 0, 0))
-                down = any(incident.overlap(start, start + DAY) > 0 for incident in own)
-                days.append(Day(start, checks, failures, quiet, down))
-            found[name] = days
-        return found
+        last = first + count * DAY
+        down: set[tuple[str, int]] = set()  # the days each incident touched
+        for incident in self.incidents(names, since=first):
+            stop = last if incident.ended is None else min(incident.ended, last)
+            day = max(first, int(incident.started // DAY * DAY))
+            while day < stop:
+                down.add((incident.target, day))
+                day += DAY
+        return {
+            name: [Day(start, *kept.get((name, start), (0, 0, 0)), (name, start) in down)
+                   for start in range(first, last, DAY)]
+            for name in names
+        }  # fmt: skip
 
     def incidents(
         self, names: Sequence[str], *, since: float, limit: int | None = None
