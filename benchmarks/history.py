@@ -17,7 +17,7 @@ does, with the store pruning as the clock passes each hour. Then:
 - write cost: runs per second and microseconds per check, over the whole year, and
   over its last day (when every table is at its steady size);
 - read cost, at the end: ``status_json`` as ``/status.json`` builds it (uptime over
-  four windows, 90 days, the incidents, for every target), and ``sla_rows`` for 30 d
+  four windows, 90 days, the incidents, for every target), and ``sla_report`` for 30 d
   and for the whole year, as ``--report`` does; medians of 5.
 """
 
@@ -39,7 +39,7 @@ import harness
 from crawler.health.history import History
 from crawler.health.page import status_json
 from crawler.health.result import Failure, HealthResult
-from crawler.health.sla import sla_rows
+from crawler.health.sla import sla_report
 from crawler.health.store import DAY, HistoryStore
 from crawler.health.targets import Target
 from crawler.health.uptime import Uptime
@@ -105,10 +105,10 @@ def main() -> int:
                     lambda: status_json(history, interval=60, now=now, uptime=uptime)
                 ),
                 "report_30d_ms": median_ms(
-                    lambda: sla_rows(uptime, targets, period=30 * DAY, now=now)
+                    lambda: sla_report(uptime, targets, period=30 * DAY, now=now)
                 ),
                 "report_year_ms": median_ms(
-                    lambda: sla_rows(uptime, targets, period=args.days * DAY, now=now)
+                    lambda: sla_report(uptime, targets, period=args.days * DAY, now=now)
                 ),
             }
             db = sqlite3.connect(path)

@@ -250,6 +250,7 @@ async def test_a_restart_sends_no_second_down_but_reminds_and_sends_up(
     await alerter.aclose()
     assert [title for title, _ in receiver.messages()] == ["api is DOWN"]
     alerter.remind(600 + 3600)
+    await alerter.aclose()  # sent one after the other, so they arrive in order
     alerter.changed(history.record([result(True, 4300.0)]), 4300.0)
     await alerter.aclose()
     assert [title for title, _ in receiver.messages()] == ["api is DOWN"] * 2 + ["api is UP"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import queue
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -143,7 +144,9 @@ def test_a_restarted_watch_continues_its_history_uptime_and_incident(
     [
         (["--report", "7d", "--watch", "1"], "--report reads the history of a health-check file"),
         (["--report", "7d", "--format", "junit"], "--report prints table or json"),
-        (["--store", "x.sqlite3"], "--store and --retain are for --watch"),
+        (["--store", "x.sqlite3"], "--store is for --watch and --report"),
+        (["--report", "7d", "--retain", "90d"], "--retain is for --watch"),
+        (["--watch", "1", "--retain", "7d"], "--retain keeps daily uptime at least as long as"),
         (["--watch", "1", "--no-store", "--retain", "30d"], "--no-store keeps no history"),
     ],
 )
@@ -161,6 +164,11 @@ def test_a_report_without_history_says_where_it_looked(
     err = capsys.readouterr().err
     assert f"no history at {health.parent / 'health.sqlite3'}" in err
     assert not (health.parent / "health.sqlite3").exists()  # a reader creates nothing
+    empty = health.parent / "empty.sqlite3"
+    sqlite3.connect(empty).close()
+    empty.write_bytes(b"")
+    assert main(["check", str(health), "--report", "30d", "--store", str(empty)]) == 1
+    assert "empty.sqlite3 is not a history file" in capsys.readouterr().err
 
 
 def test_a_bad_report_period_names_the_form(health: Path) -> None:

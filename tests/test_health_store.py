@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import math
 import os
 import sqlite3
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import pytest
 from crawler.errors import AlreadyRunning
 from crawler.health.history import History
 from crawler.health.result import Failure, HealthResult
-from crawler.health.sla import SlaRow, render_sla_json, render_sla_table, sla_rows
+from crawler.health.sla import SlaRow, render_sla_json, render_sla_table, sla_report
 from crawler.health.store import DAY, HOUR, LATENCY_BOUNDS, HistoryStore, StoreError
 from crawler.health.targets import Target
 from crawler.health.uptime import Uptime
@@ -90,6 +91,11 @@ def year(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     return path, now - STEP
 
 
+def checks_between(since: float, end: float) -> int:
+    """The checks of the fixture's clock from ``since`` to ``end``, both included."""
+    return int((end - START) // STEP - math.ceil((since - START) / STEP) + 1)
+
+
 def count(db: sqlite3.Connection, sql: str, *args: object) -> int:
     return int(db.execute(sql, args).fetchone()[0])
 
@@ -124,9 +130,12 @@ def test_the_sla_report_adds_up_from_the_roll_ups(year: tuple[Path, float]) -> N
     path, end = year
     now = end + 60
     db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
-    rows = {row.target: row for row in sla_rows(Uptime(db), TARGETS, period=30 * DAY, now=now)}
+    report = sla_report(Uptime(db), TARGETS, period=30 * DAY, now=now)
+    # Past 48 h, whole hours: from the start of the hour that holds now - 30 d.
+    assert report.since == (now - 30 * DAY) // HOUR * HOUR
+    rows = {row.target: row for row in report.rows}
     home, api, gone = rows["home"], rows["api"], rows["gone"]
-    checks = 30 * DAY / STEP
+    checks = checks_between(report.since, end)
     assert (home.checks, home.failures, home.uptime, home.met) == (checks, 0, 1.0, True)
     # 8 failed checks on day 390; the 3 in the maintenance window on day 395 not counted.
     assert api.checks == checks - 4
@@ -147,20 +156,22 @@ def test_the_sla_report_adds_up_from_the_roll_ups(year: tuple[Path, float]) -> N
     assert api.latency["p99"] == api.latency["p50"]
     assert (gone.checks, gone.uptime, gone.met) == (0, None, None)
     # Beyond 30 days the daily roll-ups answer, to the start of the file's 400 days.
-    long = {row.target: row for row in sla_rows(Uptime(db), TARGETS, period=YEAR, now=now)}
+    long = {row.target: row for row in sla_report(Uptime(db), TARGETS, period=YEAR,
+                                                   now=now).rows}  # fmt: skip
     assert long["home"].checks == 400 * DAY / STEP
     assert long["gone"].checks == 100 * DAY / STEP
     table, document = io.StringIO(), io.StringIO()
-    render_sla_table(list(rows.values()), table, period=30 * DAY, now=now)
-    render_sla_json(list(rows.values()), document, period=30 * DAY, now=now)
+    render_sla_table(report, table)
+    render_sla_json(report, document)
     print(table.getvalue())
     cells = [[cell.strip() for cell in line.strip("\u2502").split("\u2502")]
              for line in table.getvalue().splitlines() if line.startswith("\u2502")]  # fmt: skip
-    assert cells[1][:6] == ["api", "99.722%", "99.5%", "44.4%", "1", "1.8 h"]
+    uptime, budget = 100 * (1 - 8 / (checks - 4)), 100 * (1 - 8 / ((checks - 4) * 0.005))
+    assert cells[1][:6] == ["api", f"{uptime:.3f}%", "99.5%", f"{budget:.1f}%", "1", "1.8 h"]
     assert cells[2][:3] == ["gone", "\u2013", "\u2013"]
-    assert "SLA over the last 30 d" in table.getvalue()
+    assert "SLA over 30 d: 2026-11-05 23:00 UTC to 2026-12-05 23:46 UTC" in table.getvalue()
     parsed = json.loads(document.getvalue())
-    assert parsed["to"] - parsed["from"] == 30 * DAY
+    assert (parsed["from"], parsed["to"]) == (report.since, now)
     assert [t["target"] for t in parsed["targets"]] == ["home", "api", "gone"]
     assert parsed["targets"][1]["incidents"][0]["ended"] == incident.ended
 
@@ -172,7 +183,10 @@ def test_the_page_windows_and_days_come_from_the_roll_ups(year: tuple[Path, floa
     windows = uptime.windows(["home", "api", "gone"], end)
     assert windows["home"] == {"24h": 1.0, "7d": 1.0, "30d": 1.0, "90d": 1.0}
     assert windows["api"]["24h"] == 1.0  # day 399
-    assert windows["api"]["30d"] == pytest.approx(1 - 8 / (30 * 96 - 4))
+    since = (end - 30 * DAY) // HOUR * HOUR
+    assert windows["api"]["30d"] == pytest.approx(1 - 8 / (checks_between(since, end) - 4))
+    _, day = uptime.totals(["home"], end, DAY)  # each check, exactly 24 h back
+    assert day["home"].checks == DAY / STEP
     assert windows["gone"] == dict.fromkeys(("24h", "7d", "30d", "90d"))
     days = uptime.days(["api"], end)["api"]
     assert len(days) == 90
@@ -248,6 +262,12 @@ def test_a_full_disk_loses_no_state_change_and_is_said_once(
         store.db.execute("PRAGMA max_page_count=1000000")  # space again
         assert monitor.run(day_390 + 60 * STEP)
         (incident,) = Uptime(store.db).incidents(["api"], since=START)
+        # Every check of the failed writes is counted in the day's roll-up.
+        day = count(store.db, "SELECT checks FROM rollups WHERE target='api' AND span=?"
+                    " AND start=?", DAY, day_390)  # fmt: skip
+        failed = count(store.db, "SELECT failures FROM rollups WHERE target='api' AND span=?"
+                       " AND start=?", DAY, day_390)  # fmt: skip
+        assert (day, failed) == (1 + filling + 1 + 20 + 1, 8)
     err = capsys.readouterr().err
     assert err.count("history not saved to") == 1
     assert "database or disk is full" in err
@@ -266,3 +286,23 @@ def test_latency_buckets_are_fine_enough_for_percentiles() -> None:
 def test_a_row_without_objective_has_no_budget() -> None:
     row = SlaRow("x", "http://x/", None, 10, 1, (), 0.0, {})
     assert (row.uptime, row.met, row.budget_left) == (0.9, None, None)
+
+
+def test_a_target_gone_or_moved_ends_its_open_incident_at_its_last_check(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "health.sqlite3"
+    day_390 = START + 390 * DAY
+    with HistoryStore(path) as store:
+        monitor = Monitor(store)
+        for n in range(40, 44):  # api DOWN at 10:15, last checked at 10:45
+            monitor.run(day_390 + n * STEP)
+    history = History()
+    history.expect("home", "http://home.test/")
+    history.expect("api", "http://api.example/v2/health")  # the same name at a new URL
+    with HistoryStore(path) as store:
+        store.restore(history)
+        api = history.targets()[1]
+        assert (api.state, api.runs, len(api.samples)) == ("pending", 0, 0)
+        (incident,) = Uptime(store.db).incidents(["api"], since=START)
+    assert incident.ended == day_390 + 43 * STEP

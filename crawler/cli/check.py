@@ -23,7 +23,7 @@ from crawler.health.history import History
 from crawler.health.probe import DEFAULT_CONCURRENCY, check_targets
 from crawler.health.report import render_json, render_junit, render_prometheus, render_table
 from crawler.health.result import HealthResult
-from crawler.health.store import DEFAULT_RETAIN, HistoryStore, open_readonly
+from crawler.health.store import DEFAULT_RETAIN, HOURLY_KEPT, HistoryStore, open_readonly
 from crawler.health.targets import HealthConfig, Target, load_health_config
 
 __all__ = ["check"]
@@ -79,7 +79,7 @@ def _store_path(args: argparse.Namespace) -> Path:
 
 def _report(args: argparse.Namespace, config: HealthConfig) -> int:
     """``--report PERIOD``: exit 1 when a target is below its objective."""
-    from crawler.health.sla import render_sla_json, render_sla_table, sla_rows
+    from crawler.health.sla import render_sla_json, render_sla_table, sla_report
     from crawler.health.uptime import Uptime
 
     try:
@@ -89,12 +89,12 @@ def _report(args: argparse.Namespace, config: HealthConfig) -> int:
         return EXIT_FAILED
     now = time.time()
     try:
-        rows = sla_rows(Uptime(db), config.targets, period=args.report, now=now)
+        report = sla_report(Uptime(db), config.targets, period=args.report, now=now)
     finally:
         db.close()
     render = render_sla_json if args.format == "json" else render_sla_table
-    render(rows, sys.stdout, period=args.report, now=now)
-    return EXIT_FAILED if any(row.met is False for row in rows) else EXIT_OK
+    render(report, sys.stdout)
+    return EXIT_FAILED if any(row.met is False for row in report.rows) else EXIT_OK
 
 
 def _test_alerts(alerts: Sequence[Alert]) -> int:
@@ -142,8 +142,13 @@ def _check_usage(args: argparse.Namespace) -> None:
         raise UsageError("--report reads the history of a health-check file; without --watch")
     if args.report is not None and args.format not in WATCH_FORMATS:
         raise UsageError(f"--report prints {' or '.join(WATCH_FORMATS)}")
-    if (args.store or args.retain) and not (args.watch or args.report is not None):
-        raise UsageError("--store and --retain are for --watch (and --store for --report)")
+    if args.store and not (args.watch or args.report is not None):
+        raise UsageError("--store is for --watch and --report")
+    if args.retain and not args.watch:
+        raise UsageError("--retain is for --watch")
+    if args.retain and args.retain < HOURLY_KEPT:
+        raise UsageError(f"--retain keeps daily uptime at least as long as the hourly: "
+                         f"{HOURLY_KEPT // 86400}d or more")  # fmt: skip
     if args.no_store and (args.store or args.retain or args.report is not None):
         raise UsageError(
             "--no-store keeps no history: it goes without --store, --retain and --report"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import time
 from html import escape
 from typing import Literal, TypedDict
@@ -163,7 +164,7 @@ def _target_json(
         "runs": target.runs,
         "failures": target.failures,
         "samples": samples,
-        "uptimes": {label: windows.get(label) for label, _, _ in WINDOWS},
+        "uptimes": {label: windows.get(label) for label, _ in WINDOWS},
         "days": [_day_json(day) for day in days],
     }
 
@@ -181,14 +182,19 @@ def _clock(unix: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(unix))
 
 
+def _round(x: float) -> int:
+    """Halves up, as the page's script rounds (Python's round() takes halves to even)."""
+    return math.floor(x + 0.5)
+
+
 def _span(seconds: float) -> str:
     if seconds < 90:
-        return f"{max(seconds, 0):.0f} s"
+        return f"{_round(max(seconds, 0))} s"
     if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
+        return f"{_round(seconds / 60)} min"
     if seconds < 172800:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.0f} d"
+        return f"{_round(seconds / 3600)} h"
+    return f"{_round(seconds / 86400)} d"
 
 
 def _ago(seconds: float) -> str:
@@ -196,11 +202,11 @@ def _ago(seconds: float) -> str:
 
 
 def _percent(share: float | None) -> str:
-    return _DASH if share is None else f"{share * 100:.2f}%"
+    return _DASH if share is None else f"{_round(share * 10000) / 100:.2f}%"
 
 
 def _latency(ms: float | None) -> str:
-    return _DASH if ms is None else f"{ms:.0f} ms"
+    return _DASH if ms is None else f"{_round(ms)} ms"
 
 
 def _checked(status: StatusJson) -> str:
@@ -240,7 +246,7 @@ def _row(target: TargetJson) -> str:
         _latency(target["latency_ms"]),
         _latency(target["p50_ms"]),
         _latency(target["p95_ms"]),
-        _DASH if uptime is None else f"{uptime * 100:.1f}%",
+        _DASH if uptime is None else f"{_round(uptime * 1000) / 10:.1f}%",
         f'<div class="strip" role="img" aria-label="{failed} of {len(samples)} recent checks'
         f' failed">{bars}</div>',
     ]
@@ -342,12 +348,13 @@ _SCRIPT = """
   const days = Number(document.body.dataset.days);
   const dash = "\\u2013";
   const clock = (t) => new Date(t * 1000).toISOString().slice(0, 19).replace("T", " ") + " UTC";
-  const span = (s) => s < 90 ? Math.round(Math.max(s, 0)) + " s"
-    : s < 5400 ? Math.round(s / 60) + " min"
-    : s < 172800 ? Math.round(s / 3600) + " h" : Math.round(s / 86400) + " d";
+  const round = (x) => Math.floor(x + 0.5);  // as the server's _round, halves up
+  const span = (s) => s < 90 ? round(Math.max(s, 0)) + " s"
+    : s < 5400 ? round(s / 60) + " min"
+    : s < 172800 ? round(s / 3600) + " h" : round(s / 86400) + " d";
   const ago = (s) => span(s) + " ago";
-  const percent = (share) => share === null ? dash : (share * 100).toFixed(2) + "%";
-  const latency = (ms) => ms === null ? dash : Math.round(ms) + " ms";
+  const percent = (share) => share === null ? dash : (round(share * 10000) / 100).toFixed(2) + "%";
+  const latency = (ms) => ms === null ? dash : round(ms) + " ms";
   const tip = (s) => clock(s.checked_at) + " \\u00b7 "
     + (s.ok ? s.status + " \\u00b7 " + latency(s.latency_ms) : s.reason);
   // Attributes and text nodes only: server text never reaches an HTML parser.
@@ -371,7 +378,7 @@ _SCRIPT = """
       el("td", {}, latency(t.latency_ms)),
       el("td", {}, latency(t.p50_ms)),
       el("td", {}, latency(t.p95_ms)),
-      el("td", {}, t.uptime === null ? dash : (t.uptime * 100).toFixed(1) + "%"),
+      el("td", {}, t.uptime === null ? dash : (round(t.uptime * 1000) / 10).toFixed(1) + "%"),
       el("td", {}, el("div", {class: "strip", role: "img", "aria-label": label}, ...bars)));
   };
   const dayTip = (d) => d.date + " \u00b7 " + (d.state === "none" ? "no checks"

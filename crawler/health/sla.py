@@ -17,7 +17,7 @@ from rich.text import Text
 from crawler.health.targets import Target
 from crawler.health.uptime import Incident, Uptime
 
-__all__ = ["SlaRow", "render_sla_json", "render_sla_table", "sla_rows"]
+__all__ = ["SlaReport", "SlaRow", "render_sla_json", "render_sla_table", "sla_report"]
 
 _QUANTILES = (0.5, 0.95, 0.99)
 _PIPE_WIDTH = 1000
@@ -58,13 +58,22 @@ class SlaRow:
         return 1 - self.failures / allowed
 
 
-def sla_rows(
+@dataclass(frozen=True, slots=True)
+class SlaReport:
+    """The rows, and the time they cover: from ``since`` (``now - period``, or the
+    start of the hour or day that holds it, for periods past 48 h or 30 d) to ``now``."""
+
+    since: float
+    now: float
+    rows: list[SlaRow]
+
+
+def sla_report(
     uptime: Uptime, targets: Sequence[Target], *, period: float, now: float
-) -> list[SlaRow]:
+) -> SlaReport:
     """The report's rows, in the file's order of targets."""
-    totals = uptime.totals(now, period)
-    since = now - period
     names = [target.name for target in targets]
+    since, totals = uptime.totals(names, now, period)
     incidents = uptime.incidents(names, since=since)
     rows = []
     for target in targets:
@@ -78,7 +87,7 @@ def sla_rows(
             found.failures if found else 0, own,
             sum(incident.overlap(since, now) for incident in own), latency,
         ))  # fmt: skip
-    return rows
+    return SlaReport(since, now, rows)
 
 
 def _percent(share: float | None, digits: int = 3) -> str:
@@ -98,12 +107,14 @@ def _ms(seconds: float | None) -> str:
     return _DASH if seconds is None else f"{seconds * 1000:.0f} ms"
 
 
-def render_sla_table(rows: Sequence[SlaRow], file: TextIO, *, period: float, now: float) -> None:
+def render_sla_table(report: SlaReport, file: TextIO) -> None:
     tty = file.isatty()
     console = Console(
         file=file, width=None if tty else _PIPE_WIDTH, color_system="auto" if tty else None
     )
-    table = Table(title=f"SLA over the last {_duration(period)}, to {_utc(now)}")
+    rows = report.rows
+    span = _duration(report.now - report.since)
+    table = Table(title=f"SLA over {span}: {_utc(report.since)} to {_utc(report.now)}")
     for name in ("target", "uptime", "slo", "budget left", "incidents", "downtime",
                  "p50", "p95", "p99", "checks"):  # fmt: skip
         table.add_column(name, justify="left" if name == "target" else "right")
@@ -122,11 +133,11 @@ def render_sla_table(rows: Sequence[SlaRow], file: TextIO, *, period: float, now
         console.print(Text(f"{len(missed)} below objective: {', '.join(missed)}"))
 
 
-def render_sla_json(rows: Sequence[SlaRow], file: TextIO, *, period: float, now: float) -> None:
-    """One JSON document: the period, then a record per target (Unix times, seconds)."""
+def render_sla_json(report: SlaReport, file: TextIO) -> None:
+    """One JSON document: the time covered, then a record per target (Unix times, seconds)."""
     document: dict[str, Any] = {
-        "from": now - period,
-        "to": now,
+        "from": report.since,
+        "to": report.now,
         "targets": [
             {
                 "target": row.target,
@@ -144,7 +155,7 @@ def render_sla_json(rows: Sequence[SlaRow], file: TextIO, *, period: float, now:
                     for i in row.incidents
                 ],
             }
-            for row in rows
+            for row in report.rows
         ],
     }
     file.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")

@@ -18,6 +18,7 @@ import json
 import math
 import sqlite3
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,10 +48,12 @@ DAY: Final = 86400
 RAW_KEPT: Final = 2 * DAY
 HOURLY_KEPT: Final = 30 * DAY
 DEFAULT_RETAIN: Final = 400 * DAY
+UNSAVED_CHECKS: Final = 100_000  # checks kept in memory while writes fail
 # 1 ms to 131 s, four buckets per doubling: a percentile read from them is at most
 # 19% above the truth, and a roll-up stores only the buckets it uses.
 LATENCY_BOUNDS: Final = tuple(round(0.001 * 2 ** (k / 4), 6) for k in range(69))
 _SCHEMA_VERSION = 1
+_TABLES = frozenset({"checks", "rollups", "incidents", "targets"})
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS checks (
     target TEXT NOT NULL, at REAL NOT NULL, ok INTEGER NOT NULL, quiet INTEGER NOT NULL,
@@ -85,11 +88,11 @@ class _Bucket:
     latency: Histogram = field(default_factory=lambda: Histogram(LATENCY_BOUNDS))
 
     def add(self, result: HealthResult, quiet: bool) -> None:
-        if quiet:
+        if quiet:  # maintenance: neither uptime nor latency
             self.quiet += 1
-        else:
-            self.checks += 1
-            self.failures += not result.ok
+            return
+        self.checks += 1
+        self.failures += not result.ok
         if result.status is not None:
             self.latency.observe(result.latency)
 
@@ -115,18 +118,19 @@ def open_readonly(path: Path) -> sqlite3.Connection:
         raise StoreError(f"no history at {path}: crawl check --watch writes it")
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        _check_version(db, path)
+        _check_version(db, path, empty=False)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: not a history file ({exc})") from exc
     return db
 
 
-def _check_version(db: sqlite3.Connection, path: Path) -> int:
+def _check_version(db: sqlite3.Connection, path: Path, *, empty: bool = True) -> int:
+    """``empty``: a file without tables is one to begin (the writer's case)."""
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if version > _SCHEMA_VERSION:
         raise StoreError(f"{path} was written by a newer crawler (history version {version})")
-    if tables and (version == 0 or not {"checks", "rollups", "targets"} <= tables):
+    if (tables or not empty) and (version == 0 or not tables >= _TABLES):
         raise StoreError(f"{path} is not a history file of crawl check --watch")
     return version
 
@@ -155,19 +159,32 @@ class _Incident:
                        (self.at, self.target))  # fmt: skip
 
 
+def _check_row(result: HealthResult, quiet: bool) -> tuple[object, ...]:
+    failures = [[f.condition, f.expected, f.seen, f.phrase] for f in result.failures]
+    return (result.name, result.checked_at, result.ok, quiet, result.status, result.latency,
+            result.size, result.error, result.message or None,
+            json.dumps(failures) if failures else None)  # fmt: skip
+
+
 class HistoryStore:
     """``with HistoryStore(path) as store:`` holds the file for this monitor alone
     (a second monitor of the same file stops at once with ``AlreadyRunning``)."""
 
     def __init__(self, path: Path, *, retain: float = DEFAULT_RETAIN) -> None:
         self.path = path
-        self.retain = max(retain, HOURLY_KEPT)
+        if retain < HOURLY_KEPT:
+            raise ValueError(f"retain must be at least {HOURLY_KEPT // DAY} days, got {retain!r}")
+        self.retain = retain
         self._lock = FolderLock(path.with_name(path.name + ".lock"), path, by="monitor")
         self._db: sqlite3.Connection | None = None
         self._buckets: dict[tuple[str, int], _Bucket] = {}  # current hour and day per target
         self._pruned_hour = -1
         self._failing = ""  # the last write error said, so a full disk is said once
-        self._incidents: list[_Incident] = []  # changes of state not yet written
+        # Not yet written: kept across failed writes, so a full disk loses no count.
+        self._checks: deque[tuple[object, ...]] = deque(maxlen=UNSAVED_CHECKS)
+        self._unsaved: dict[tuple[str, int, int], _Bucket] = {}
+        self._incidents: list[_Incident] = []
+        self._names: set[str] = set()
 
     def __enter__(self) -> HistoryStore:
         self.open()
@@ -216,16 +233,21 @@ class HistoryStore:
 
     def restore(self, history: History) -> None:
         """Give each target ``history`` expects its state, counters and latest checks
-        as the last run left them; targets the file does not know start afresh."""
+        as the last run left them. A target the file does not know, or knew at
+        another URL, starts afresh; the open incidents of targets that are gone from
+        the file or changed their URL end at their last check, and a target that
+        comes back later starts PENDING."""
+        known = {row[0]: row[1:] for row in self.db.execute(
+            "SELECT name, url, state, since, streak, runs, failures, maintenance FROM targets"
+        )}  # fmt: skip
+        resumed = set()
         for target in history.targets():
-            row = self.db.execute(
-                "SELECT state, since, streak, runs, failures, maintenance FROM targets"
-                " WHERE name = ?", (target.name,),
-            ).fetchone()  # fmt: skip
-            if row is None:
+            row = known.get(target.name)
+            if row is None or row[0] != target.url:
                 continue
-            target.state, target.since, target.streak, target.runs, target.failures = row[:5]
-            target.maintenance = bool(row[5])
+            resumed.add(target.name)
+            target.state, target.since, target.streak, target.runs, target.failures = row[1:6]
+            target.maintenance = bool(row[6])
             rows = self.db.execute(
                 "SELECT at, ok, quiet, status, latency, size, error, message, failures"
                 " FROM checks WHERE target = ? ORDER BY at DESC LIMIT ?",
@@ -238,6 +260,15 @@ class HistoryStore:
                     failures=tuple(Failure(*f) for f in json.loads(failed or "[]")),
                 ))  # fmt: skip
                 target.quiet.append(bool(quiet))
+        with contextlib.suppress(sqlite3.Error), _transaction(self.db):  # a full disk: next start
+            for name in set(known) - resumed:
+                self.db.execute(
+                    "UPDATE incidents SET ended = max(started, coalesce((SELECT max(at) FROM"
+                    " checks WHERE target = ?1), started)) WHERE target = ?1 AND ended IS NULL",
+                    (name,),
+                )  # fmt: skip
+                self.db.execute("UPDATE targets SET state = 'pending', since = NULL, streak = 0"
+                                " WHERE name = ?", (name,))  # fmt: skip
 
     # -- writing --------------------------------------------------------------------
 
@@ -252,57 +283,52 @@ class HistoryStore:
     ) -> bool:
         """Keep one run: its checks, roll-ups, state changes and the targets' state.
         A write that fails (a full disk) is said on stderr once and leaves the
-        monitor running; the next run tries again. False when it failed."""
+        monitor running; what it did not write waits in memory (the checks of the
+        last ``UNSAVED_CHECKS`` only) for the next run's write. False when it failed."""
         self._incidents += [_Incident.of(change) for change in changes
                             if "down" in (change.before, change.after)]  # fmt: skip
+        for result in results:  # this process is the file's only writer: memory is the truth
+            silent = quiet(result.name)
+            self._checks.append(_check_row(result, silent))
+            self._names.add(result.name)
+            for span in (HOUR, DAY):
+                start = int(result.checked_at // span * span)
+                bucket = self._bucket(result.name, span, start)
+                bucket.add(result, silent)
+                self._unsaved[(result.name, span, start)] = bucket
         try:
             with _transaction(self.db):
-                self._write(results, history, quiet)
+                self._write(history)
                 if int(now // HOUR) != self._pruned_hour:
                     self._prune(now)
         except sqlite3.Error as exc:
-            self._buckets.clear()  # reread what the file holds on the next run
             if str(exc) != self._failing:
                 print(f"crawl: history not saved to {self.path}: {exc}", file=sys.stderr)
             self._failing = str(exc)
             return False
+        self._checks.clear()
+        self._unsaved.clear()
         self._incidents.clear()
+        self._names.clear()
         if self._failing:
             print(f"crawl: history saved to {self.path} again", file=sys.stderr)
             self._failing = ""
         return True
 
-    def _write(
-        self,
-        results: Sequence[HealthResult],
-        history: History,
-        quiet: Callable[[str], bool],
-    ) -> None:
-        touched: dict[tuple[str, int], _Bucket] = {}
-        rows = []
-        for result in results:
-            silent = quiet(result.name)
-            failures = [[f.condition, f.expected, f.seen, f.phrase] for f in result.failures]
-            rows.append((result.name, result.checked_at, result.ok, silent, result.status,
-                         result.latency, result.size, result.error, result.message or None,
-                         json.dumps(failures) if failures else None))  # fmt: skip
-            for span in (HOUR, DAY):
-                bucket = self._bucket(result.name, span, int(result.checked_at // span * span))
-                bucket.add(result, silent)
-                touched[(result.name, span)] = bucket
-        self.db.executemany("INSERT OR REPLACE INTO checks VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+    def _write(self, history: History) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO checks VALUES (?,?,?,?,?,?,?,?,?,?)",
+                            self._checks)  # fmt: skip
         self.db.executemany(
             "INSERT OR REPLACE INTO rollups VALUES (?,?,?,?,?,?,?)",
-            [(name, span, b.start, b.checks, b.failures, b.quiet, encode_latency(b.latency))
-             for (name, span), b in touched.items()],
+            [(name, span, start, b.checks, b.failures, b.quiet, encode_latency(b.latency))
+             for (name, span, start), b in self._unsaved.items()],
         )  # fmt: skip
         for incident in self._incidents:
             incident.write(self.db)
-        names = {result.name for result in results}
         self.db.executemany(
             "INSERT OR REPLACE INTO targets VALUES (?,?,?,?,?,?,?,?)",
             [(t.name, t.url, t.state, t.since, t.streak, t.runs, t.failures, t.maintenance)
-             for t in history.targets() if t.name in names],
+             for t in history.targets() if t.name in self._names],
         )  # fmt: skip
 
     def _bucket(self, name: str, span: int, start: int) -> _Bucket:

@@ -4,20 +4,25 @@ monitor may be writing at the same moment."""
 
 from __future__ import annotations
 
-import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from crawler.crawl.metrics import Histogram
-from crawler.health.store import DAY, HOUR, HOURLY_KEPT, LATENCY_BOUNDS, decode_latency
+from crawler.health.store import (
+    DAY,
+    HOUR,
+    HOURLY_KEPT,
+    LATENCY_BOUNDS,
+    RAW_KEPT,
+    decode_latency,
+)
 
 __all__ = ["WINDOWS", "Day", "DayState", "Incident", "Totals", "Uptime"]
 
-# The page's uptime columns: name, length, and the roll-ups that cover it.
-WINDOWS: Final = (("24h", DAY, HOUR), ("7d", 7 * DAY, HOUR), ("30d", 30 * DAY, HOUR),
-                  ("90d", 90 * DAY, DAY))  # fmt: skip
+# The page's uptime columns: name and length.
+WINDOWS: Final = (("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY), ("90d", 90 * DAY))
 DayState = Literal["none", "up", "degraded", "down", "maintenance"]
 
 
@@ -75,20 +80,31 @@ class Totals:
     failures: int = 0
     latency: Histogram | None = None
 
+    def observed(self) -> Histogram:
+        if self.latency is None:
+            self.latency = Histogram(LATENCY_BOUNDS)
+        return self.latency
+
     @property
     def uptime(self) -> float | None:
         return 1 - self.failures / self.checks if self.checks else None
 
 
-def _first(now: float, length: float, span: int) -> int:
-    """The start of the oldest of the roll-ups that cover the ``length`` up to
-    ``now``, the current (partial) one included."""
-    count = max(1, math.ceil(length / span))
-    return int(now // span * span) - (count - 1) * span
+def _first(now: float, count: int) -> int:
+    """The start of the first of the last ``count`` UTC days, today included."""
+    return int(now // DAY * DAY) - (count - 1) * DAY
+
+
+def _span_for(length: float) -> int:
+    """The finest resolution the file keeps for a period of ``length`` (0: each check)."""
+    if length <= RAW_KEPT:
+        return 0
+    return HOUR if length <= HOURLY_KEPT else DAY
 
 
 class Uptime:
-    """Queries over one connection to the history file."""
+    """Queries over one connection to the history file; each looks targets up by
+    the primary key, never scanning the whole file."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
@@ -96,44 +112,52 @@ class Uptime:
     def windows(self, names: Sequence[str], now: float) -> dict[str, dict[str, float | None]]:
         """Per target, the share of counted checks that passed in each of ``WINDOWS``."""
         found: dict[str, dict[str, float | None]] = {
-            name: {label: None for label, _, _ in WINDOWS} for name in names
+            name: {label: None for label, _ in WINDOWS} for name in names
         }
-        for label, length, span in WINDOWS:
-            for name, totals in self._totals(now, length, span, latency=False).items():
-                if name in found:
-                    found[name][label] = totals.uptime
+        for label, length in WINDOWS:
+            _, totals = self.totals(names, now, length, latency=False)
+            for name, total in totals.items():
+                found[name][label] = total.uptime
         return found
 
-    def totals(self, now: float, length: float) -> dict[str, Totals]:
-        """Per target, the checks of the last ``length`` seconds and their latency:
-        from hourly roll-ups while they are kept, daily ones beyond."""
-        span = HOUR if length <= HOURLY_KEPT else DAY
-        return self._totals(now, length, span, latency=True)
-
-    def _totals(self, now: float, length: float, span: int, *, latency: bool) -> dict[str, Totals]:
-        found: dict[str, Totals] = {}
+    def totals(
+        self, names: Sequence[str], now: float, length: float, *, latency: bool = True
+    ) -> tuple[float, dict[str, Totals]]:
+        """Per target, the checks since ``now - length`` and their latency: exactly,
+        from each check, up to 48 h; beyond, from the whole hours (up to 30 d) or
+        days that cover the period. Also the time they cover from."""
+        span = _span_for(length)
+        marks = ",".join("?" * len(names))
+        if span == 0:
+            since: float = now - length
+            rows = self._db.execute(
+                f"SELECT target, latency, ok, status FROM checks WHERE target IN ({marks})"
+                " AND at > ? AND quiet = 0", (*names, since),
+            )  # fmt: skip
+            return since, _from_checks(rows, latency=latency)
+        since = float((now - length) // span * span)  # the bucket that holds now - length
         rows = self._db.execute(
             f"SELECT target, checks, failures{', latency' if latency else ''} FROM rollups"
-            " WHERE span = ? AND start >= ?", (span, _first(now, length, span)),
+            f" WHERE target IN ({marks}) AND span = ? AND start >= ?", (*names, span, since),
         )  # fmt: skip
+        found: dict[str, Totals] = {}
         for row in rows:
             totals = found.setdefault(row[0], Totals())
             totals.checks += row[1]
             totals.failures += row[2]
             if latency:
-                if totals.latency is None:
-                    totals.latency = Histogram(LATENCY_BOUNDS)
-                totals.latency.add(decode_latency(row[3]))
-        return found
+                totals.observed().add(decode_latency(row[3]))
+        return since, found
 
     def days(self, names: Sequence[str], now: float, count: int = 90) -> dict[str, list[Day]]:
         """Per target, its last ``count`` UTC days, oldest first, today included."""
-        first = _first(now, count * DAY, DAY)
+        first = _first(now, count)
         kept: dict[tuple[str, int], tuple[int, int, int]] = {
             (row[0], row[1]): row[2:]
             for row in self._db.execute(
                 "SELECT target, start, checks, failures, quiet FROM rollups"
-                " WHERE span = ? AND start >= ?", (DAY, first),
+                f" WHERE target IN ({','.join('?' * len(names))}) AND span = ? AND start >= ?",
+                (*names, DAY, first),
             )
         }  # fmt: skip
         last = first + count * DAY
@@ -161,3 +185,16 @@ class Uptime:
             (*names, since, -1 if limit is None else limit),
         )  # fmt: skip
         return [Incident(*row) for row in rows]
+
+
+def _from_checks(
+    rows: Iterable[tuple[str, float, int, int | None]], *, latency: bool
+) -> dict[str, Totals]:
+    found: dict[str, Totals] = {}
+    for name, seconds, ok, status in rows:
+        totals = found.setdefault(name, Totals())
+        totals.checks += 1
+        totals.failures += not ok
+        if latency and status is not None:
+            totals.observed().observe(seconds)
+    return found

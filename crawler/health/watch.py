@@ -58,11 +58,11 @@ async def watch(
         now = clock()
         quiet = functools.partial(_quiet, maintenance, now=now)
         changes = history.record(results, quiet)
-        if store is not None:
-            store.record(results, changes, history, quiet=quiet, now=now)
-        if alerter is not None:
+        if alerter is not None:  # before the store, which a restart resumes from
             alerter.changed(changes, now)
             alerter.remind(now, quiet)
+        if store is not None:
+            store.record(results, changes, history, quiet=quiet, now=now)
         runs += 1
         on_run(results)
         remaining = started + interval - loop.time()
