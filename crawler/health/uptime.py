@@ -95,9 +95,10 @@ def _first(now: float, count: int) -> int:
     return int(now // DAY * DAY) - (count - 1) * DAY
 
 
-def _span_for(length: float) -> int:
-    """The finest resolution the file keeps for a period of ``length`` (0: each check)."""
-    if length <= RAW_KEPT:
+def _span_for(length: float, *, exact: bool) -> int:
+    """The resolution to count a period of ``length`` in: each check (0) when
+    ``exact`` and the file keeps them, else the finest roll-up kept that long."""
+    if exact and length <= RAW_KEPT:
         return 0
     return HOUR if length <= HOURLY_KEPT else DAY
 
@@ -114,19 +115,25 @@ class Uptime:
         found: dict[str, dict[str, float | None]] = {
             name: {label: None for label, _ in WINDOWS} for name in names
         }
-        for label, length in WINDOWS:
-            _, totals = self.totals(names, now, length, latency=False)
+        for label, length in WINDOWS:  # by the hour: a page refresh reads no single check
+            _, totals = self.totals(names, now, length, latency=False, exact=False)
             for name, total in totals.items():
                 found[name][label] = total.uptime
         return found
 
     def totals(
-        self, names: Sequence[str], now: float, length: float, *, latency: bool = True
+        self,
+        names: Sequence[str],
+        now: float,
+        length: float,
+        *,
+        latency: bool = True,
+        exact: bool = True,
     ) -> tuple[float, dict[str, Totals]]:
         """Per target, the checks since ``now - length`` and their latency: exactly,
-        from each check, up to 48 h; beyond, from the whole hours (up to 30 d) or
-        days that cover the period. Also the time they cover from."""
-        span = _span_for(length)
+        from each check, up to 48 h; beyond (or not ``exact``), from the whole hours
+        (up to 30 d) or days that cover the period. Also the time they cover from."""
+        span = _span_for(length, exact=exact)
         marks = ",".join("?" * len(names))
         if span == 0:
             since: float = now - length
