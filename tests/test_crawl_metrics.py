@@ -14,6 +14,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from crawler.crawl.metrics import NAMED_HOSTS, CrawlMetrics, Histogram
+from crawler.crawl.stats import CrawlStats
+from crawler.frontier import FrontierStats
+from crawler.middleware import RateLimit
 from crawler.models import Request, Response
 from tests.fakes import FakeTime
 from tests.guards import WAIT
@@ -119,3 +122,36 @@ def test_bad_serve_arguments_exit_2(tmp_path: Path, args: list[str], message: st
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.startswith(message)
+
+
+class PacedRun:
+    """A run as ``CrawlMetrics`` reads it, whose hosts at ``auto`` learned these rates."""
+
+    def __init__(self, rates: dict[str, float]) -> None:
+        self.stats = CrawlStats()
+        self.in_flight = 0
+        self.commit_latency = Histogram()
+        self.limits = RateLimit("auto")
+        self.limits.resume(rates)
+
+    async def frontier_stats(self) -> FrontierStats:
+        return FrontierStats()
+
+
+async def test_learned_rates_are_gauges_of_the_busiest_hosts_and_the_rest_summed() -> None:
+    metrics = CrawlMetrics()
+
+    async def answer(request: Request) -> Response:
+        return Response(request, 200, {})
+
+    send = metrics.observe(answer)
+    for n in range(NAMED_HOSTS + 2):
+        for _ in range(NAMED_HOSTS + 2 - n):  # h0 the busiest
+            await send(Request(f"http://h{n}.test/"))
+    rates = {f"h{n}.test:80": float(n + 1) for n in range(NAMED_HOSTS + 2)}
+    metrics.attach(PacedRun(rates))
+    text = await metrics.render()
+    assert_promtool_accepts(text)
+    found = samples(text)
+    assert found[("crawl_host_rate_limit", (("host", "h0.test:80"),))] == 1.0
+    assert found[("crawl_host_rate_limit", (("host", "other"),))] == 11.0 + 12.0

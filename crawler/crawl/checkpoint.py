@@ -16,7 +16,10 @@ added, so that many workers can count into one key). A crawl keeps there::
     stats.pages  stats.items  stats.bytes  stats.deferred  stats.duration_ms
     stats.parsed  stats.start_parsed  stats.start_parse_errors  stats.rendered
     stats.status.<code>  stats.errors.<kind>  stats.dropped.<reason>  stats.sitemap.<code>
-    stats.change.<new|changed|unchanged|removed>
+    stats.change.<new|changed|unchanged|removed>  stats.refused.<host:port>
+    rate.<host:port>            the rate "auto" learned for that host, in thousandths of a
+                                request per second: a resumed run or the next round
+                                starts there
 
 A new round deletes the ``stats.``, ``budget.`` and ``host.`` keys: the counts are
 the round's.
@@ -44,6 +47,7 @@ __all__ = [
     "host_counters",
     "increments",
     "offset_key",
+    "rate_values",
     "stats_values",
     "warc_file_key",
 ]
@@ -67,7 +71,8 @@ _TOTALS = (
     "rendered",
 )
 _GROUPS = {"status": "statuses", "errors": "errors", "dropped": "dropped", "sitemap": "sitemaps",
-           "change": "changes"}  # fmt: skip
+           "change": "changes", "refused": "refused"}  # fmt: skip
+_RATE = "rate."
 
 OutputFile = Literal["items", "errors", "changes", "warc"]
 ROUND_RESET = (_STATS, "budget.", _HOST)  # what a new round starts from zero
@@ -86,6 +91,11 @@ def warc_file_key(worker: str | None) -> str:
 def host_counters(hosts: Mapping[str, int]) -> dict[str, int]:
     """Pages per host, as checkpoint keys."""
     return {_HOST + host: n for host, n in hosts.items()}
+
+
+def rate_values(rates: Mapping[str, float]) -> dict[str, int]:
+    """Learned rates per host, as checkpoint keys (set, not added)."""
+    return {_RATE + host: round(rate * 1000) for host, rate in rates.items()}
 
 
 def stats_values(stats: CrawlStats) -> dict[str, int]:
@@ -134,6 +144,11 @@ class Checkpoint:
     def offset(self, file: OutputFile, worker: str | None) -> int:
         return self.values.get(offset_key(file, worker), 0)
 
+    def rates(self) -> dict[str, float]:
+        """The rates ``auto`` learned, per ``host:port``, requests per second."""
+        return {key[len(_RATE):]: n / 1000 for key, n in self.values.items()
+                if key.startswith(_RATE)}  # fmt: skip
+
     def host_pages(self) -> Counter[str]:
         return Counter({
             key[len(_HOST):]: n for key, n in self.values.items() if key.startswith(_HOST)
@@ -148,10 +163,11 @@ class Checkpoint:
             group, _, sub = name.partition(".")
             if group in ("status", "sitemap") and sub.isdigit():
                 getattr(stats, _GROUPS[group])[int(sub)] = value
-            elif group in ("errors", "dropped", "change") and sub:
+            elif group in ("errors", "dropped", "change", "refused") and sub:
                 getattr(stats, _GROUPS[group])[sub] = value
             elif key == DURATION:
                 stats.duration = value / 1000
             elif name in _TOTALS:
                 setattr(stats, name, value)
+        stats.rates = self.rates()
         return stats

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from crawler.crawl.archive import Archive
@@ -24,6 +25,7 @@ from crawler.crawl.checkpoint import (
     SPENT,
     Checkpoint,
     increments,
+    rate_values,
     stats_values,
 )
 from crawler.crawl.files import CrawlFiles
@@ -32,6 +34,7 @@ from crawler.crawl.outcome import Outcome
 from crawler.crawl.rounds import change_record
 from crawler.crawl.stats import CrawlStats
 from crawler.frontier import BaseFrontier, Batch
+from crawler.middleware import RateLimit
 from crawler.models import AsyncResource, Request
 from crawler.sinks import JsonlSink
 
@@ -64,6 +67,7 @@ class Committer(AsyncResource):
         clock: Callable[[], float] = time.monotonic,
         rounds: bool = False,
         archive: Archive | None = None,
+        limits: RateLimit | None = None,
     ) -> None:
         self._frontier, self._files, self._budget, self.stats = frontier, files, budget, stats
         self._items = JsonlSink(files.items, resume_at=files.offset(checkpoint, "items"))
@@ -72,6 +76,8 @@ class Committer(AsyncResource):
         self._changes = (JsonlSink(files.changes, resume_at=files.offset(checkpoint, "changes"))
                          if rounds else None)  # fmt: skip
         self._archive = archive  # output.warc
+        self._limits = limits  # its 429s and learned rates are saved with each commit
+        self._refused_before = Counter(stats.refused)  # by the runs before this one
         self._per_host = per_host  # a shared crawl reads the others' host counts at commits
         self._on_commit, self._on_fatal, self._clock = on_commit, on_fatal, clock
         self._base_duration = stats.duration
@@ -165,6 +171,7 @@ class Committer(AsyncResource):
             batch = Batch(links=links, released=[(request, 0.0) for request in released],
                           round=self.stats.round)  # fmt: skip
             before = stats_values(self.stats)
+            rates = self._politeness()
             for outcome in outcomes:
                 await self._write(outcome, batch)
             self.stats.duration = self.elapsed
@@ -175,6 +182,7 @@ class Committer(AsyncResource):
                 self._files.offset_key("items"): await self._items.commit(),
                 self._files.offset_key("errors"): await self._errors.commit(),
                 DURATION: round(self.stats.duration * 1000),
+                **rate_values(rates),
             }
             if self._changes is not None:
                 batch.checkpoint[self._files.offset_key("changes")] = await self._changes.commit()
@@ -188,6 +196,16 @@ class Committer(AsyncResource):
             if self._files.shared:
                 await self._catch_up(hosts=self._per_host)
         self._on_commit()
+
+    def _politeness(self) -> dict[str, float]:
+        """Bring the 429s per host up to date; the rates ``auto`` has learned."""
+        if self._limits is None:
+            return {}
+        for host, refused in self._limits.refused().items():
+            self.stats.refused[host] = self._refused_before[host] + refused
+        rates = self._limits.rates()
+        self.stats.rates.update(rates)
+        return rates
 
     async def _write(self, outcome: Outcome, batch: Batch) -> None:
         stats = self.stats

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from crawler.crawl.stats import CrawlStats
@@ -24,6 +24,8 @@ from crawler.urls import host_key
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
+
+    from crawler.middleware import RateLimit
 
 __all__ = ["NAMED_HOSTS", "TRACKED_HOSTS", "CrawlMetrics", "Histogram", "Live"]
 
@@ -106,6 +108,9 @@ class Live(Protocol):
 
     @property
     def commit_latency(self) -> Histogram: ...
+
+    @property
+    def limits(self) -> RateLimit: ...
 
     async def frontier_stats(self) -> FrontierStats: ...
 
@@ -196,8 +201,9 @@ class CrawlMetrics:
 
         stats, frontier, in_flight, commits = await self._figures()
         registry = CollectorRegistry()
+        rates = self._live.limits.rates() if self._live is not None else {}
         registry.register(_Collector(list(_families(stats, frontier, in_flight, commits,
-                                                    self.hosts()))))  # fmt: skip
+                                                    self.hosts(), rates))))  # fmt: skip
         return generate_latest(registry).decode()
 
     async def _figures(self) -> tuple[CrawlStats, FrontierStats, int, Histogram]:
@@ -232,7 +238,7 @@ def _labelled(name: str, doc: str, label: str, counts: dict[Any, int]) -> Metric
 
 def _families(
     stats: CrawlStats, frontier: FrontierStats, in_flight: int, commits: Histogram,
-    hosts: list[tuple[str, _Host]],
+    hosts: list[tuple[str, _Host]], rates: Mapping[str, float],
 ) -> Iterator[Metric]:  # fmt: skip
     from prometheus_client.metrics_core import (
         CounterMetricFamily,
@@ -269,8 +275,16 @@ def _families(
     latency = HistogramMetricFamily("crawl_host_request_duration_seconds",
                                     "Time one exchange took, by host:port",
                                     labels=host)  # fmt: skip
+    paced = GaugeMetricFamily("crawl_host_rate_limit",
+                              'Requests per second a host at "auto" is paced at, as learned '
+                              '(host="other": the sum of the rest)', labels=host)  # fmt: skip
+    named = {name for name, _ in hosts}
     for name, traffic in hosts:
         requests.add_metric([name], traffic.requests)
         backoffs.add_metric([name], traffic.backoffs)
         latency.add_metric([name], traffic.latency.buckets(), sum_value=traffic.latency.sum)
-    yield from (requests, backoffs, latency)
+        if name in rates:
+            paced.add_metric([name], rates[name])
+    if OTHER in named and (rest := [r for h, r in rates.items() if h not in named]):
+        paced.add_metric([OTHER], sum(rest))
+    yield from (requests, backoffs, latency, paced)

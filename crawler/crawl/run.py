@@ -82,11 +82,14 @@ class Run:
         self._frontier, self._files, self._scope, self._progress = frontier, files, scope, progress
         self._concurrency = config.fetch.concurrency
         self.budget = PageBudget(config.crawl, checkpoint)
+        self.limits = rate_limit(config.fetch, shared)
+        self.limits.resume(checkpoint.rates())
         self.committer = Committer(
             frontier=frontier, files=files, checkpoint=checkpoint, budget=self.budget,
             stats=self.stats, per_host=bool(config.crawl.max_pages_per_host),
             on_commit=self._wake, on_fatal=self.stop, rounds=config.recrawl is not None,
             archive=Archive(config, files, checkpoint) if config.output.warc else None,
+            limits=self.limits,
         )  # fmt: skip
         send = engine.send if metrics is None else metrics.observe(engine.send)
         self.handler = RequestHandler(
@@ -115,8 +118,7 @@ class Run:
         return await self._frontier.stats()
 
     def _chain(self, send: Handler, shared: SharedState | None) -> Handler:
-        fetch = self.config.fetch
-        limits = rate_limit(fetch, shared)
+        fetch, limits = self.config.fetch, self.limits
         outer: list[Middleware] = []
         if self.config.crawl.obey_robots:
             outer.append(Robots(fetch.user_agent, rate_limit=limits,
@@ -251,5 +253,6 @@ class Run:
                 in_flight=self._in_flight,
                 errors=self.stats.error_count,
                 elapsed=self.committer.elapsed,
+                rates=self.limits.rates(),
             ))  # fmt: skip
             await asyncio.sleep(0.5)

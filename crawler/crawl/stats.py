@@ -27,6 +27,8 @@ class CrawlStats:
     sitemaps: Counter[int] = field(default_factory=Counter)  # sitemap fetches by status
     round: int = 0  # a crawl with [recrawl]: the round these counts are of
     changes: Counter[str] = field(default_factory=Counter)  # ... its pages: new, changed, ...
+    refused: Counter[str] = field(default_factory=Counter)  # 429 and 503 answers by host:port
+    rates: dict[str, float] = field(default_factory=dict)  # hosts at "auto": learned, per s
     # This run found the crawl finished by an earlier one and did nothing.
     already_finished: bool = False
 
@@ -71,6 +73,8 @@ class CrawlStats:
         stats.errors.update(counts("errors"))
         stats.dropped.update(counts("dropped"))
         stats.changes.update(counts("changes"))
+        stats.refused.update(counts("refused"))
+        stats.rates.update(counts("rates_per_s"))
         return stats
 
     def to_json(self) -> dict[str, Any]:
@@ -90,4 +94,7 @@ class CrawlStats:
             "duration_s": round(self.duration, 3),
             "pages_per_s": round(self.pages_per_second, 2),
             **(rounds if self.round else {}),
-        }
+            **({"refused": dict(sorted(self.refused.items()))} if self.refused else {}),
+            **({"rates_per_s": {host: round(rate, 2) for host, rate in sorted(self.rates.items())}}
+               if self.rates else {}),
+        }  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from crawler.middleware.autorate import AutoOptions
 from crawler.middleware.cache import HttpCache
 from crawler.middleware.concurrency import Concurrency
 from crawler.middleware.ratelimit import RateLimit, SharedLimits
@@ -38,8 +39,11 @@ def _bind(middleware: Middleware, call_next: Handler) -> Handler:
 def rate_limit(policy: FetchPolicy, shared: SharedLimits | None = None) -> RateLimit:
     """The per-host limits ``policy`` sets, for this process or, with ``shared``,
     for every worker of a crawl."""
+    auto = AutoOptions(start=float(policy.rate_limit_start), ceiling=float(policy.rate_limit_max))
     return RateLimit(
-        policy.rate,
+        policy.rate_limit,
+        hosts=dict(policy.rate_limit_hosts),
+        auto=auto,
         per_host_concurrency=policy.per_host_concurrency,
         max_backoff=policy.max_backoff,
         shared=shared,

@@ -7,11 +7,14 @@ import asyncio
 import itertools
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
+from crawler.errors import ConnectError, FetchTimeout
+from crawler.middleware.autorate import DEFAULT_AUTO, FLOOR, AutoOptions, AutoRate
 from crawler.middleware.retry import parse_retry_after
+from crawler.middleware.server_limits import read_server_limit
 from crawler.models import Handler, Request, Response
 from crawler.policy.checks import parse_rate
 from crawler.urls import host_key
@@ -54,11 +57,24 @@ class SharedLimits(Protocol):
 @dataclass(slots=True)
 class _Host:
     semaphore: asyncio.Semaphore
+    interval: float = 0.0  # seconds between starts that the configuration sets
+    auto: AutoRate | None = None  # the learned rate, for a host at "auto"
     active: int = 0
     next_at: float = 0.0  # the earliest time the next request may start
     penalty: float = 0.0  # the current back-off after 429/503; 0 when the host is happy
     min_interval: float = 0.0  # a host's own floor, e.g. robots Crawl-delay
     penalty_since: float = float("-inf")  # when the current penalty was set
+    server_rate: float | None = None  # the most the server's RateLimit headers allow
+    refused: int = 0  # 429 and 503 answers
+    paced_at: float = float("-inf")  # when a request last waited for the host's rate
+
+    def spacing(self) -> float:
+        """Seconds between request starts: the configured or learned rate, within
+        every hard limit (the server's own headers, robots ``Crawl-delay``)."""
+        interval = self.interval if self.auto is None else 1.0 / self.auto.rate
+        if self.server_rate is not None:
+            interval = max(interval, 1.0 / self.server_rate)
+        return max(interval, self.min_interval)
 
 
 class RateLimit:
@@ -83,6 +99,8 @@ class RateLimit:
         self,
         rate: str | float | None = None,
         *,
+        hosts: Mapping[str, str | float | None] | None = None,
+        auto: AutoOptions = DEFAULT_AUTO,
         per_host_concurrency: int = 8,
         backoff_statuses: Collection[int] = (429, 503),
         max_backoff: float = 60.0,
@@ -95,8 +113,11 @@ class RateLimit:
             raise ValueError(
                 f"per_host_concurrency must be at least 1, got {per_host_concurrency!r}"
             )
-        per_second = parse_rate(rate)
-        self.interval = 1.0 / per_second if per_second else 0.0
+        self.interval = _interval(rate)
+        self.auto = auto
+        # Per host name (any port): an interval, or AUTO.
+        self._overrides = {name.lower(): _interval(value) for name, value in (hosts or {}).items()}
+        self._resumed: dict[str, float] = {}  # learned rates a resumed crawl starts from
         self.per_host_concurrency = per_host_concurrency
         self.backoff_statuses = frozenset(backoff_statuses)
         self.max_backoff = max_backoff
@@ -118,7 +139,7 @@ class RateLimit:
                 if self.shared is not None:
                     return await self._shared_call(self.shared, key, host, request, call_next)
                 started = await self._pace(host)
-                response = await call_next(request)
+                response = await self._send(host, request, call_next, started)
                 self._observe(host, response, started)
                 return response
         finally:
@@ -130,21 +151,46 @@ class RateLimit:
         holder = f"{self._holder}{next(self._holders)}"
         timeouts = request.timeouts
         lease = timeouts.total + LEASE_MARGIN if timeouts is not None else UNTIMED_LEASE
-        interval = max(self.interval, host.min_interval)
+        interval = host.spacing()
         wait = await shared.acquire(
             key, holder, limit=self.per_host_concurrency, interval=interval, lease=lease
         )
         try:
             if wait > 0:
+                host.paced_at = self._clock()
                 await self._sleep(wait)
             started = self._clock()
-            response = await call_next(request)
+            response = await self._send(host, request, call_next, started)
             penalty = self._observe(host, response, started)
             if penalty is not None:  # before our slot frees: no worker starts in between
                 await shared.push_back(key, penalty)
             return response
         finally:
             await shared.release(key, holder)
+
+    async def _send(
+        self, host: _Host, request: Request, call_next: Handler, started: float
+    ) -> Response:
+        try:
+            return await call_next(request)
+        except (FetchTimeout, ConnectError):
+            if host.auto is not None:  # a host that cannot keep up; never our own guard
+                host.auto.pushed_back(started, self._clock())
+            raise
+
+    def rates(self) -> dict[str, float]:
+        """The rate each host at ``auto`` has learned, requests per second, by ``host:port``."""
+        found = dict(self._resumed)
+        found.update({key: h.auto.rate for key, h in self._hosts.items() if h.auto is not None})
+        return found
+
+    def refused(self) -> dict[str, int]:
+        """429 and 503 answers so far, by ``host:port``, for hosts that gave any."""
+        return {key: host.refused for key, host in self._hosts.items() if host.refused}
+
+    def resume(self, rates: Mapping[str, float]) -> None:
+        """Start hosts at ``auto`` from the rates a crawl's last run learned."""
+        self._resumed.update(rates)
 
     def set_min_interval(self, url: str, seconds: float) -> None:
         """Space request starts to ``url``'s host at least ``seconds`` apart (robots
@@ -162,7 +208,12 @@ class RateLimit:
         if host is None:
             if len(self._hosts) >= _SWEEP_AT:
                 self._sweep()
+            interval = self._overrides.get(key.rpartition(":")[0].lower(), self.interval)
             host = self._hosts[key] = _Host(asyncio.Semaphore(self.per_host_concurrency))
+            if interval is AUTO:
+                host.auto = AutoRate(self.auto, self._clock(), self._resumed.get(key))
+            else:
+                host.interval = interval
         return host
 
     def _sweep(self) -> None:
@@ -172,16 +223,24 @@ class RateLimit:
         for key in [
             k
             for k, h in self._hosts.items()
-            if h.active == 0 and h.next_at <= now and h.penalty == 0 and h.min_interval == 0
+            if h.active == 0
+            and h.next_at <= now
+            and h.penalty == 0
+            and h.min_interval == 0
+            and h.server_rate is None
+            and not h.refused
         ]:
-            del self._hosts[key]
+            auto = self._hosts.pop(key).auto
+            if auto is not None:
+                self._resumed[key] = auto.rate
 
     async def _pace(self, host: _Host) -> float:
         """Reserve the host's next start slot and wait for it; return the start time."""
         now = self._clock()
         start = max(now, host.next_at)
-        reserved = host.next_at = start + max(self.interval, host.min_interval)
+        reserved = host.next_at = start + host.spacing()
         if start > now:
+            host.paced_at = now
             try:
                 await self._sleep(start - now)
             except asyncio.CancelledError:
@@ -191,10 +250,25 @@ class RateLimit:
         return start
 
     def _observe(self, host: _Host, response: Response, started: float) -> float | None:
-        """Note a 429/503 (or its end); return the back-off it starts, if any."""
+        """Note what the answer says of the host: its own limits, a 429/503 (or its
+        end), its latency for ``auto``; return the back-off it starts, if any."""
+        now = self._clock()
+        wait = self._server_limit(host, response, now)
         if response.status not in self.backoff_statuses:
             host.penalty = 0.0
-            return None
+            if host.auto is not None:
+                paced = now - host.paced_at <= PACED_LATELY
+                host.auto.answered(started, response.elapsed or now - started, now, paced=paced)
+            return wait
+        host.refused += 1
+        if host.auto is not None:  # the rate answers a push-back; Retry-After still holds
+            host.auto.pushed_back(started, now)
+            advised = parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
+            if advised is None:
+                return wait
+            advised = min(advised, self.max_backoff)
+            host.next_at = max(host.next_at, now + advised)
+            return max(advised, wait or 0.0)
         if started <= host.penalty_since:
             return None  # sent before the host last pushed back: that push-back is counted already
         host.penalty_since = self._clock()
@@ -205,3 +279,30 @@ class RateLimit:
         )
         host.next_at = max(host.next_at, self._clock() + host.penalty)
         return host.penalty
+
+    def _server_limit(self, host: _Host, response: Response, now: float) -> float | None:
+        """Apply the ``RateLimit`` headers: a rate they allow becomes the host's hard
+        ceiling; a spent quota holds every start until its reset (at most
+        ``max_backoff``), which is returned."""
+        limit = read_server_limit(response.headers, self._wall_clock())
+        if limit is None:
+            return None
+        if limit.rate is not None:
+            host.server_rate = max(limit.rate, FLOOR)
+        if not limit.wait:
+            return None
+        wait = min(limit.wait, self.max_backoff)
+        host.next_at = max(host.next_at, now + wait)
+        return wait
+
+
+AUTO: Final = -1.0  # an interval that means "learn it"
+PACED_LATELY: Final = 1.0  # seconds: a wait for the rate this recent means it holds requests back
+
+
+def _interval(rate: str | float | None) -> float:
+    """Seconds between starts for a rate: 0 for none, ``AUTO`` for ``"auto"``."""
+    if rate == "auto":
+        return AUTO
+    per_second = parse_rate(rate)
+    return 1.0 / per_second if per_second else 0.0

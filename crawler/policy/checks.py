@@ -226,6 +226,43 @@ def rate(key: str, value: Any) -> float | None:
         raise ConfigError(key, value, 'a rate like "4/s" or "30/m", or ""') from None
 
 
+def rate_or_auto(key: str, value: Any) -> float | str | None:
+    """A rate, ``"auto"`` (learned per host), or ``""``/``None``: no limit."""
+    if value == "auto":
+        return "auto"
+    try:
+        return parse_rate(value)
+    except (ValueError, TypeError):
+        raise ConfigError(key, value, 'a rate like "4/s" or "30/m", "auto", or ""') from None
+
+
+def positive_rate(key: str, value: Any) -> float:
+    """A rate that must be given: ``"20/s"`` or a number per second."""
+    try:
+        per_second = parse_rate(value)
+    except (ValueError, TypeError):
+        per_second = None
+    if per_second is None:
+        raise ConfigError(key, value, 'a rate like "20/s" or "600/m"')
+    return per_second
+
+
+def host_rates(key: str, value: Any) -> tuple[tuple[str, float | str | None], ...]:
+    """``{"example.org" = "2/s", "api.example.org" = "auto"}``: per host name, in
+    pairs so a policy stays hashable; a name is matched whatever its case and port."""
+    if isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
+        value = dict(value)
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, value, "a table of host names to rates, "
+                          'e.g. {"example.org" = "2/s"}')  # fmt: skip
+    pairs = []
+    for name, rate in value.items():
+        if not isinstance(name, str) or not name or any(c in name for c in "/:@ "):
+            raise ConfigError(f"{key}.{name}", rate, "a host name such as example.org")
+        pairs.append((name.lower(), rate_or_auto(f"{key}.{name}", rate)))
+    return tuple(sorted(pairs))
+
+
 def proxy(key: str, value: Any) -> str | None:
     """An http(s) proxy URL; ``""`` or ``None``: no proxy."""
     if value is None or value == "":

@@ -137,9 +137,22 @@ class FetchPolicy:
         "statuses that are retried", "retry.statuses",
     )  # fmt: skip
     rate_limit: str | float | None = _setting(
-        None, checks.rate,
-        'per host: `"10/s"`, `"30/m"`, `"100/h"` or a number per second; `None`: unlimited',
+        None, checks.rate_or_auto,
+        'per host: `"10/s"`, `"30/m"`, `"100/h"` or a number per second; `"auto"`: learned '
+        "from each host's answers; `None`: unlimited",
         "rate_limit.per_host",
+    )  # fmt: skip
+    rate_limit_start: str | float = _setting(
+        2.0, checks.positive_rate, 'where `"auto"` starts a host', "rate_limit.start"
+    )
+    rate_limit_max: str | float = _setting(
+        20.0, checks.positive_rate, 'the most `"auto"` lets a host reach',
+        "rate_limit.max_per_host",
+    )  # fmt: skip
+    rate_limit_hosts: Mapping[str, str | float | None] | Iterable[tuple[str, Any]] = _setting(
+        (), checks.host_rates,
+        'per host name, a rate or `"auto"` instead of `rate_limit`, e.g. '
+        '`{"example.org": "2/s"}`', "rate_limit.hosts",
     )  # fmt: skip
     user_agent: str = _setting(DEFAULT_USER_AGENT, checks.string, "the `User-Agent` header",
                                "fetch.user_agent")  # fmt: skip
@@ -211,6 +224,9 @@ class FetchPolicy:
             raise ConfigError(
                 "block_private", True, "an engine name (a ready engine has its own guard)"
             )
+        if float(self.rate_limit_start) > float(self.rate_limit_max):  # both checked: numbers
+            raise ConfigError("rate_limit_start", self.rate_limit_start,
+                              f"at most rate_limit_max ({self.rate_limit_max:g}/s)")  # fmt: skip
         if self.render != "never" and not isinstance(self.engine, str):
             raise ConfigError("render", self.render, '"never" with a ready engine (an engine '
                               "name renders through its own engines)")  # fmt: skip
@@ -223,8 +239,8 @@ class FetchPolicy:
 
     @property
     def rate(self) -> float | None:
-        """Requests per second per host; None: unlimited."""
-        return checks.parse_rate(self.rate_limit)
+        """Requests per second per host; None: unlimited, or learned (``auto``)."""
+        return None if self.rate_limit == "auto" else checks.parse_rate(self.rate_limit)
 
     @property
     def request_headers(self) -> list[tuple[str, str]]:
