@@ -20,9 +20,11 @@ from crawler.crawl.cluster import SharedPoliteness
 from crawler.engines import create_engine
 from crawler.errors import FrontierError, HTTPStatusError, RetryLater
 from crawler.middleware import RateLimit, Robots, Timeout, compose
+from crawler.middleware.autorate import AutoOptions
 from crawler.middleware.chain import Handler
 from crawler.models import Request
 from tests.server import LoopbackServer
+from tests.test_autorate import LimitedSite
 
 NAME = "polite"
 UA = "crawler/0.1 (+https://example.org/bot)"
@@ -373,3 +375,44 @@ async def test_an_answer_stored_between_look_and_claim_is_used(
         finally:
             await client.aclose()
     assert polite_server.hits_for("/robots.txt") == 1
+
+
+# an adaptive rate, one for the cluster ---------------------------------------------------
+
+
+def test_two_workers_at_auto_share_one_rate_under_a_20_per_second_host(redis_url: str) -> None:
+    seconds, warm_up = 20.0, 8.0  # from 4/s at x1.5 a second, 20/s within 4 s
+
+    async def work(i: int, shared: SharedPoliteness) -> float:
+        limits = RateLimit("auto", shared=shared, auto=AutoOptions(start=4.0, ceiling=50.0))
+        async with create_engine("aiohttp") as engine:
+            handler = compose([limits, Timeout(10)], engine.send)
+            end = time.monotonic() + seconds
+
+            async def keep_asking() -> None:
+                while time.monotonic() < end:
+                    await handler(Request(site.url(f"/p/{i}.html")))
+
+            await asyncio.gather(*(keep_asking() for _ in range(4)))
+        return limits.rates()[f"127.0.0.1:{site.port}"]
+
+    with LimitedSite(pages=2, allows=20) as site:
+        learned = run_workers(2, work, redis_url)
+        arrivals = list(site.arrivals)
+    first = arrivals[0][0]
+    settled = [status for at, status in arrivals if first + warm_up <= at < first + seconds]
+    refused = settled.count(429)
+    assert refused / len(settled) < 0.03, f"{refused} of {len(settled)} refused"
+    assert (len(settled) - refused) / (seconds - warm_up) > 14.0
+    shared = asyncio.run(shared_rate(redis_url, f"127.0.0.1:{site.port}"))
+    # One rate for the cluster: each worker paces by the value the last answer gave it.
+    assert all(abs(rate - shared) <= 0.2 * shared for rate in learned), (learned, shared)
+    assert 10.0 <= shared <= 22.0
+
+
+async def shared_rate(redis_url: str, host: str) -> float:
+    client = Redis.from_url(redis_url)
+    try:
+        return float(await client.hget(f"crawl:{NAME}:rate:{host}", "r"))
+    finally:
+        await client.aclose()

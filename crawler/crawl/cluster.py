@@ -12,6 +12,9 @@ Keys, under the frontier's prefix ``crawl:<name>:`` (clearing a crawl clears the
                                    module; expires when the answer does (``ttl``)
     robots-claim:<origin>  STRING  the token of the worker fetching it; expires after the
                                    claim's ``seconds``
+    rate:<host>            HASH    the rate "auto" learned for the host, for every worker,
+                                   and what moves it (``_cluster_scripts.ADAPT``); expires
+                                   a day after its last answer
 
 Every key has a TTL, so Redis holds state only for hosts busy in the last minute or
 so and origins whose robots.txt is still fresh (``max_age``, 24 h). Under
@@ -44,8 +47,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
+from crawler.crawl._cluster_scripts import ADAPT, CLAIM, NOW, PUSH_BACK, PUT, TAKE
 from crawler.errors import FrontierError
 from crawler.frontier.base import CRAWL_NAME
+from crawler.middleware.autorate import TUNING, AutoOptions
 from crawler.models import AsyncResource
 from crawler.urls import redact_password
 
@@ -59,57 +64,6 @@ RETRIES = 2  # per command, on connection errors and timeouts: the scripts may r
 LEASE_TIMEOUT = 120.0  # seconds a concurrency slot outlives its start when no lease is given
 POLL_MIN, POLL_MAX = 0.01, 0.05  # seconds between tries for a full host's slot
 _US = 1_000_000
-
-# Lua 5.1 numbers are doubles: µs since 1970 (~2**51) are exact, and written with
-# '%.0f' because tostring would print them in exponent form.
-_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local function push(key, at)
-  redis.call('SET', key, string.format('%.0f', at), 'PX', math.ceil((at - now) / 1000) + 1)
-end
-"""
-
-# KEYS: pace, busy. ARGV: interval µs, limit (0: none), holder, lease µs.
-# Returns -1 when the host has `limit` holders, else the µs to wait for the start slot.
-_TAKE = """
-local limit = tonumber(ARGV[2])
-if limit > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  if redis.call('ZCARD', KEYS[2]) >= limit then return -1 end
-end
-local start = math.max(now, tonumber(redis.call('GET', KEYS[1])) or 0)
-local after = start + tonumber(ARGV[1])
-if after > now then push(KEYS[1], after) end
-if limit > 0 then
-  local expiry = start + tonumber(ARGV[4])
-  redis.call('ZADD', KEYS[2], string.format('%.0f', expiry), ARGV[3])
-  local keep = math.ceil((expiry - now) / 1000) + 1
-  if redis.call('PTTL', KEYS[2]) < keep then redis.call('PEXPIRE', KEYS[2], keep) end
-end
-return start - now
-"""
-
-# KEYS: pace. ARGV: µs from now before the host's next start.
-_PUSH_BACK = """
-local at = now + tonumber(ARGV[1])
-if at > (tonumber(redis.call('GET', KEYS[1])) or 0) then push(KEYS[1], at) end
-return 0
-"""
-
-# KEYS: claim. ARGV: token, ms. A retried claim finds its own token: still ours.
-_CLAIM = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
-return 0
-"""
-
-# KEYS: answer, claim. ARGV: token, answer, ms (0: store nothing, just let go).
-_PUT = """
-if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return 0
-"""
 
 
 class SharedPoliteness(AsyncResource):
@@ -140,10 +94,11 @@ class SharedPoliteness(AsyncResource):
         self._redis = redis
         self._where = where
         self._owned = False
-        self._take = redis.register_script(_NOW + _TAKE)
-        self._push_back = redis.register_script(_NOW + _PUSH_BACK)
-        self._claim = redis.register_script(_CLAIM)
-        self._put = redis.register_script(_PUT)
+        self._take = redis.register_script(NOW + TAKE)
+        self._push_back = redis.register_script(NOW + PUSH_BACK)
+        self._adapt = redis.register_script(NOW + ADAPT)
+        self._claim = redis.register_script(CLAIM)
+        self._put = redis.register_script(PUT)
         # The token of each claim this object holds: a claim that ran out and was
         # taken by another worker is never let go of by us.
         self._claims: dict[str, str] = {}
@@ -238,6 +193,19 @@ class SharedPoliteness(AsyncResource):
             await self._push_back(
                 keys=[self._key("pace", host)], args=[_micros(seconds)], client=self._redis
             )
+
+    async def adapt(
+        self, host: str, event: str, *, age: float, auto: AutoOptions, resumed: float | None
+    ) -> float:
+        """Move ``host``'s learned rate, one value for the whole cluster, by what one
+        answer says (``event``: ``"ok"`` clean and paced, ``"seen"`` clean,
+        ``"back"`` a push-back, to a request sent ``age`` seconds ago); the rate.
+        ``resumed``: where a resumed crawl left the host, if Redis no longer has it."""
+        args: list[Any] = [event, auto.start, auto.ceiling, _micros(age), resumed or 0, *TUNING]
+        with self._errors(f"adapting the rate of {host}"):
+            rate = await self._adapt(keys=[self._key("rate", host)], args=args,
+                                     client=self._redis)  # fmt: skip
+        return float(rate)
 
     async def _slot(self, host: str, interval: float, limit: int, holder: str, lease: float) -> int:
         """µs to wait for the slot taken, or -1 when the host is full (``_TAKE``)."""

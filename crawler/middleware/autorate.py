@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_AUTO", "FLOOR", "AutoOptions", "AutoRate"]
+__all__ = ["DEFAULT_AUTO", "FLOOR", "TUNING", "AutoOptions", "AutoRate"]
 
 FLOOR = 0.1  # requests per second: one every 10 s at the slowest
 DECREASE = 0.7
@@ -40,6 +40,10 @@ MIN_STEP = 0.05  # requests per second, per second: the least an increase adds
 HOLD = 1.0  # seconds after a decrease before another: the usual window of a server's limit
 SLOWER = 1.5  # a latency this many times the baseline is a push-back
 SLACK = 0.005  # seconds a latency may exceed its baseline whatever the factor (timer noise)
+
+
+# The constants above in the order the cluster's script takes them (crawl/cluster_rate.py).
+TUNING = (FLOOR, DECREASE, FAST, SLOW, NEAR, GROWTH, USED, MIN_STEP, HOLD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,18 +81,9 @@ class AutoRate:
         """A clean answer (not 429 or 503) to a request sent at ``started``.
         ``paced``: requests to the host have had to wait for the rate lately; a
         rate nobody uses proves nothing, so only then does it grow."""
-        smoothed = latency if self.latency is None else (
-            (1 - SMOOTHING) * self.latency + SMOOTHING * latency)  # fmt: skip
-        self.latency = smoothed
-        if self.baseline is None or smoothed < self.baseline:
-            self.baseline = smoothed
-        if smoothed > max(SLOWER * self.baseline, self.baseline + SLACK):
+        if self.too_slow(latency, now):
             self.pushed_back(started, now)
             return
-        if self.answered_at is not None:
-            gap = now - self.answered_at
-            self.gap = gap if self.gap is None else (1 - SMOOTHING) * self.gap + SMOOTHING * gap
-        self.answered_at = now
         elapsed, self.grown_at = now - self.grown_at, now
         if not paced:
             return
@@ -105,6 +100,20 @@ class AutoRate:
             self.rate += max(step, MIN_STEP) * elapsed
         used = 1.0 / self.gap if self.gap else float("inf")
         self.rate = min(self.rate, self.ceiling, max(self.start, USED * used))
+
+    def too_slow(self, latency: float, now: float) -> bool:
+        """Note a clean answer's latency and time; whether the latency is a push-back
+        (1.5 times this host's baseline, as this process measures it)."""
+        smoothed = latency if self.latency is None else (
+            (1 - SMOOTHING) * self.latency + SMOOTHING * latency)  # fmt: skip
+        self.latency = smoothed
+        if self.baseline is None or smoothed < self.baseline:
+            self.baseline = smoothed
+        if self.answered_at is not None:
+            gap = now - self.answered_at
+            self.gap = gap if self.gap is None else (1 - SMOOTHING) * self.gap + SMOOTHING * gap
+        self.answered_at = now
+        return smoothed > max(SLOWER * self.baseline, self.baseline + SLACK)
 
     def pushed_back(self, started: float, now: float) -> None:
         """A 429 or 503, a timeout, a refused connection, or a slow answer."""

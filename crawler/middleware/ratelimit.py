@@ -53,6 +53,14 @@ class SharedLimits(Protocol):
         """No request to ``host`` starts, from any worker, for ``seconds``."""
         ...
 
+    async def adapt(
+        self, host: str, event: str, *, age: float, auto: AutoOptions, resumed: float | None
+    ) -> float:
+        """Move the cluster's one learned rate for ``host`` by an answer's ``event``
+        (``"ok"``, ``"seen"`` or ``"back"``) to a request sent ``age`` seconds ago;
+        return the rate."""
+        ...
+
 
 @dataclass(slots=True)
 class _Host:
@@ -68,6 +76,26 @@ class _Host:
     refused: int = 0  # 429 and 503 answers
     paced_at: float = float("-inf")  # when a request last waited for the host's rate
 
+    def learn(
+        self, started: float, now: float, *, latency: float | None, shared: bool,
+        paced: bool = False,
+    ) -> str | None:  # fmt: skip
+        """Tell ``auto`` what an answer says (``latency`` None: a push-back). Alone, it
+        moves this process's rate; ``shared``: the event for the cluster's rate
+        (``SharedLimits.adapt``): ``"back"``, ``"ok"`` (paced) or ``"seen"``."""
+        auto = self.auto
+        if auto is None:
+            return None
+        if not shared:
+            if latency is None:
+                auto.pushed_back(started, now)
+            else:
+                auto.answered(started, latency, now, paced=paced)
+            return None
+        if latency is None or auto.too_slow(latency, now):
+            return "back"
+        return "ok" if paced else "seen"
+
     def spacing(self) -> float:
         """Seconds between request starts: the configured or learned rate, within
         every hard limit (the server's own headers, robots ``Crawl-delay``)."""
@@ -81,7 +109,11 @@ class RateLimit:
     """Each host (``host:port`` as written) gets at most ``per_host_concurrency``
     requests in flight and, with a ``rate``, one request start every ``1/rate``
     seconds (burst 1). A 429 or 503 pushes that host's next start back by its
-    ``Retry-After`` or by a doubling back-off up to ``max_backoff``.
+    ``Retry-After`` or by a doubling back-off up to ``max_backoff``. With
+    ``rate="auto"`` each host's rate is learned (``autorate.AutoRate``, from
+    ``auto``'s start up to its ceiling) and a 429 or 503 lowers it instead; ``hosts``
+    sets a rate or ``"auto"`` per host name (any port). On every host, the server's
+    own ``RateLimit`` headers (``server_limits``) are hard limits.
 
     Hosts never share a lock or a queue, so a slow host delays only itself.
 
@@ -92,7 +124,9 @@ class RateLimit:
     worker. A cluster slot lapses ``LEASE_MARGIN`` seconds after the request's
     total timeout, should this worker die holding it. A cancelled wait keeps its
     start slot (the host loses one start); ``delay`` knows only this worker's
-    back-offs. Without ``shared`` the limits are this process's, kept in memory.
+    back-offs. With ``shared`` and ``auto``, a host's learned rate is one value for
+    the whole cluster (``SharedLimits.adapt``). Without ``shared`` the limits are
+    this process's, kept in memory.
     """
 
     def __init__(
@@ -139,7 +173,7 @@ class RateLimit:
                 if self.shared is not None:
                     return await self._shared_call(self.shared, key, host, request, call_next)
                 started = await self._pace(host)
-                response = await self._send(host, request, call_next, started)
+                response = await self._send(key, host, request, call_next, started)
                 self._observe(host, response, started)
                 return response
         finally:
@@ -160,23 +194,35 @@ class RateLimit:
                 host.paced_at = self._clock()
                 await self._sleep(wait)
             started = self._clock()
-            response = await self._send(host, request, call_next, started)
-            penalty = self._observe(host, response, started)
+            response = await self._send(key, host, request, call_next, started)
+            penalty, event = self._observe(host, response, started)
             if penalty is not None:  # before our slot frees: no worker starts in between
                 await shared.push_back(key, penalty)
+            if event is not None:
+                await self._adapt(shared, key, host, event, started)
             return response
         finally:
             await shared.release(key, holder)
 
     async def _send(
-        self, host: _Host, request: Request, call_next: Handler, started: float
+        self, key: str, host: _Host, request: Request, call_next: Handler, started: float
     ) -> Response:
         try:
             return await call_next(request)
-        except (FetchTimeout, ConnectError):
-            if host.auto is not None:  # a host that cannot keep up; never our own guard
-                host.auto.pushed_back(started, self._clock())
+        except (FetchTimeout, ConnectError):  # a host that cannot keep up; never our guard
+            event = host.learn(started, self._clock(), latency=None, shared=self.shared is not None)
+            if event is not None and self.shared is not None:
+                await self._adapt(self.shared, key, host, event, started)
             raise
+
+    async def _adapt(
+        self, shared: SharedLimits, key: str, host: _Host, event: str, started: float
+    ) -> None:
+        if host.auto is not None:
+            host.auto.rate = await shared.adapt(
+                key, event, age=self._clock() - started, auto=self.auto,
+                resumed=self._resumed.get(key),
+            )  # fmt: skip
 
     def rates(self) -> dict[str, float]:
         """The rate each host at ``auto`` has learned, requests per second, by ``host:port``."""
@@ -249,28 +295,31 @@ class RateLimit:
                 raise
         return start
 
-    def _observe(self, host: _Host, response: Response, started: float) -> float | None:
+    def _observe(
+        self, host: _Host, response: Response, started: float
+    ) -> tuple[float | None, str | None]:
         """Note what the answer says of the host: its own limits, a 429/503 (or its
-        end), its latency for ``auto``; return the back-off it starts, if any."""
+        end), its latency for ``auto``; return the back-off it starts, if any, and
+        the event for a shared ``auto`` rate (``_Host.learn``)."""
         now = self._clock()
         wait = self._server_limit(host, response, now)
         if response.status not in self.backoff_statuses:
             host.penalty = 0.0
-            if host.auto is not None:
-                paced = now - host.paced_at <= PACED_LATELY
-                host.auto.answered(started, response.elapsed or now - started, now, paced=paced)
-            return wait
+            paced = now - host.paced_at <= PACED_LATELY
+            latency = response.elapsed or now - started
+            shared = self.shared is not None
+            return wait, host.learn(started, now, latency=latency, paced=paced, shared=shared)
         host.refused += 1
         if host.auto is not None:  # the rate answers a push-back; Retry-After still holds
-            host.auto.pushed_back(started, now)
+            event = host.learn(started, now, latency=None, shared=self.shared is not None)
             advised = parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
             if advised is None:
-                return wait
+                return wait, event
             advised = min(advised, self.max_backoff)
             host.next_at = max(host.next_at, now + advised)
-            return max(advised, wait or 0.0)
+            return max(advised, wait or 0.0), event
         if started <= host.penalty_since:
-            return None  # sent before the host last pushed back: that push-back is counted already
+            return None, None  # sent before the host last pushed back: counted already
         host.penalty_since = self._clock()
         advised = parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
         host.penalty = min(
@@ -278,7 +327,7 @@ class RateLimit:
             self.max_backoff,
         )
         host.next_at = max(host.next_at, self._clock() + host.penalty)
-        return host.penalty
+        return host.penalty, None
 
     def _server_limit(self, host: _Host, response: Response, now: float) -> float | None:
         """Apply the ``RateLimit`` headers: a rate they allow becomes the host's hard
