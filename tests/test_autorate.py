@@ -16,7 +16,7 @@ from multidict import CIMultiDict
 
 from crawler.config import Config, parse_config
 from crawler.crawl import Crawler
-from crawler.errors import FetchTimeout
+from crawler.errors import ConnectError, FetchTimeout
 from crawler.middleware import RateLimit
 from crawler.middleware.autorate import AutoOptions
 from crawler.middleware.server_limits import ServerLimit, read_server_limit
@@ -185,6 +185,12 @@ async def test_timeouts_slow_auto_down_and_hosts_keep_their_own_settings() -> No
         time.now += 1.0
         raise FetchTimeout("read timed out", phase="read")
 
+    async def no_such_name(request: Request) -> Response:
+        raise ConnectError("DNS: no such name", kind="dns")
+
+    with pytest.raises(ConnectError):  # a name that does not resolve says nothing of load
+        await limits(Request("http://h.test/"), no_such_name)
+    assert limits.rates()["h.test:80"] == before
     with pytest.raises(FetchTimeout):
         await limits(Request("http://h.test/"), timing_out)
     assert limits.rates()["h.test:80"] <= before * 0.7

@@ -209,7 +209,9 @@ class RateLimit:
     ) -> Response:
         try:
             return await call_next(request)
-        except (FetchTimeout, ConnectError):  # a host that cannot keep up; never our guard
+        except (FetchTimeout, ConnectError) as exc:  # a host that cannot keep up?
+            if isinstance(exc, ConnectError) and exc.kind in ("dns", "tls"):
+                raise  # a name or a certificate: no sign of load
             event = host.learn(started, self._clock(), latency=None, shared=self.shared is not None)
             if event is not None and self.shared is not None:
                 await self._adapt(self.shared, key, host, event, started)
