@@ -4,6 +4,7 @@ limits servers state in their headers."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections import deque
@@ -111,6 +112,19 @@ async def test_auto_keeps_latency_within_twice_the_unloaded_baseline() -> None:
     latencies = [took for _, _, took in host.after(WARM_UP)]
     assert sum(latencies) / len(latencies) < 2 * 0.010
     assert len(latencies) / (120 - WARM_UP) > 4.0  # it still crawls
+
+
+async def test_a_slow_answer_now_and_then_is_no_push_back() -> None:
+    time = FakeTime()
+    answers = itertools.count()
+    # 10 ms, but every 25th answer takes 300 ms (a pause, a full queue somewhere).
+    host = Host(time, latency=lambda load: 0.300 if next(answers) % 25 == 24 else 0.010)
+    limits = auto(time)
+    await crawl(limits, host, 20.0)
+    # One request at a time, so the slow ones cap what gets through at about 46/s; a
+    # rate that took each for a trend fell below 1/s.
+    assert limits.rates()["h.test:80"] > 20.0
+    assert len(host.after(10.0)) / 10.0 > 15.0
 
 
 async def test_auto_climbs_to_its_ceiling_on_a_host_without_limits() -> None:

@@ -10,8 +10,9 @@ It works as TCP's congestion control does:
   90% of that rate, slow (1%) above it, so it creeps up on the limit instead of
   running into it; past that rate unharmed, 5% of its own a second again;
 - multiplicative decrease (x0.7 of what got through cleanly) on a 429 or 503, a
-  timeout or a connection error, or a latency one and a half times the host's own
-  baseline (its fastest smoothed latency), so a host that slows with load stays
+  timeout or a connection error, or latency one and a half times the host's own
+  baseline: when even the fastest of its last ten answers is that slow (one slow
+  answer, a pause of the collector, is no trend), so a host that slows with load stays
   within twice its unloaded latency; at most one decrease per ``HOLD`` (a second,
   the usual window of a server's limit), none for answers to requests sent before
   the last one.
@@ -25,6 +26,7 @@ The server's own limits (``Retry-After``, ``RateLimit`` headers, robots
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 __all__ = ["DEFAULT_AUTO", "FLOOR", "TUNING", "AutoOptions", "AutoRate"]
@@ -33,7 +35,8 @@ FLOOR = 0.1  # requests per second: one every 10 s at the slowest
 DECREASE = 0.7
 FAST, SLOW = 0.05, 0.01  # additive steps, shares of the rate last pushed back at, per second
 NEAR = 0.9  # the share of that rate where fast gives way to slow
-SMOOTHING = 0.2  # weight of a new latency in its moving average
+SMOOTHING = 0.2  # weight of a new gap between answers in its moving average
+RECENT = 10  # answers whose fastest latency is the host's latency now
 GROWTH = 1.5  # the slow start's factor per second: at most half again what went through
 USED = 2.0  # the rate grows to at most this many times the rate requests actually go at
 MIN_STEP = 0.05  # requests per second, per second: the least an increase adds
@@ -62,7 +65,7 @@ class AutoRate:
     clock; ``rate``: where a resumed crawl left this host (no slow start then)."""
 
     __slots__ = ("answered_at", "baseline", "ceiling", "decreased_at", "gap", "grown_at",
-                 "latency", "limit_seen", "rate", "slow_start", "start")  # fmt: skip
+                 "latencies", "limit_seen", "rate", "slow_start", "start")  # fmt: skip
 
     def __init__(self, options: AutoOptions, now: float, rate: float | None = None) -> None:
         self.ceiling, self.start = options.ceiling, options.start
@@ -72,8 +75,8 @@ class AutoRate:
         self.limit_seen: float | None = None if rate is None else self.rate
         self.decreased_at = float("-inf")
         self.grown_at = now
-        self.latency: float | None = None  # smoothed
-        self.baseline: float | None = None  # the lowest smoothed latency seen
+        self.latencies: deque[float] = deque(maxlen=RECENT)  # of the last clean answers
+        self.baseline: float | None = None  # the lowest of their fastest seen
         self.answered_at: float | None = None
         self.gap: float | None = None  # smoothed seconds between answers: 1/gap is the rate used
 
@@ -102,18 +105,19 @@ class AutoRate:
         self.rate = min(self.rate, self.ceiling, max(self.start, USED * used))
 
     def too_slow(self, latency: float, now: float) -> bool:
-        """Note a clean answer's latency and time; whether the latency is a push-back
-        (1.5 times this host's baseline, as this process measures it)."""
-        smoothed = latency if self.latency is None else (
-            (1 - SMOOTHING) * self.latency + SMOOTHING * latency)  # fmt: skip
-        self.latency = smoothed
-        if self.baseline is None or smoothed < self.baseline:
-            self.baseline = smoothed
+        """Note a clean answer's latency and time; whether the host's latency is a
+        push-back (its last answers all 1.5 times its baseline, as this process
+        measures them)."""
+        self.latencies.append(latency)
+        fastest = min(self.latencies)
+        if self.baseline is None or fastest < self.baseline:
+            self.baseline = fastest
         if self.answered_at is not None:
             gap = now - self.answered_at
             self.gap = gap if self.gap is None else (1 - SMOOTHING) * self.gap + SMOOTHING * gap
         self.answered_at = now
-        return smoothed > max(SLOWER * self.baseline, self.baseline + SLACK)
+        full = len(self.latencies) == RECENT
+        return full and fastest > max(SLOWER * self.baseline, self.baseline + SLACK)
 
     def pushed_back(self, started: float, now: float) -> None:
         """A 429 or 503, a timeout, a refused connection, or a slow answer."""
