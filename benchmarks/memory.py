@@ -111,6 +111,7 @@ def write_config(work: Path, port: int) -> Path:
         f"""[crawl]
 start_urls = ["http://127.0.0.1:{port}/"]
 site = "shop"
+max_pages = 10000000  # every page of the site, past the default 100,000 too
 
 [rate_limit]
 per_host = ""
