@@ -43,7 +43,8 @@ async def crawl(
     snapshot = None
     while not task.done():
         await asyncio.sleep(0.2)
-        if trace and snapshot is None and crawler.crawl.stats.pages >= expected * share:
+        run = crawler._run  # the run in progress: its counts, as the progress line reads them
+        if trace and snapshot is None and run is not None and run.stats.pages >= expected * share:
             gc.collect()
             snapshot = tracemalloc.take_snapshot()
     await task
