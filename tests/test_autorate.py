@@ -127,6 +127,17 @@ async def test_a_slow_answer_now_and_then_is_no_push_back() -> None:
     assert len(host.after(10.0)) / 10.0 > 15.0
 
 
+async def test_one_fast_first_answer_is_no_baseline_for_slower_pages() -> None:
+    time = FakeTime()
+    answers = itertools.count()
+    # A robots.txt in 10 ms, then pages of 100 ms each: the pages' latency is no load.
+    host = Host(time, latency=lambda load: 0.010 if next(answers) == 0 else 0.100)
+    limits = auto(time)
+    await crawl(limits, host, 60.0)
+    assert limits.rates()["h.test:80"] > 9.0  # one at a time: 10/s is all there is
+    assert len(host.after(30.0)) / 30.0 > 9.0
+
+
 async def test_auto_climbs_to_its_ceiling_on_a_host_without_limits() -> None:
     time = FakeTime()
     host = Host(time)
@@ -239,6 +250,9 @@ async def test_a_resumed_crawl_starts_each_host_where_it_left_off() -> None:
         ({"RateLimit-Policy": "not (a structured; field"}, None),
         ({"X-RateLimit-Remaining": "-3", "X-RateLimit-Reset": "nan"}, None),
         ({"RateLimit": '"x";r=0;t=99999999999'}, ServerLimit(wait=86400.0)),
+        ({"RateLimit-Policy": '"x";q=10;w=0.5'}, ServerLimit(rate=20.0)),  # a Decimal
+        ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(1_700_000_090_000)},
+         ServerLimit(wait=90.0)),  # a Unix time in milliseconds
     ],
 )  # fmt: skip
 def test_server_limits_are_read_in_every_dialect(

@@ -56,15 +56,16 @@ return 0
 
 # KEYS: rate. ARGV: event ("ok" | "seen" | "back"), start, ceiling, age µs (of the
 # request answered), resumed rate (0: none), then autorate.TUNING: floor, decrease,
-# fast, slow, near, growth, used, min_step, hold. The same moves as AutoRate, on one
+# fast, slow, near, growth, used, min_step, hold, resumed. The same moves as AutoRate, on one
 # state for every worker; "used" is the clean answers' rate of the whole cluster,
 # counted in windows of a second or more. Returns the rate, as text (Redis would
 # truncate a number).
 ADAPT = """
 local tuning = {}
-for i = 6, 14 do tuning[#tuning + 1] = tonumber(ARGV[i]) end
+for i = 6, 15 do tuning[#tuning + 1] = tonumber(ARGV[i]) end
 local floor, decrease, fast, slow, near = tuning[1], tuning[2], tuning[3], tuning[4], tuning[5]
 local growth, used, min_step, hold = tuning[6], tuning[7], tuning[8], tuning[9] * 1000000
+local resumed_over = tuning[10]
 local start, ceiling = tonumber(ARGV[2]), tonumber(ARGV[3])
 local f = redis.call('HMGET', KEYS[1], 'r', 'l', 'd', 'g', 's', 'w', 'c', 'u')
 local rate, lim, dec, grown, ss, w, c, u
@@ -74,7 +75,7 @@ if f[1] then
 else
   local resumed = tonumber(ARGV[5])
   if resumed > 0 then
-    rate = math.min(math.max(resumed, floor), ceiling); lim = rate; ss = 0
+    rate = math.min(math.max(resumed, floor), ceiling); lim = rate * resumed_over; ss = 0
   else
     rate = math.min(start, ceiling); lim = 0; ss = 1
   end

@@ -78,6 +78,7 @@ class Committer(AsyncResource):
         self._archive = archive  # output.warc
         self._limits = limits  # its 429s and learned rates are saved with each commit
         self._refused_before = Counter(stats.refused)  # by the runs before this one
+        self._rates_saved = dict(stats.rates)  # as the checkpoint has them: only changes go
         self._per_host = per_host  # a shared crawl reads the others' host counts at commits
         self._on_commit, self._on_fatal, self._clock = on_commit, on_fatal, clock
         self._base_duration = stats.duration
@@ -198,14 +199,19 @@ class Committer(AsyncResource):
         self._on_commit()
 
     def _politeness(self) -> dict[str, float]:
-        """Bring the 429s per host up to date; the rates ``auto`` has learned."""
+        """Bring the 429s per host up to date; the rates ``auto`` has learned that
+        the checkpoint does not have yet."""
         if self._limits is None:
             return {}
         for host, refused in self._limits.refused().items():
             self.stats.refused[host] = self._refused_before[host] + refused
         rates = self._limits.rates()
         self.stats.rates.update(rates)
-        return rates
+        changed = {
+            host: rate for host, rate in rates.items() if self._rates_saved.get(host) != rate
+        }
+        self._rates_saved.update(changed)
+        return changed
 
     async def _write(self, outcome: Outcome, batch: Batch) -> None:
         stats = self.stats

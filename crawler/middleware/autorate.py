@@ -10,9 +10,9 @@ It works as TCP's congestion control does:
   90% of that rate, slow (1%) above it, so it creeps up on the limit instead of
   running into it; past that rate unharmed, 5% of its own a second again;
 - multiplicative decrease (x0.7 of what got through cleanly) on a 429 or 503, a
-  timeout or a connection error, or latency one and a half times the host's own
-  baseline: when even the fastest of its last ten answers is that slow (one slow
-  answer, a pause of the collector, is no trend), so a host that slows with load stays
+  timeout or a connection error, or latency 1.3 times the host's own
+  baseline: when the median of its last ten answers is that slow (one slow answer,
+  a pause of the collector, is no trend), so a host that slows with load stays
   within twice its unloaded latency; at most one decrease per ``HOLD`` (a second,
   the usual window of a server's limit), none for answers to requests sent before
   the last one.
@@ -26,6 +26,7 @@ The server's own limits (``Retry-After``, ``RateLimit`` headers, robots
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
 from dataclasses import dataclass
 
@@ -36,17 +37,21 @@ DECREASE = 0.7
 FAST, SLOW = 0.05, 0.01  # additive steps, shares of the rate last pushed back at, per second
 NEAR = 0.9  # the share of that rate where fast gives way to slow
 SMOOTHING = 0.2  # weight of a new gap between answers in its moving average
-RECENT = 10  # answers whose fastest latency is the host's latency now
+RECENT = 10  # answers whose median latency is the host's latency now
+BASELINE_FOLLOW = 600.0  # seconds over which the baseline follows a lasting change
+SLOWED_HOLD = 5.0  # seconds between decreases for latency: time for the baseline to follow
+IDLE = 5.0  # seconds without answers that make the next gap no measure of the rate used
+RESUMED = 1.05  # a resumed host's last limit, over its rate: it creeps, slowly, from there
 GROWTH = 1.5  # the slow start's factor per second: at most half again what went through
 USED = 2.0  # the rate grows to at most this many times the rate requests actually go at
 MIN_STEP = 0.05  # requests per second, per second: the least an increase adds
 HOLD = 1.0  # seconds after a decrease before another: the usual window of a server's limit
-SLOWER = 1.5  # a latency this many times the baseline is a push-back
+SLOWER = 1.3  # a median latency this many times the baseline is a push-back
 SLACK = 0.005  # seconds a latency may exceed its baseline whatever the factor (timer noise)
 
 
 # The constants above in the order the cluster's script takes them (crawl/cluster_rate.py).
-TUNING = (FLOOR, DECREASE, FAST, SLOW, NEAR, GROWTH, USED, MIN_STEP, HOLD)
+TUNING = (FLOOR, DECREASE, FAST, SLOW, NEAR, GROWTH, USED, MIN_STEP, HOLD, RESUMED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,18 +70,20 @@ class AutoRate:
     clock; ``rate``: where a resumed crawl left this host (no slow start then)."""
 
     __slots__ = ("answered_at", "baseline", "ceiling", "decreased_at", "gap", "grown_at",
-                 "latencies", "limit_seen", "rate", "slow_start", "start")  # fmt: skip
+                 "latencies", "limit_seen", "rate", "slow_start", "slowed_at",
+                 "start")  # fmt: skip
 
     def __init__(self, options: AutoOptions, now: float, rate: float | None = None) -> None:
         self.ceiling, self.start = options.ceiling, options.start
         self.rate = min(max(rate if rate is not None else options.start, FLOOR), self.ceiling)
         self.slow_start = rate is None
         # the rate at the last push-back; a resumed host creeps up from where it was
-        self.limit_seen: float | None = None if rate is None else self.rate
+        self.limit_seen: float | None = None if rate is None else self.rate * RESUMED
         self.decreased_at = float("-inf")
         self.grown_at = now
         self.latencies: deque[float] = deque(maxlen=RECENT)  # of the last clean answers
-        self.baseline: float | None = None  # the lowest of their fastest seen
+        self.baseline: float | None = None  # their median when the host is at its fastest
+        self.slowed_at = float("-inf")  # the last decrease for latency
         self.answered_at: float | None = None
         self.gap: float | None = None  # smoothed seconds between answers: 1/gap is the rate used
 
@@ -106,18 +113,33 @@ class AutoRate:
 
     def too_slow(self, latency: float, now: float) -> bool:
         """Note a clean answer's latency and time; whether the host's latency is a
-        push-back (its last answers all 1.5 times its baseline, as this process
-        measures them)."""
+        push-back: the median of its last ten answers (one fast robots.txt or one
+        slow outlier moves no median) 1.3 times its baseline, the lowest such median,
+        which follows a lasting change within minutes (a site that got slower for
+        its own reasons is not held at the floor). At most one every ``SLOWED_HOLD``."""
         self.latencies.append(latency)
-        fastest = min(self.latencies)
-        if self.baseline is None or fastest < self.baseline:
-            self.baseline = fastest
-        if self.answered_at is not None:
-            gap = now - self.answered_at
-            self.gap = gap if self.gap is None else (1 - SMOOTHING) * self.gap + SMOOTHING * gap
-        self.answered_at = now
+        since = now - self.answered_at if self.answered_at is not None else 0.0
         full = len(self.latencies) == RECENT
-        return full and fastest > max(SLOWER * self.baseline, self.baseline + SLACK)
+        typical = statistics.median(self.latencies)
+        if not full:
+            pass  # a median of a few says little, a baseline of one robots.txt less
+        elif self.baseline is None or typical < self.baseline:
+            self.baseline = typical
+        else:
+            self.baseline += (typical - self.baseline) * min(1.0, since / BASELINE_FOLLOW)
+        if self.answered_at is not None:
+            if since > IDLE:  # after an idle spell the gap says nothing of the rate used
+                self.gap = None
+            else:
+                self.gap = since if self.gap is None else (
+                    (1 - SMOOTHING) * self.gap + SMOOTHING * since)  # fmt: skip
+        self.answered_at = now
+        if self.baseline is None or now - self.slowed_at < SLOWED_HOLD:
+            return False
+        if typical > max(SLOWER * self.baseline, self.baseline + SLACK):
+            self.slowed_at = now
+            return True
+        return False
 
     def pushed_back(self, started: float, now: float) -> None:
         """A 429 or 503, a timeout, a refused connection, or a slow answer."""

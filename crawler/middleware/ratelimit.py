@@ -4,6 +4,7 @@ per process or, with a shared store, for a whole cluster of workers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import secrets
 import time
@@ -11,7 +12,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from crawler.errors import ConnectError, FetchTimeout
+from crawler.errors import ConnectError, FetchTimeout, FrontierError
 from crawler.middleware.autorate import DEFAULT_AUTO, FLOOR, AutoOptions, AutoRate
 from crawler.middleware.retry import parse_retry_after
 from crawler.middleware.server_limits import read_server_limit
@@ -73,6 +74,7 @@ class _Host:
     min_interval: float = 0.0  # a host's own floor, e.g. robots Crawl-delay
     penalty_since: float = float("-inf")  # when the current penalty was set
     server_rate: float | None = None  # the most the server's RateLimit headers allow
+    server_until: float = 0.0  # ... kept this long after the last answer that said so
     refused: int = 0  # 429 and 503 answers
     paced_at: float = float("-inf")  # when a request last waited for the host's rate
 
@@ -214,7 +216,10 @@ class RateLimit:
                 raise  # a name or a certificate: no sign of load
             event = host.learn(started, self._clock(), latency=None, shared=self.shared is not None)
             if event is not None and self.shared is not None:
-                await self._adapt(self.shared, key, host, event, started)
+                # The fetch's own error is the one to raise; a Redis that is gone is
+                # reported by the next acquire.
+                with contextlib.suppress(FrontierError):
+                    await self._adapt(self.shared, key, host, event, started)
             raise
 
     async def _adapt(
@@ -337,9 +342,12 @@ class RateLimit:
         ``max_backoff``), which is returned."""
         limit = read_server_limit(response.headers, self._wall_clock())
         if limit is None:
+            if host.server_rate is not None and now >= host.server_until:
+                host.server_rate = None  # the server stopped saying so a while ago
             return None
         if limit.rate is not None:
             host.server_rate = max(limit.rate, FLOOR)
+            host.server_until = now + SERVER_LIMIT_KEPT
         if not limit.wait:
             return None
         wait = min(limit.wait, self.max_backoff)
@@ -348,6 +356,7 @@ class RateLimit:
 
 
 AUTO: Final = -1.0  # an interval that means "learn it"
+SERVER_LIMIT_KEPT: Final = 60.0  # seconds a stated limit outlives the last answer stating it
 PACED_LATELY: Final = 1.0  # seconds: a wait for the rate this recent means it holds requests back
 
 

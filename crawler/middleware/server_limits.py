@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeGuard
 
 from http_sf import parse
@@ -28,6 +29,7 @@ from http_sf import parse
 __all__ = ["ServerLimit", "read_server_limit"]
 
 _UNIX_TIME = 1e9  # a reset past this many seconds is a point in time, not a delay
+_UNIX_TIME_MS = 1e12  # ... and past this, one in milliseconds
 _MAX_WAIT = 86400.0
 
 
@@ -125,11 +127,15 @@ def _number(text: str | None) -> float | None:
 
 
 def _delay(reset: float, now: float) -> float:
+    if reset > _UNIX_TIME_MS:  # milliseconds since 1970, as a few servers send
+        reset /= 1000
     return max(0.0, reset - now) if reset > _UNIX_TIME else reset
 
 
 def _count(value: Any) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    """A number of structured fields: an integer, or a ``Decimal`` such as ``w=0.5``."""
+    numeric = isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+    return numeric and math.isfinite(value) and value >= 0
 
 
 def _positive(value: Any) -> TypeGuard[float]:
