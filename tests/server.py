@@ -165,13 +165,12 @@ class LoopbackServer:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         # A transport closed with bytes unsent waits for a client that stopped reading:
-        # abort those too (abort of an aborted one is a no-op), and let the loop run
-        # the callbacks that close their sockets before it stops.
+        # abort those too (abort of an aborted one is a no-op). The callbacks that
+        # close their sockets are queued ahead of the loop's stop, so they run.
         transports = getattr(self._loop, "_transports", {})  # the selector loop's own table
         for transport in list(transports.values()):
             if transport is not None:
                 transport.abort()
-        await asyncio.sleep(0)
 
     def url(self, path: str = "/", host: str | None = None) -> str:
         scheme = "https" if self.ssl_context else "http"

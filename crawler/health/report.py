@@ -26,7 +26,7 @@ from rich.text import Text
 from crawler.health.history import History, TargetHistory
 from crawler.health.result import HealthResult
 
-__all__ = ["render_json", "render_junit", "render_prometheus", "render_table"]
+__all__ = ["console_for", "render_json", "render_junit", "render_prometheus", "render_table"]
 
 # Characters XML 1.0 forbids or a terminal acts on; servers choose what they send.
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -47,6 +47,14 @@ def _line(text: str) -> str:
     return " ".join(_clean(text).split())
 
 
+def console_for(file: TextIO) -> Console:
+    """Colour and the terminal's width on a terminal; elsewhere plain text, never wrapped."""
+    tty = file.isatty()
+    return Console(
+        file=file, width=None if tty else _PIPE_WIDTH, color_system="auto" if tty else None
+    )
+
+
 def _utc(timestamp: float, layout: str) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime(layout)
 
@@ -57,10 +65,7 @@ def render_table(
     """Colour and the terminal's width on a terminal; elsewhere plain text, never wrapped.
     The last line counts the results (``4 checked, 1 failed``) unless ``footer`` says
     more: a link check lists only the broken links, of the many it checked."""
-    tty = file.isatty()
-    console = Console(
-        file=file, width=None if tty else _PIPE_WIDTH, color_system="auto" if tty else None
-    )
+    console = console_for(file)
     named = any(result.name != result.url for result in results)
     cert = any(result.cert_days is not None for result in results)
     linked = any(result.linked_from for result in results)

@@ -10,17 +10,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from crawler.health.report import console_for
 from crawler.health.targets import Target
 from crawler.health.uptime import Incident, Uptime
 
 __all__ = ["SlaReport", "SlaRow", "render_sla_json", "render_sla_table", "sla_report"]
 
 _QUANTILES = (0.5, 0.95, 0.99)
-_PIPE_WIDTH = 1000
 _DASH = "\u2013"
 
 
@@ -108,10 +107,7 @@ def _ms(seconds: float | None) -> str:
 
 
 def render_sla_table(report: SlaReport, file: TextIO) -> None:
-    tty = file.isatty()
-    console = Console(
-        file=file, width=None if tty else _PIPE_WIDTH, color_system="auto" if tty else None
-    )
+    console = console_for(file)
     rows = report.rows
     span = _duration(report.now - report.since)
     table = Table(title=f"SLA over {span}: {_utc(report.since)} to {_utc(report.now)}")

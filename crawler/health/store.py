@@ -124,7 +124,7 @@ def open_readonly(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _check_version(db: sqlite3.Connection, path: Path, *, empty: bool = True) -> int:
+def _check_version(db: sqlite3.Connection, path: Path, *, empty: bool = True) -> None:
     """``empty``: a file without tables is one to begin (the writer's case)."""
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -132,7 +132,6 @@ def _check_version(db: sqlite3.Connection, path: Path, *, empty: bool = True) ->
         raise StoreError(f"{path} was written by a newer crawler (history version {version})")
     if (tables or not empty) and (version == 0 or not tables >= _TABLES):
         raise StoreError(f"{path} is not a history file of crawl check --watch")
-    return version
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,11 @@ def _first(now: float, count: int) -> int:
     return int(now // DAY * DAY) - (count - 1) * DAY
 
 
+def _marks(names: Sequence[str]) -> str:
+    """The placeholders of ``target IN (...)`` for ``names``."""
+    return ",".join("?" * len(names))
+
+
 def _span_for(length: float, *, exact: bool) -> int:
     """The resolution to count a period of ``length`` in: each check (0) when
     ``exact`` and the file keeps them, else the finest roll-up kept that long."""
@@ -134,7 +139,7 @@ class Uptime:
         from each check, up to 48 h; beyond (or not ``exact``), from the whole hours
         (up to 30 d) or days that cover the period. Also the time they cover from."""
         span = _span_for(length, exact=exact)
-        marks = ",".join("?" * len(names))
+        marks = _marks(names)
         if span == 0:
             since: float = now - length
             rows = self._db.execute(
@@ -163,7 +168,7 @@ class Uptime:
             (row[0], row[1]): row[2:]
             for row in self._db.execute(
                 "SELECT target, start, checks, failures, quiet FROM rollups"
-                f" WHERE target IN ({','.join('?' * len(names))}) AND span = ? AND start >= ?",
+                f" WHERE target IN ({_marks(names)}) AND span = ? AND start >= ?",
                 (*names, DAY, first),
             )
         }  # fmt: skip
@@ -185,10 +190,10 @@ class Uptime:
         self, names: Sequence[str], *, since: float, limit: int | None = None
     ) -> list[Incident]:
         """The incidents of ``names`` that lasted past ``since``, latest first."""
-        marks = ",".join("?" * len(names))
         rows = self._db.execute(
-            f"SELECT target, started, ended, reason FROM incidents WHERE target IN ({marks})"
-            " AND (ended IS NULL OR ended > ?) ORDER BY started DESC LIMIT ?",
+            "SELECT target, started, ended, reason FROM incidents"
+            f" WHERE target IN ({_marks(names)}) AND (ended IS NULL OR ended > ?)"
+            " ORDER BY started DESC LIMIT ?",
             (*names, since, -1 if limit is None else limit),
         )  # fmt: skip
         return [Incident(*row) for row in rows]

@@ -56,7 +56,7 @@ async def watch(
             break
         results = run.result()
         now = clock()
-        quiet = functools.partial(_quiet, maintenance, now=now)
+        quiet = functools.partial(in_maintenance, maintenance, now=now)
         changes = history.record(results, quiet)
         if alerter is not None:  # before the store, which a restart resumes from
             alerter.changed(changes, now)
@@ -70,7 +70,3 @@ async def watch(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), remaining)
     return runs
-
-
-def _quiet(windows: Sequence[Window], name: str, *, now: float) -> bool:
-    return in_maintenance(windows, name, now)

@@ -317,24 +317,24 @@ class RateLimit:
             shared = self.shared is not None
             return wait, host.learn(started, now, latency=latency, paced=paced, shared=shared)
         host.refused += 1
+        advised = parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
         if host.auto is not None:  # the rate answers a push-back; Retry-After still holds
             event = host.learn(started, now, latency=None, shared=self.shared is not None)
-            advised = parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
             if advised is None:
                 return wait, event
-            advised = min(advised, self.max_backoff)
-            host.next_at = max(host.next_at, now + advised)
-            return max(advised, wait or 0.0), event
+            return max(self._hold(host, advised, now), wait or 0.0), event
         if started <= host.penalty_since:
             return None, None  # sent before the host last pushed back: counted already
-        host.penalty_since = self._clock()
-        advised = parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
-        host.penalty = min(
-            advised if advised is not None else max(2 * host.penalty, self.interval, 1.0),
-            self.max_backoff,
-        )
-        host.next_at = max(host.next_at, self._clock() + host.penalty)
+        host.penalty_since = now
+        fallback = max(2 * host.penalty, self.interval, 1.0)
+        host.penalty = self._hold(host, advised if advised is not None else fallback, now)
         return host.penalty, None
+
+    def _hold(self, host: _Host, seconds: float, now: float) -> float:
+        """Start nothing on ``host`` for ``seconds`` (at most ``max_backoff``): the wait."""
+        wait = min(seconds, self.max_backoff)
+        host.next_at = max(host.next_at, now + wait)
+        return wait
 
     def _server_limit(self, host: _Host, response: Response, now: float) -> float | None:
         """Apply the ``RateLimit`` headers: a rate they allow becomes the host's hard
@@ -348,11 +348,7 @@ class RateLimit:
         if limit.rate is not None:
             host.server_rate = max(limit.rate, FLOOR)
             host.server_until = now + SERVER_LIMIT_KEPT
-        if not limit.wait:
-            return None
-        wait = min(limit.wait, self.max_backoff)
-        host.next_at = max(host.next_at, now + wait)
-        return wait
+        return self._hold(host, limit.wait, now) if limit.wait else None
 
 
 AUTO: Final = -1.0  # an interval that means "learn it"
