@@ -9,10 +9,12 @@ import secrets
 import shutil
 from pathlib import Path
 
+import caio
 from aiofile import AIOFile
 
 from crawler.errors import SinkError
 from crawler.models import AsyncResource
+from crawler.sinks._aio import file_context
 from crawler.sinks._paths import resolve_inside, safe_relative_path
 from crawler.sinks.base import IO_ERRORS, sink_error
 
@@ -59,6 +61,7 @@ class PagesSink(AsyncResource):
         self.root = Path(root)
         # Workers sharing the folder each empty only their own temp folder on open.
         self.partial = self.root / (PARTIAL if worker is None else f"{PARTIAL}-{worker}")
+        self._context: caio.AsyncioContext | None = None
 
     async def open(self) -> None:
         """Create the root; throw away what a killed run left half-written."""
@@ -66,16 +69,20 @@ class PagesSink(AsyncResource):
             await asyncio.to_thread(_fresh_partial, self.partial)
         except OSError as exc:
             raise sink_error(exc, self.root, "cannot create") from exc
+        self._context = self._context or file_context()
 
     async def aclose(self) -> None:
-        """Nothing stays open between writes."""
+        """No file stays open between writes; the context they were written through closes."""
+        context, self._context = self._context, None
+        if context is not None:
+            context.close()
 
     async def write_page(self, url: str, body: bytes) -> Path:
         """Store ``body`` for ``url``; returns the file's path relative to ``root``."""
         target = temp = self.root
         try:
             relative, target, temp = await asyncio.to_thread(_prepare, self.root, url, self.partial)
-            file = AIOFile(temp, "xb")
+            file = AIOFile(temp, "xb", context=self._context)
             await file.open()
             try:
                 await file.write_bytes(body, 0)

@@ -18,9 +18,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 
+import caio
 from aiofile import AIOFile
 
 from crawler.errors import SinkError
+from crawler.sinks._aio import file_context
 from crawler.models import AsyncResource, Resource
 
 __all__ = [
@@ -105,6 +107,7 @@ class AppendedFile(AsyncResource):
     _fp: BinaryIO | None
     _file: AIOFile | None
     _failure: BaseException | None
+    _context: caio.AsyncioContext | None = None
 
     @property
     def closed(self) -> bool:
@@ -122,7 +125,9 @@ class AppendedFile(AsyncResource):
             if isinstance(exc, SinkError):
                 raise
             raise sink_error(exc, self._current(), "cannot open") from exc
-        self._fp, self._file, self._failure = fp, AIOFile.from_fp(fp), None
+        self._context = self._context or file_context()
+        self._fp, self._failure = fp, None
+        self._file = AIOFile.from_fp(fp, context=self._context)
 
     def _fail(self, exc: BaseException) -> BaseException:
         self._failure = exc
@@ -157,8 +162,11 @@ class AppendedFile(AsyncResource):
         finally:
             self._drop_buffer()
             fp, self._fp, self._file = self._fp, None, None
+            context, self._context = self._context, None
             if fp is not None:
                 await asyncio.to_thread(fp.close)
+            if context is not None:
+                context.close()
 
     async def _sync(self, file: AIOFile) -> None:
         try:
