@@ -11,6 +11,7 @@ from crawler.urls import is_http_url
 __all__ = ["Scope"]
 
 HOST_VERDICTS = 4096  # hosts whose verdict is remembered; forgotten all at once past it
+URL_VERDICTS = 8192  # the same for URLs
 
 
 class Scope:
@@ -18,8 +19,8 @@ class Scope:
     (``invalid_url``, ``offsite``, ``depth``, ``trap``, ``excluded``);
     ``invalid_url`` is anything ``is_http_url`` refuses, so no engine ever gets
     a URL it would reject (relative or non-http(s) ones included). The answer
-    depends on the URL and depth alone (the host cache only remembers answers), so
-    parse threads and processes can share a Scope."""
+    depends on the URL and depth alone (the caches of hosts and URLs only remember
+    answers), so parse threads and processes can share a Scope."""
 
     def __init__(self, settings: CrawlSettings) -> None:
         self.settings = settings
@@ -28,6 +29,7 @@ class Scope:
         )
         self.domains = frozenset(_ascii_host(d) for d in domains if d)
         self._hosts: dict[str, bool] = {}  # verdicts: every page links the same few hosts
+        self._verdicts: dict[str, tuple[str | None, str | None]] = {}
 
     def allows_host(self, host: str) -> bool:
         allowed = self._hosts.get(host)
@@ -43,35 +45,47 @@ class Scope:
         return allowed
 
     def drop_reason(self, url: str, depth: int) -> str | None:
+        verdict = self._verdicts.get(url)
+        if verdict is None:
+            verdict = self._verdict(url)
+            if len(self._verdicts) >= URL_VERDICTS:
+                self._verdicts.clear()
+            self._verdicts[url] = verdict
+        before_depth, after_depth = verdict
+        if before_depth is not None:
+            return before_depth
+        return "depth" if depth > self.settings.max_depth else after_depth
+
+    def _verdict(self, url: str) -> tuple[str | None, str | None]:
+        """The reasons to drop ``url`` checked before its depth and after it: a page's
+        menus link the same URLs on every page, and only the depth differs."""
         # What the engines insist on: canonicalize never refuses, so a port over
         # 65535, an unclosed IPv6 bracket or a lone surrogate must be caught here.
         if not is_http_url(url):
-            return "invalid_url"
+            return "invalid_url", None
         try:
-            return self._drop_reason(url, depth)
+            return self._reasons(url)
         except ValueError:  # what urlsplit refuses, yarl accepted: still not a URL for us
-            return "invalid_url"
+            return "invalid_url", None
 
-    def _drop_reason(self, url: str, depth: int) -> str | None:
+    def _reasons(self, url: str) -> tuple[str | None, str | None]:
         settings = self.settings
         if len(url) > settings.max_url_length:
-            return "trap"
+            return "trap", None
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not self.allows_host(parts.hostname or ""):
-            return "offsite"
-        if depth > settings.max_depth:
-            return "depth"
+            return "offsite", None
         segments = [s for s in parts.path.split("/") if s]
         if (
             len(segments) > settings.max_path_repeats  # fewer cannot repeat too often
             and Counter(segments).most_common(1)[0][1] > settings.max_path_repeats
         ):
-            return "trap"
+            return None, "trap"
         if settings.include and not any(p.search(url) for p in settings.include):
-            return "excluded"
+            return None, "excluded"
         if any(p.search(url) for p in settings.exclude):
-            return "excluded"
-        return None
+            return None, "excluded"
+        return None, None
 
 
 def _ascii_host(host: str) -> str:

@@ -264,11 +264,55 @@ def _collect(tags: Iterable[_Tag], page_url: str) -> list[Link]:
 
     # url -> nofollow; a dict keeps first-seen order.
     found: dict[str, bool] = {}
+    resolve = _Resolver(base)
     for href, nofollow in raw:
-        url = resolve_url(href, base)
+        url = resolve(href)
         if url is not None:
             found[url] = found.get(url, True) and (nofollow or page_nofollow)
     return [Link(url, nofollow) for url, nofollow in found.items()]
+
+
+_RESOLVED_MAX = 8192  # answers remembered per thread or process; forgotten all at once
+_resolved: dict[tuple[str, str], str | None] = {}
+
+
+class _Resolver:
+    """``resolve_url`` against one base, remembering answers across pages.
+
+    A shop's menus and footers name the same few dozen URLs on every page, as
+    absolute or root-relative links whose answer depends on the base's scheme and
+    authority alone; those are looked up, not parsed again. Every other href is
+    resolved as it comes. Threads may share the memo: an answer depends only on its
+    key, so a race stores the same value twice."""
+
+    __slots__ = ("_base", "_origin", "_scheme")
+
+    def __init__(self, base: URL | None) -> None:
+        self._base = base
+        text = "" if base is None else str(base)
+        authority_end = text.find("/", text.find("//") + 2)
+        self._origin = text if authority_end < 0 else text[:authority_end]
+        self._scheme = "" if base is None else base.scheme
+
+    def __call__(self, href: str) -> str | None:
+        if href[:2] == "//":
+            context = self._scheme
+        elif href[:1] == "/":
+            context = self._origin
+        elif href[:5].lower() == "http:" or href[:6].lower() == "https:":
+            context = ""
+        else:  # relative to the page's path or query: seldom shared
+            return resolve_url(href, self._base)
+        key = (context, href)
+        try:
+            return _resolved[key]
+        except KeyError:
+            pass
+        url = resolve_url(href, self._base)
+        if len(_resolved) >= _RESOLVED_MAX:
+            _resolved.clear()
+        _resolved[key] = url
+        return url
 
 
 def links_from_tree(root: Any, base_url: str) -> list[Link]:
