@@ -31,6 +31,7 @@ from crawler.errors import (
     TooManyRedirects,
 )
 from crawler.frontier import PageState, PageUpdate
+from crawler.middleware import Robots
 from crawler.middleware.redirects import CREDENTIALS
 from crawler.models import Handler, Headers, Lineage, Request, Response, make_headers
 from crawler.parse import Page
@@ -41,6 +42,7 @@ from crawler.urls import fingerprint, origin
 __all__ = ["MAX_SITEMAP_NESTING", "RequestHandler", "sitemap_request"]
 
 MAX_SITEMAP_NESTING = 3  # sitemap index levels followed
+PUSHED_MAX = 65536  # links remembered as given to the frontier; forgotten all at once
 
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class RequestHandler:
         pages: PagesSink | None,
         round: int = 0,
         archive: bool = False,
+        robots: Robots | None = None,
     ) -> None:
         self._fetch_policy = config.fetch
         self._recrawl, self._round = config.recrawl, round
@@ -84,6 +87,8 @@ class RequestHandler:
         self._credential_origins = {origin(url) for url in config.crawl.start_urls}
         self._fetches: set[asyncio.Future[Response]] = set()
         self._parse_failed = False  # the first parse failure's traceback was shown
+        self._pushed: set[str] = set()  # links of pages, given to the frontier by this run
+        self._robots = robots  # the chain's, asked of the links found
 
     def cancel_fetches(self) -> None:
         """Cut short every fetch in flight: their requests go back to the frontier."""
@@ -266,8 +271,30 @@ class RequestHandler:
         outcome.problems += [ErrorRecord(page.url, "extract", response.status, failure,
                                          lineage.referrer) for failure in failures]  # fmt: skip
         child = Lineage(depth=page.depth + 1, referrer=page.url)
-        outcome.links += [Request(url, lineage=child, meta=data.get(url, {})) for url in links]
+        outcome.links += [Request(url, lineage=child, meta=data.get(url, {}))
+                          for url in self._unseen(links, outcome)]  # fmt: skip
         outcome.dropped += dropped
+
+    def _unseen(self, urls: list[str], outcome: Outcome) -> list[str]:
+        """The URLs this run has not handed to the frontier yet, as far as it remembers,
+        less those robots.txt is known to disallow (dropped here, once each).
+
+        The frontier would find the others duplicates, after a Request, a fingerprint
+        and a lookup each: most links of a site's pages (menus, footers, related
+        items) name pages already queued. A disallowed link would be queued, leased
+        and only then dropped. In rounds every link is a page's outlink."""
+        if self._recrawl is not None:
+            return urls
+        pushed, robots = self._pushed, self._robots
+        fresh = [url for url in urls if url not in pushed]
+        if len(pushed) + len(fresh) > PUSHED_MAX:
+            pushed.clear()
+        pushed.update(fresh)
+        if robots is None:
+            return fresh
+        allowed = [url for url in fresh if robots.known_verdict(url) is not False]
+        outcome.dropped += ["robots"] * (len(fresh) - len(allowed))
+        return allowed
 
     def _add_links(self, outcome: Outcome, links: list[Request], *, depth: int) -> None:
         for link in links:

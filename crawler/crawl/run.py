@@ -92,10 +92,11 @@ class Run:
             limits=self.limits,
         )  # fmt: skip
         send = engine.send if metrics is None else metrics.observe(engine.send)
+        robots = self._robots(shared)
         self.handler = RequestHandler(
-            config, send=self._chain(send, shared), parser=parser, scope=scope,
+            config, send=self._chain(send, robots), parser=parser, scope=scope,
             budget=self.budget, pages=pages, round=checkpoint.round,
-            archive=bool(config.output.warc),
+            archive=bool(config.output.warc), robots=robots,
         )  # fmt: skip
         self._local: deque[Request] = deque()  # leased, not yet taken by a fetch task
         self._known: dict[str, PageState] = {}  # of the leased pages an earlier round saw
@@ -117,13 +118,16 @@ class Run:
     async def frontier_stats(self) -> FrontierStats:
         return await self._frontier.stats()
 
-    def _chain(self, send: Handler, shared: SharedState | None) -> Handler:
-        fetch, limits = self.config.fetch, self.limits
-        outer: list[Middleware] = []
-        if self.config.crawl.obey_robots:
-            outer.append(Robots(fetch.user_agent, rate_limit=limits,
-                                on_sitemaps=self._on_sitemaps, shared=shared))  # fmt: skip
-        return policy_chain(fetch, send, outer=outer, limits=limits, defer_after=DEFER_AFTER)
+    def _robots(self, shared: SharedState | None) -> Robots | None:
+        if not self.config.crawl.obey_robots:
+            return None
+        return Robots(self.config.fetch.user_agent, rate_limit=self.limits,
+                      on_sitemaps=self._on_sitemaps, shared=shared)  # fmt: skip
+
+    def _chain(self, send: Handler, robots: Robots | None) -> Handler:
+        outer: list[Middleware] = [] if robots is None else [robots]
+        return policy_chain(self.config.fetch, send, outer=outer, limits=self.limits,
+                            defer_after=DEFER_AFTER)  # fmt: skip
 
     def _seeds(self) -> list[Request]:
         start_urls = self.config.crawl.start_urls

@@ -212,6 +212,26 @@ class Robots:
         allowed: bool = rules.parser.can_fetch(request.url, self.product_token)
         return allowed
 
+    def known_verdict(self, url: str) -> bool | None:
+        """Whether robots.txt lets ``user_agent`` fetch ``url``, when the origin's answer
+        is cached and fresh and disallows nothing for being unreachable; ``None`` when
+        only ``allowed`` can tell. A crawl asks this of the links it finds, so a page
+        that links a disallowed URL does not queue a request only to drop it."""
+        try:
+            parsed = parse_http_url(url)
+        except ValueError:
+            return None
+        entry = self._entries.get(origin(parsed))
+        if entry is None or not entry.future.done() or self._clock() >= entry.expires_at:
+            return None
+        rules = entry.future.result()
+        if rules is None or rules.unreachable is not None or parsed.path == "/robots.txt":
+            return None
+        if rules.parser is None:
+            return rules.allow_all
+        allowed: bool = rules.parser.can_fetch(url, self.product_token)
+        return allowed
+
     def _refuse_for_now(self, request: Request, cause: FetchError, expires_at: float) -> None:
         """robots.txt could not be fetched: try ``request`` again when the answer expires."""
         if not self.defer:

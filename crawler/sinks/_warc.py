@@ -288,6 +288,7 @@ class WarcWriter(AppendedFile):
         file, fp = self._usable(), self._fp
         await file.fsync()  # a commit syncs only the current file
         new = await asyncio.to_thread(_open_truncated, self._path(index), 0)
-        self._fp, self._file, self._index, self._length = new, AIOFile.from_fp(new, context=self._context), index, 0
+        self._fp, self._index, self._length = new, index, 0
+        self._file = AIOFile.from_fp(new, context=self._context)
         if fp is not None:
             await asyncio.to_thread(fp.close)

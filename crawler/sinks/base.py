@@ -22,8 +22,8 @@ import caio
 from aiofile import AIOFile
 
 from crawler.errors import SinkError
-from crawler.sinks._aio import file_context
 from crawler.models import AsyncResource, Resource
+from crawler.sinks._aio import file_context
 
 __all__ = [
     "IO_ERRORS",
