@@ -11,11 +11,13 @@ runs, alternating and with the order rotated every repetition:
 - ``aiohttp-bare``: ``limits.py`` over the known URL list, 64 in flight, no parsing;
 - ``aiohttp-lxml``: the same, plus lxml link extraction and the three item fields;
 - ``crawl-<engine>-shop`` (aiohttp, threads, futures) and ``crawl-aiohttp-generic``:
-  ``python -m crawler CONFIG --quiet``, robots obeyed, SQLite frontier, 64 in flight;
+  ``python -m crawler CONFIG --quiet``, robots obeyed, SQLite frontier, 64 in flight,
+  a rate limit of 2,000 requests/s per host (configured, as on a real crawl, but high);
 - ``crawl-aiohttp-rules``: the same with no ``crawl.site`` and ``[[extract]]`` rules
   (``RULES``) taking what ``sites/shop.py`` takes;
-- ``scrapy``: ``scrapy_spider.py``, an equivalent ``CrawlSpider``, in a virtualenv of
-  its own under ``benchmarks/.cache/`` (created on first use).
+- ``scrapy``: ``scrapy_spider.py``, an equivalent ``CrawlSpider`` (its download delay
+  the same 2,000 requests/s), in a virtualenv of its own under ``benchmarks/.cache/``
+  (created on first use).
 
 Each child runs under the launcher of ``harness.launch``, so wall time and CPU (user +
 sys) are that one process's (with the children it waited for); peak RSS is the highest
@@ -25,10 +27,11 @@ working tree: each in a ``git worktree`` under /tmp (removed afterwards), import
 through ``PYTHONPATH``, named ``VARIANT@REV``. Pages found are distinct canonical URLs:
 of items for the crawls and Scrapy, of status-200 fetches for the baselines. Every
 run must find exactly ``expected_urls``; nginx's access log must show each page
-fetched once, nothing under ``/private/`` and no other host name. It prints a
-markdown table of medians (``--write-readme`` also puts it in ``README.md``) and exits
-1 if any run failed a check. Every process is stopped by its pid on success,
-failure, timeout and Ctrl-C.
+fetched once, nothing robots.txt disallows (``is_disallowed``: under ``/private/``,
+``/cart`` or ``/account/``, or with ``sessionid=`` in the query) and no other host
+name. It prints a markdown table of medians (``--write-readme`` also puts it in
+``README.md``) and exits 1 if any run failed a check. Every process is stopped by its
+pid on success, failure, timeout and Ctrl-C.
 """
 
 from __future__ import annotations
@@ -89,6 +92,10 @@ price = { css = ".price", type = "number" }
 SCRAPY = "scrapy"
 VARIANTS = (*BASELINES, *CRAWLS, SCRAPY)
 CONCURRENCY = 64
+RATE_LIMIT = "2000/s"  # [rate_limit] per_host; scrapy_spider.py's DOWNLOAD_DELAY matches
+# What site.py's robots.txt disallows, as request-URI prefixes and a query parameter.
+DISALLOWED_PREFIXES = ("/private/", "/cart", "/account/")
+DISALLOWED_PARAMETER = "sessionid="
 RUN_TIMEOUT = 600.0  # seconds per run
 MARK_START, MARK_END = "<!-- compare:start -->", "<!-- compare:end -->"
 AT_START, AT_END = "<!-- compare-at:start -->", "<!-- compare-at:end -->"
@@ -353,7 +360,7 @@ concurrency = {CONCURRENCY}
 per_host_concurrency = {CONCURRENCY}
 
 [rate_limit]
-per_host = ""
+per_host = "{RATE_LIMIT}"
 
 [output]
 dir = "{folder / "out"}"
@@ -435,6 +442,12 @@ def found_urls(name: str, folder: Path, run: Run) -> Counter[str]:
     return seen
 
 
+def is_disallowed(uri: str) -> bool:
+    """Whether site.py's robots.txt disallows this request URI (path and query)."""
+    path, _, query = uri.partition("?")
+    return path.startswith(DISALLOWED_PREFIXES) or DISALLOWED_PARAMETER in query
+
+
 def check(run: Run, bench: Bench, folder: Path, usage: harness.Usage) -> None:
     """Exactly the expected pages found, each fetched once, nothing else fetched."""
     if usage.timed_out:
@@ -451,12 +464,12 @@ def check(run: Run, bench: Bench, folder: Path, usage: harness.Usage) -> None:
             run.problems.append(f"{len(urls)} pages {label}, e.g. {urls[:3]}")
 
     fetched: Counter[str] = Counter()
-    private, offsite, other, failed = [], [], [], []
+    disallowed, offsite, other, failed = [], [], [], []
     for host, status, uri in nginx.read_log(folder / "access.log"):
         if host != nginx.HOST:
             offsite.append(f"{host} {uri}")
-        elif uri.startswith("/private/"):
-            private.append(uri)
+        elif is_disallowed(uri):
+            disallowed.append(uri)
         elif uri == "/robots.txt":
             run.robots_requests += 1
         elif uri == "/sitemap.xml":
@@ -471,7 +484,7 @@ def check(run: Run, bench: Bench, folder: Path, usage: harness.Usage) -> None:
     again = sorted(url for url, n in fetched.items() if n > 1)
     unfetched = len(bench.expected) - len(fetched)
     for label, items in (
-        ("requests for /private/", private),
+        ("requests robots.txt disallows", disallowed),
         ("requests to another host name", offsite),
         ("requests for other paths", other),
         ("page requests not answered 200", failed),

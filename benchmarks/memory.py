@@ -16,8 +16,9 @@ folder, runs ``python -m crawler CONFIG --quiet`` as a child and measures:
   polled every 50 ms, is kept as a cross-check;
 - wall time from spawn to exit (interpreter start included), pages/s;
 - correctness: one item per reachable allowed page (distinct canonical URLs,
-  none twice, none missing, none extra), no request for ``/private/`` and none
-  to the ``localhost`` host name (from the site's own request counts), no errors.
+  none twice, none missing, none extra), no request robots.txt disallows
+  (``/private/``, ``/cart``, ``/account/``, ``?sessionid=``) and none to the
+  ``localhost`` host name (from the site's own request counts), no errors.
 
 It prints a markdown table of medians and the ratio of the median peak RSS of
 the largest size to the smallest. The design's target: within 25 % (ratio <= 1.25).
@@ -171,6 +172,11 @@ def run_crawler(processes: Processes, config: Path, work: Path, run: Run, timeou
         run.exit_code, run.peak_rss_kib = launcher.returncode, run.vmhwm_kib
 
 
+# site.py counts requests by first path segment ("?sessionid" for any with that parameter).
+PAGES = ("/", "/p", "/c", "/info", "/search")  # what expected_paths holds
+DISALLOWED = ("/private", "/cart", "/account", "?sessionid")  # what its robots.txt disallows
+
+
 def site_counts(port: int) -> dict[str, int]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/__stats", timeout=10) as response:
         counts: dict[str, int] = json.load(response)["requests"]
@@ -201,13 +207,13 @@ def check(run: Run, work: Path, expected: set[str]) -> None:
     if run.exit_code != 0:
         run.problems.append(f"crawler exited with {run.exit_code}")
     requests = run.site_requests
-    private = sum(n for key, n in requests.items() if key.split(" ")[1] == "/private")
+    disallowed = sum(n for key, n in requests.items() if key.split(" ")[1] in DISALLOWED)
     offsite = sum(n for key, n in requests.items() if key.split(" ")[0] != "127.0.0.1")
-    if private:
-        run.problems.append(f"{private} requests for /private/ reached the site")
+    if disallowed:
+        run.problems.append(f"{disallowed} requests robots.txt disallows reached the site")
     if offsite:
         run.problems.append(f"{offsite} requests to another host name reached the site")
-    fetched = sum(n for key, n in requests.items() if key.split(" ")[1] in ("/", "/p", "/search"))
+    fetched = sum(n for key, n in requests.items() if key.split(" ")[1] in PAGES)
     if fetched != len(expected):
         run.problems.append(f"{fetched} page requests for {len(expected)} pages")
     errors_file = out / "errors.jsonl"

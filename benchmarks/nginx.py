@@ -7,7 +7,8 @@ one folder; it runs in the foreground (``daemon off;``) as a child of the harnes
 it is stopped by its own pid.
 
 The access log has one line per request, ``host<TAB>status<TAB>request URI``, so the
-harness can count requests per page, for ``/private/`` and to other host names.
+harness can count requests per page, for what robots.txt disallows (``/private/``,
+``/cart``, ``/account/``, ``sessionid=``) and to other host names.
 """
 
 from __future__ import annotations
@@ -74,8 +75,9 @@ def free_port() -> int:
 def write_config(folder: Path, root: Path, port: int) -> Path:
     """FOLDER/nginx.conf serving ROOT (written by ``ShopSite.write_static``) on PORT.
 
-    ``/search?q=I&page=1``, in either parameter order, is ``ROOT/search/I.html``; other
-    queries on ``/search`` are 404, as on ``site.py``. Buffered access log: a write per
+    ``/search?q=I&page=1&sort=price``, its parameters in any order, is
+    ``ROOT/search/I.html``; other queries on ``/search`` (another page or sort, a ``q``
+    that is no page number) are 404, as on ``site.py``. Buffered access log: a write per
     request would cost the server a syscall each. No ``open_file_cache``: it keeps a
     descriptor per cached file, and past ``ulimit -n`` (20,000 here) files answer 404.
     """
@@ -123,6 +125,12 @@ http {{
 
         location = /search {{
             if ($arg_page != "1") {{
+                return 404;
+            }}
+            if ($arg_sort != "price") {{
+                return 404;
+            }}
+            if ($arg_q !~ "^(0|[1-9][0-9]*)$") {{
                 return 404;
             }}
             try_files /search/$arg_q.html =404;

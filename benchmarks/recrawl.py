@@ -132,7 +132,7 @@ def page_file(root: Path, path: str) -> Path:
     """The file nginx serves for an expected path (``ShopSite.write_static``'s layout)."""
     if path.startswith("/search?q="):
         return root / "search" / f"{path.split('=', 1)[1].split('&', 1)[0]}.html"
-    assert path.startswith("/p/"), path
+    assert path.startswith(("/p/", "/c/", "/info/")), path
     return root / path.lstrip("/")
 
 

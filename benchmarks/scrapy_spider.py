@@ -4,11 +4,14 @@
         --url http://127.0.0.1:PORT/ --feed items.jsonl [--stats stats.json] [--concurrency 64]
 
 Runs in the harness's own virtualenv (Scrapy is not a dependency of the crawler).
-Settings match the crawl it is compared with: robots.txt obeyed, C requests in
-flight in all and per domain, no delay, no AutoThrottle, items to a JSONL feed.
+Settings match the crawl it is compared with: robots.txt obeyed (Scrapy's default
+parser, Protego, knows the ``*`` wildcards of ``Disallow: /*?*sessionid=``), C requests
+in flight in all and per domain, a download delay of 1/2000 s without randomisation
+(the crawl's ``[rate_limit] per_host = "2000/s"``), no AutoThrottle, items to a JSONL
+feed.
 ``allowed_domains = ["127.0.0.1"]``: Scrapy matches it against the host name
 without the port, so ``localhost:PORT`` and ``elsewhere.invalid`` stay off-site.
-Scrapy's own request fingerprint drops fragments and sorts the query, so the two
+Scrapy's own request fingerprint drops fragments and sorts the query, so the three
 spellings of a search page are one request, as in the crawler's frontier. The one
 change from a stock spider: the start request goes through the dupe filter too,
 else the home page is fetched twice.
@@ -28,6 +31,8 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.http import Response
 from scrapy.linkextractors import LinkExtractor
 from scrapy.spiders import CrawlSpider, Rule
+
+DOWNLOAD_DELAY = 1 / 2000  # seconds between requests to a host: compare.py's RATE_LIMIT
 
 
 class ShopSpider(CrawlSpider):
@@ -74,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             "ROBOTSTXT_OBEY": True,
             "CONCURRENT_REQUESTS": args.concurrency,
             "CONCURRENT_REQUESTS_PER_DOMAIN": args.concurrency,
-            "DOWNLOAD_DELAY": 0,
+            "DOWNLOAD_DELAY": DOWNLOAD_DELAY,
+            "RANDOMIZE_DOWNLOAD_DELAY": False,
             "AUTOTHROTTLE_ENABLED": False,
             "LOG_LEVEL": "INFO",
             "TELNETCONSOLE_ENABLED": False,
@@ -85,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {}
 
     def closed(spider: Any, reason: str) -> None:
-        result.update(crawler.crawl.stats.get_stats() if crawler.crawl.stats else {}, reason=reason)
+        result.update(crawler.stats.get_stats() if crawler.stats else {}, reason=reason)
 
     crawler.signals.connect(closed, signal=signals.spider_closed)
     process.crawl(crawler, start_url=args.url)
