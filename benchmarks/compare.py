@@ -12,7 +12,9 @@ runs, alternating and with the order rotated every repetition:
 - ``aiohttp-lxml``: the same, plus lxml link extraction and the three item fields;
 - ``crawl-<engine>-shop`` (aiohttp, threads, futures) and ``crawl-aiohttp-generic``:
   ``python -m crawler CONFIG --quiet``, robots obeyed, SQLite frontier, 64 in flight,
-  a rate limit of 2,000 requests/s per host (configured, as on a real crawl, but high);
+  a rate limit of 2,000 requests/s per host (configured, as on a real crawl, but high),
+  the default ``parse_workers`` ("auto": processes on 2+ cores);
+- ``crawl-aiohttp-shop-p1``: the same, parsing in threads (``parse_workers = 1``);
 - ``crawl-aiohttp-rules``: the same with no ``crawl.site`` and ``[[extract]]`` rules
   (``RULES``) taking what ``sites/shop.py`` takes;
 - ``scrapy``: ``scrapy_spider.py``, an equivalent ``CrawlSpider`` (its download delay
@@ -65,13 +67,15 @@ HERE = Path(__file__).resolve().parent
 README = HERE / "README.md"
 SCRAPY_VENV = HERE / ".cache" / "venv-scrapy"
 BASELINES = ("aiohttp-bare", "aiohttp-lxml")
-CRAWLS = {  # variant -> (engine, site, parse_workers); site "": none, the variant's RULES
-    "crawl-aiohttp-shop": ("aiohttp", "shop", 1),
-    "crawl-threads-shop": ("threads", "shop", 1),
-    "crawl-futures-shop": ("futures", "shop", 1),
-    "crawl-aiohttp-generic": ("aiohttp", "generic", 1),
-    "crawl-aiohttp-shop-p2": ("aiohttp", "shop", 2),
-    "crawl-aiohttp-rules": ("aiohttp", "", 1),
+# variant -> (engine, site, parse_workers); site "": none, the variant's RULES;
+# parse_workers "auto": no such line, the default (at an older revision, its default)
+CRAWLS: dict[str, tuple[str, str, int | str]] = {
+    "crawl-aiohttp-shop": ("aiohttp", "shop", "auto"),
+    "crawl-threads-shop": ("threads", "shop", "auto"),
+    "crawl-futures-shop": ("futures", "shop", "auto"),
+    "crawl-aiohttp-generic": ("aiohttp", "generic", "auto"),
+    "crawl-aiohttp-shop-p1": ("aiohttp", "shop", 1),  # parsing in threads: what auto buys
+    "crawl-aiohttp-rules": ("aiohttp", "", "auto"),
 }
 # [[extract]] rules ending a variant's config. With no crawl.site only their items are
 # written: here one "product" item per product block with what sites/shop.py takes from
@@ -296,7 +300,7 @@ def at_variants(only: list[str], revs: dict[str, Rev]) -> list[str]:
             variants.append(variant)
             continue
         for rev in revs.values():
-            if CRAWLS[variant][2] > 1 and not rev.parse_workers:
+            if CRAWLS[variant][2] not in ("auto", 1) and not rev.parse_workers:
                 print(f"skipping {variant}@{rev.short}: no parse_workers there", file=sys.stderr)
             elif variant in RULES and not rev.extract:
                 print(f"skipping {variant}@{rev.short}: no [[extract]] there", file=sys.stderr)
@@ -336,17 +340,18 @@ def write_crawl_config(
     bench: Bench,
     engine: str,
     site: str,
-    parse_workers: int,
+    parse_workers: int | str,
     rev: Rev | None,
     state: str = 'frontier = "sqlite"',
     rules: str = "",
 ) -> Path:
-    """The crawl's config; without ``parse_workers`` for a REV whose config lacks it
-    (configs reject unknown keys), which then parses in threads, as 1 does. ``state``:
-    the lines of its ``[state]`` table. ``site`` "": no ``crawl.site`` line. ``rules``:
-    ``[[extract]]`` tables, written last."""
-    workers = f"parse_workers = {parse_workers}\n" if rev is None or rev.parse_workers else ""
-    assert workers or parse_workers == 1
+    """The crawl's config; without ``parse_workers`` when it is "auto" (the default),
+    or for a REV whose config lacks it (configs reject unknown keys), which then parses
+    in threads, as 1 does. ``state``: the lines of its ``[state]`` table. ``site`` "":
+    no ``crawl.site`` line. ``rules``: ``[[extract]]`` tables, written last."""
+    known = rev is None or rev.parse_workers
+    workers = f"parse_workers = {parse_workers}\n" if known and parse_workers != "auto" else ""
+    assert workers or parse_workers in ("auto", 1)
     site_line = f'site = "{site}"\n' if site else ""
     config = folder / "crawl.toml"
     config.write_text(

@@ -54,6 +54,8 @@ def test_timeout_table() -> None:
         ("crawl", "obey_robots", "yes", 'crawl.obey_robots: expected true or false, got "yes"'),
         ("crawl", "site", "no such/site", "crawl.site: expected a site name like"),
         ("crawl", "max_dept", 3, "crawl.max_dept: expected a key of [crawl]"),
+        ("crawl", "parse_workers", 0, 'crawl.parse_workers: expected "auto" or an integer >= 1, got 0'),
+        ("crawl", "parse_workers", "two", 'crawl.parse_workers: expected "auto" or an integer >= 1, got "two"'),
         ("fetch", "engine", "curl", 'fetch.engine: expected one of aiohttp, browser, futures, threads, got "curl"'),
         ("fetch", "timeout", 0, "fetch.timeout: expected a positive number of seconds, or a duration like \"90s\""),
         ("fetch", "timeout", {"connct": 1}, "fetch.timeout.connct: expected connect, read or total"),

@@ -416,7 +416,7 @@ _VALID: dict[str, st.SearchStrategy[Any]] = {
     "crawl.exclude": _REGEXES,
     "crawl.content_types": st.lists(st.sampled_from(["text/html", "application/xhtml+xml"])),
     "crawl.site": st.sampled_from(["generic", "shop", "pkg.mod:Cls"]),
-    "crawl.parse_workers": st.integers(1, 8),
+    "crawl.parse_workers": st.one_of(st.just("auto"), st.integers(1, 8)),
     "fetch.engine": st.sampled_from(["aiohttp", "futures", "threads"]),
     "fetch.timeout": _SECONDS | st.dictionaries(st.sampled_from(["connect", "read", "total"]), _SECONDS),
     "fetch.user_agent": st.text(max_size=20),

@@ -76,3 +76,45 @@ def test_an_unknown_site_names_where_it_looked(site: GeneratedSite, tmp_path: Pa
     assert "expected" not in line
     assert "beside the config" in line
     assert "Bundled sites: generic, shop" in line
+
+
+PIDS = """
+import os
+
+from crawler.parse import Item, Site
+
+
+class Pids(Site):
+    def parse(self, page):
+        yield Item(url=page.url, parent=os.getppid())
+        yield from page.links()
+"""
+
+
+def test_auto_parses_in_processes_on_the_command_line_when_cores_allow(
+    site: GeneratedSite, tmp_path: Path
+) -> None:
+    from crawler.crawl.parser import auto_parse_workers
+
+    (tmp_path / "pids.py").write_text(PIDS, encoding="utf-8")
+    config = write_config(tmp_path, site, "pids:Pids", 1)
+    text = config.read_text(encoding="utf-8").replace("parse_workers = 1\n", "")
+    config.write_text(text, encoding="utf-8")  # the default: "auto"
+    done = crawl(config, cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    lines = (tmp_path / "out" / "items.jsonl").read_text(encoding="utf-8").splitlines()
+    # The crawl is this test's child; a parse process is the crawl's.
+    parents = {json.loads(line)["parent"] for line in lines}
+    assert len(lines) > 20  # every page of the site
+    if auto_parse_workers() > 1:
+        assert len(parents) == 1
+        assert os.getpid() not in parents
+    else:  # threads of the crawl's own process
+        assert parents == {os.getpid()}
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 2), (3, 3), (64, 4)])
+def test_auto_means_a_process_per_core_from_two_cores_up_to_four(cores: int, workers: int) -> None:
+    from crawler.crawl.parser import auto_parse_workers
+
+    assert auto_parse_workers(cores) == workers

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from crawler.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, usage
@@ -19,6 +20,7 @@ from crawler.config import Config
 from crawler.crawl import Crawler, open_state
 from crawler.crawl.checkpoint import Checkpoint
 from crawler.crawl.files import ERRORS_FILE, default_worker_name, is_shared
+from crawler.crawl.parser import auto_parse_workers
 from crawler.crawl.progress import Progress, Snapshot, make_progress
 from crawler.crawl.stats import CrawlStats
 from crawler.errors import AlreadyRunning, ConfigError, CrawlerError, FrontierError
@@ -71,6 +73,8 @@ def run_crawl(
     except UsageError as exc:
         return usage(exc)
     config = configure(path, engine=engine, max_pages=max_pages, output=output)
+    if config.crawl.parse_workers == "auto" and worker is None:  # a worker shares the cores
+        config = config.replace(crawl=replace(config.crawl, parse_workers=auto_parse_workers()))
     if recrawl and config.recrawl is None:
         raise ConfigError("recrawl", None, "a [recrawl] table in the config for --recrawl")
     if shared_only and not is_shared(config):

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from crawler.config.extract import parse_rules
@@ -63,7 +63,9 @@ class CrawlSettings:
     sitemaps: bool = True
     site: str = "generic"
     follow_nofollow: bool = False
-    parse_workers: int = 1  # 1: threads of the crawl's process; more: that many processes
+    # "auto": processes under `crawl` on 2+ cores (see auto_parse_workers), else threads;
+    # 1: threads of the crawl's process; more: that many processes
+    parse_workers: int | Literal["auto"] = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,14 @@ def _items(key: str, value: Any) -> str:
     if text.rpartition(".")[0] == "errors":  # a CSV's items are kept in NAME.jsonl
         raise ConfigError(key, value, "a name not taken by the errors file, errors.jsonl")
     return text
+
+
+def _parse_workers(key: str, value: Any) -> int | Literal["auto"]:
+    if value == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(key, value, '"auto" or an integer >= 1')
+    return value
 
 
 def _warc(key: str, value: Any) -> str:
@@ -219,7 +229,7 @@ _SECTIONS: dict[str, tuple[type[Any], dict[str, Check]]] = {
         "sitemaps": boolean,
         "site": _site,
         "follow_nofollow": boolean,
-        "parse_workers": integer(1),
+        "parse_workers": _parse_workers,
     }),
     "output": (OutputSettings, {
         "dir": lambda key, value: Path(string(key, value)),

@@ -164,8 +164,11 @@ class Crawler:
     async def _execute(self, frontier: BaseFrontier, checkpoint: Checkpoint) -> None:
         config, files = self.config, self.files
         crawl = config.crawl
+        # "auto" embedded: threads, since processes would import the caller's script
+        # again, which only the command line (auto_parse_workers) knows to be safe.
+        workers = 1 if crawl.parse_workers == "auto" else crawl.parse_workers
         parser = PageParser(ParseJob(self.site, self.scope, crawl.follow_nofollow),
-                            workers=crawl.parse_workers)  # fmt: skip
+                            workers=workers)  # fmt: skip
         pages = PagesSink(files.pages, worker=files.worker) if config.output.pages else None
         try:
             async with contextlib.AsyncExitStack() as stack:

@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 from dataclasses import dataclass
@@ -202,8 +203,9 @@ def _cut(path: Path, offset: int) -> None:
 
 
 async def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Replace ``path`` atomically; workers sharing the folder each write a temp of their own."""
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    """Replace ``path`` atomically; each write has a temp of its own, so workers sharing
+    the folder, in one process or many, never move each other's."""
+    temporary = path.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
     def write() -> None:
         temporary.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

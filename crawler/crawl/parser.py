@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import traceback
 from collections.abc import Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -23,7 +24,30 @@ from crawler.errors import ParseError
 from crawler.parse import ExtractFailure, Item, Link, Page, Site
 from crawler.sinks import to_json
 
-__all__ = ["PageParser", "ParseJob", "Parsed", "run_site"]
+__all__ = [
+    "MAX_AUTO_PROCESSES",
+    "PageParser",
+    "ParseJob",
+    "Parsed",
+    "auto_parse_workers",
+    "run_site",
+]
+
+MAX_AUTO_PROCESSES = 4  # past this the crawl's own process, not parsing, is the limit
+
+
+def auto_parse_workers(cores: int | None = None) -> int:
+    """What ``parse_workers = "auto"`` means for a crawl whose main module may start
+    processes (the ``crawl`` command): one process per core the crawl may use, up to
+    ``MAX_AUTO_PROCESSES``, when there are at least two; threads (1) on one core.
+
+    Threads share one interpreter lock with the event loop: a parse holding it delays
+    every response waiting to be read, so on two cores processes crawl the benchmark
+    shop a quarter faster (benchmarks/README.md). On one core they only add copying."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+        cores = cores or os.cpu_count() or 1
+    return 1 if cores < 2 else min(cores, MAX_AUTO_PROCESSES)
 
 
 class Parsed(NamedTuple):
