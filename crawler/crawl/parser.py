@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 import traceback
 from collections.abc import Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -164,6 +166,18 @@ _installed: ParseJob | None = None  # in a parse process: the crawl's job
 def _install(job: ParseJob) -> None:
     global _installed
     _installed = job
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), name="parent-watch",
+                         daemon=True).start()  # fmt: skip
+
+
+def _exit_with(sentinel: int) -> None:
+    """End this parse process when the crawl's ends, however it ends. Killed (``kill
+    -9``, the OOM killer), a crawl leaves its workers waiting on queues whose pipes every
+    worker keeps open: they would live on, holding the crawl's stdout and stderr."""
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)
 
 
 def _parse_installed(page: Page) -> Parsed:
