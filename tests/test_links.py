@@ -455,3 +455,30 @@ def test_link_is_a_frozen_hashable_value() -> None:
     assert {link, Link("http://a.example/")} == {link}
     with pytest.raises(dataclasses.FrozenInstanceError):
         link.url = "http://b.example/"  # type: ignore[misc]
+
+
+_SEGMENTS = ["123.html", "p", "item-7_b.html", ".", "..", ".hidden", "..x", "~user", "a.b.c", "", "x:y",
+             "%41", "é", "a b", "q?x=1", "f#top", "\\", "UPPER", "-", "_"]  # fmt: skip
+_PREFIXES = ["", "", "", "/", "//", "///", "./", "../", "/../", "http://b.test/", "HTTPS://B.test:443/",
+             "//b.test/", "//b.test:80/", "http:", "?", "?a=1&", "#", " ", "\\", "/\\", "\t/"]  # fmt: skip
+_BASES = [
+    "http://a.test/", "http://a.test/p/1.html", "http://a.test/p/", "http://a.test/p/1.html?x=1&y",
+    "https://A.test:8443/deep/er/page", "http://a.test", "http://a.test/%C3%A9/x.html",
+    "http://user:pw@a.test/p/q", "http://[::1]:8080/p/1.html", "http://a.test/p;x/1.html",
+]  # fmt: skip
+
+
+def test_links_join_as_resolve_url_joins_them_on_every_path() -> None:
+    """Pages resolve links through a memo shared by pages of one origin: a page's links
+    must be exactly what resolve_url makes of each href, whatever pages came before
+    ("//" with no host and a backslash depend on the base's path, not its origin)."""
+    rng = random.Random(18)
+    hrefs = {rng.choice(_PREFIXES) + "/".join(rng.choice(_SEGMENTS) for _ in range(rng.randrange(1, 4)))
+             for _ in range(6000)} | {s + "/" for s in _SEGMENTS} | set(_PREFIXES)  # fmt: skip
+    for base in _BASES:
+        body = "".join(f'<a href="{escape(href)}">x</a>' for href in sorted(hrefs))
+        found = [link.url for link in extract_links(f"<html><body>{body}</body></html>", base)]
+        expected = list(dict.fromkeys(
+            url for href in sorted(hrefs) if (url := resolve_url(href, base)) is not None
+        ))  # fmt: skip
+        assert found == expected, base

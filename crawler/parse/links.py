@@ -295,7 +295,11 @@ class _Resolver:
         self._scheme = "" if base is None else base.scheme
 
     def __call__(self, href: str) -> str | None:
+        if "\\" in href:  # read as "/": "/\\x" is "//x", relative to the base's path
+            return resolve_url(href, self._base)
         if href[:2] == "//":
+            if not (href[2:3].isalnum() or href[2:3] == "["):  # no host: not base-free
+                return resolve_url(href, self._base)
             context = self._scheme
         elif href[:1] == "/":
             context = self._origin
