@@ -86,6 +86,28 @@ async def test_crawl_fetches_exactly_the_reachable_allowed_pages(
     assert saved["finished"] is True
 
 
+class MenuSite(GeneratedSite):
+    """Every page's menu links one disallowed page and the home page, as shops do."""
+
+    def links_of(self, i: int) -> list[str]:
+        return [*super().links_of(i), "/private/account.html", "/"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_a_disallowed_link_on_every_page_is_dropped_once_and_never_fetched(
+    workers: int, tmp_path: Path
+) -> None:
+    with MenuSite(pages=300) as site:
+        config = make_config([site.url("/")], tmp_path, crawl={"parse_workers": workers})
+        stats = await Crawler(config).run()
+        fetched = [path for _, path in site.fetched()]
+    assert set(item_urls(tmp_path / "items.jsonl")) == site.expected_urls()
+    assert not [path for path in fetched if path.startswith("/private/")]
+    private = {"/private/account.html"} | {f"/private/{i}.html" for i in range(0, 300, 50)}
+    assert stats.dropped["robots"] == len(private)  # once each, however many pages link it
+    assert fetched.count("/") == 1
+
+
 async def test_parse_workers_in_processes_find_the_same_pages(
     site: GeneratedSite, tmp_path: Path
 ) -> None:

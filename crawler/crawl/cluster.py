@@ -50,6 +50,7 @@ from redis.exceptions import RedisError
 from crawler.crawl._cluster_scripts import ADAPT, CLAIM, NOW, PUSH_BACK, PUT, TAKE
 from crawler.errors import FrontierError
 from crawler.frontier.base import CRAWL_NAME
+from crawler.frontier.cancellation import keep_cancellation
 from crawler.middleware.autorate import TUNING, AutoOptions
 from crawler.models import AsyncResource
 from crawler.urls import redact_password
@@ -134,9 +135,11 @@ class SharedPoliteness(AsyncResource):
 
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
-        """Translate redis-py's exceptions, once, into the one the crawl stops on."""
+        """Translate redis-py's exceptions, once, into the one the crawl stops on; a
+        cancel redis-py lost is raised again (``keep_cancellation``)."""
         try:
-            yield
+            with keep_cancellation():
+                yield
         except RedisError as exc:
             raise FrontierError(f"cluster politeness at {self._where}, {doing}: {exc}") from exc
 
@@ -182,7 +185,8 @@ class SharedPoliteness(AsyncResource):
         """Give ``holder``'s slot on ``host`` back. Never raises a Redis error: the
         slot lapses on its own, and the next ``acquire`` reports a Redis that is gone."""
         try:
-            await self._redis.zrem(self._key("busy", host), holder)
+            with keep_cancellation():
+                await self._redis.zrem(self._key("busy", host), holder)
         except RedisError as exc:
             log.warning("cluster politeness at %s: releasing %s: %s", self._where, host, exc)
 

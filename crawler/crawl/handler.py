@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from crawler.config import Config
 from crawler.crawl.budget import PageBudget
+from crawler.crawl.fresh_links import FreshLinks
 from crawler.crawl.outcome import Outcome
 from crawler.crawl.parser import PageParser
 from crawler.crawl.rounds import GONE, classify, conditional_headers, digest, next_state
@@ -42,7 +43,6 @@ from crawler.urls import fingerprint, origin
 __all__ = ["MAX_SITEMAP_NESTING", "RequestHandler", "sitemap_request"]
 
 MAX_SITEMAP_NESTING = 3  # sitemap index levels followed
-PUSHED_MAX = 65536  # links remembered as given to the frontier; forgotten all at once
 
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,7 @@ class RequestHandler:
         self._credential_origins = {origin(url) for url in config.crawl.start_urls}
         self._fetches: set[asyncio.Future[Response]] = set()
         self._parse_failed = False  # the first parse failure's traceback was shown
-        self._pushed: set[str] = set()  # links of pages, given to the frontier by this run
-        self._robots = robots  # the chain's, asked of the links found
+        self._fresh = FreshLinks(robots)  # robots: the chain's, asked of the links found
 
     def cancel_fetches(self) -> None:
         """Cut short every fetch in flight: their requests go back to the frontier."""
@@ -271,30 +270,11 @@ class RequestHandler:
         outcome.problems += [ErrorRecord(page.url, "extract", response.status, failure,
                                          lineage.referrer) for failure in failures]  # fmt: skip
         child = Lineage(depth=page.depth + 1, referrer=page.url)
-        outcome.links += [Request(url, lineage=child, meta=data.get(url, {}))
-                          for url in self._unseen(links, outcome)]  # fmt: skip
+        if self._recrawl is None:  # in rounds every link is a page's outlink
+            links, disallowed = self._fresh(links)
+            outcome.dropped += ["robots"] * disallowed
+        outcome.links += [Request(url, lineage=child, meta=data.get(url, {})) for url in links]
         outcome.dropped += dropped
-
-    def _unseen(self, urls: list[str], outcome: Outcome) -> list[str]:
-        """The URLs this run has not handed to the frontier yet, as far as it remembers,
-        less those robots.txt is known to disallow (dropped here, once each).
-
-        The frontier would find the others duplicates, after a Request, a fingerprint
-        and a lookup each: most links of a site's pages (menus, footers, related
-        items) name pages already queued. A disallowed link would be queued, leased
-        and only then dropped. In rounds every link is a page's outlink."""
-        if self._recrawl is not None:
-            return urls
-        pushed, robots = self._pushed, self._robots
-        fresh = [url for url in urls if url not in pushed]
-        if len(pushed) + len(fresh) > PUSHED_MAX:
-            pushed.clear()
-        pushed.update(fresh)
-        if robots is None:
-            return fresh
-        allowed = [url for url in fresh if robots.known_verdict(url) is not False]
-        outcome.dropped += ["robots"] * (len(fresh) - len(allowed))
-        return allowed
 
     def _add_links(self, outcome: Outcome, links: list[Request], *, depth: int) -> None:
         for link in links:

@@ -59,6 +59,7 @@ from crawler.frontier.base import (
     Lease,
     LeaseLost,
 )
+from crawler.frontier.cancellation import keep_cancellation
 from crawler.models import Lineage, Request, make_headers
 from crawler.urls import fingerprint, redact_password
 
@@ -115,9 +116,11 @@ class RedisFrontier(BaseFrontier):
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
-        """Translate redis-py's exceptions, once, into ours."""
+        """Translate redis-py's exceptions, once, into ours; a cancel redis-py lost
+        is raised again (``keep_cancellation``)."""
         try:
-            yield
+            with keep_cancellation():
+                yield
         except ResponseError as exc:
             kind, _, count = str(exc).partition(" ")
             if kind == "LEASELOST":

@@ -29,7 +29,7 @@ from crawler.middleware.robots_rules import (
     Fetched,
     RobotsStore,
     Rules,
-    parse_rules,
+    judge,
     reworded,
     shared_answer,
     status_error,
@@ -207,10 +207,7 @@ class Robots:
         rules, expires_at = await self._rules(origin(url), url, request, call_next)
         if rules.unreachable is not None:
             self._refuse_for_now(request, rules.unreachable, expires_at)
-        if rules.parser is None:
-            return rules.allow_all
-        allowed: bool = rules.parser.can_fetch(request.url, self.product_token)
-        return allowed
+        return rules.allows(request.url, self.product_token)
 
     def known_verdict(self, url: str) -> bool | None:
         """Whether robots.txt lets ``user_agent`` fetch ``url``, when the origin's answer
@@ -218,19 +215,14 @@ class Robots:
         only ``allowed`` can tell. A crawl asks this of the links it finds, so a page
         that links a disallowed URL does not queue a request only to drop it."""
         try:
-            parsed = parse_http_url(url)
+            entry = self._entries.get(origin(url))
         except ValueError:
             return None
-        entry = self._entries.get(origin(parsed))
-        if entry is None or not entry.future.done() or self._clock() >= entry.expires_at:
-            return None
-        rules = entry.future.result()
-        if rules is None or rules.unreachable is not None or parsed.path == "/robots.txt":
-            return None
-        if rules.parser is None:
-            return rules.allow_all
-        allowed: bool = rules.parser.can_fetch(url, self.product_token)
-        return allowed
+        fresh = entry is not None and entry.future.done() and self._clock() < entry.expires_at
+        rules = entry.future.result() if entry is not None and fresh else None
+        if rules is None or rules.unreachable is not None or url.endswith("/robots.txt"):
+            return None  # a robots.txt is always allowed: the middleware says so
+        return rules.allows(url, self.product_token)
 
     def _refuse_for_now(self, request: Request, cause: FetchError, expires_at: float) -> None:
         """robots.txt could not be fetched: try ``request`` again when the answer expires."""
@@ -303,7 +295,7 @@ class Robots:
             for hop in range(self.max_redirects + 1):
                 response = await call_next(robots_request)
                 if not response.is_redirect:
-                    return self._judge(response)
+                    return judge(response, self.max_bytes, self.max_age, self.error_max_age)
                 if hop == self.max_redirects:
                     break
                 try:
@@ -327,18 +319,6 @@ class Robots:
                 cause = FetchError(f"robots.txt unreachable: {later}", request=later.request)
             return Fetched(unreachable(cause), min(advised, self.error_max_age))
         return Fetched(ALLOW_ALL, self.max_age)  # too many redirects, or to nowhere
-
-    def _judge(self, response: Response) -> Fetched:
-        status = response.status
-        if 200 <= status < 300:
-            body = response.body
-            if len(body) > self.max_bytes:  # parse the first max_bytes, whole lines only
-                body = body[: self.max_bytes]
-                body = body[: body.rfind(b"\n") + 1] or body
-            return Fetched(parse_rules(body), self.max_age, body)
-        if status >= 500 or status == 429:
-            return Fetched(unreachable(status_error(response)), self.error_max_age)
-        return Fetched(ALLOW_ALL, self.max_age)
 
     def _announce(self, origin: str, parser: Protego) -> None:
         """Hand a fresh parse's Crawl-delay and sitemaps to whoever asked for them."""

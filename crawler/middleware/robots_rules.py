@@ -39,6 +39,7 @@ __all__ = [
     "Fetched",
     "RobotsStore",
     "Rules",
+    "judge",
     "parse_rules",
     "reworded",
     "shared_answer",
@@ -58,6 +59,13 @@ class Rules:
     parser: Protego | None = None
     allow_all: bool = True
     unreachable: FetchError | None = None
+
+    def allows(self, url: str, product_token: str) -> bool:
+        """The answer for ``url`` once the rules are known (``unreachable`` aside)."""
+        if self.parser is None:
+            return self.allow_all
+        allowed: bool = self.parser.can_fetch(url, product_token)
+        return allowed
 
 
 ALLOW_ALL = Rules(allow_all=True)
@@ -211,6 +219,20 @@ def _error_from(record: dict[str, Any]) -> FetchError:
         )
         return HTTPStatusError(message, response=bare)
     return _ERRORS.get(str(kind), FetchError)(message)
+
+
+def judge(response: Response, max_bytes: int, max_age: float, error_max_age: float) -> Fetched:
+    """What a final answer for robots.txt means, and for how long (RFC 9309 2.3.1)."""
+    status = response.status
+    if 200 <= status < 300:
+        body = response.body
+        if len(body) > max_bytes:  # parse the first max_bytes, whole lines only
+            body = body[:max_bytes]
+            body = body[: body.rfind(b"\n") + 1] or body
+        return Fetched(parse_rules(body), max_age, body)
+    if status >= 500 or status == 429:
+        return Fetched(unreachable(status_error(response)), error_max_age)
+    return Fetched(ALLOW_ALL, max_age)
 
 
 def status_error(response: Response) -> HTTPStatusError:
