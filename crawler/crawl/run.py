@@ -157,7 +157,8 @@ class Run:
         async with self.committer:
             await self._frontier.push(self._seeds())
             committing = asyncio.create_task(self.committer.run())
-            reporting = asyncio.create_task(self._report())
+            reported = asyncio.Event()  # set: the reporter stops, even if a cancel is lost
+            reporting = asyncio.create_task(self._report(reported))
             try:
                 async with asyncio.TaskGroup() as tasks:
                     for _ in range(self._concurrency):
@@ -165,6 +166,7 @@ class Run:
             except BaseExceptionGroup as group:  # a bug or a dead store, not a bad page
                 raise group.exceptions[0] from None
             finally:
+                reported.set()
                 reporting.cancel()
                 await self.committer.drain(committing)
                 await asyncio.gather(reporting, return_exceptions=True)
@@ -248,8 +250,11 @@ class Run:
 
     # reporting ---------------------------------------------------------------------------
 
-    async def _report(self) -> None:
-        while True:
+    async def _report(self, done: asyncio.Event) -> None:
+        """Refresh the progress every half second until ``done``. Not by cancelling
+        alone: a library may lose a cancel (redis-py under Python 3.11 does), and this
+        loop would then keep the run from ending."""
+        while not done.is_set():
             frontier = await self._frontier.stats()
             self._progress.update(Snapshot(
                 pages=self.stats.pages + self.committer.pending,
@@ -259,4 +264,5 @@ class Run:
                 elapsed=self.committer.elapsed,
                 rates=self.limits.rates(),
             ))  # fmt: skip
-            await asyncio.sleep(0.5)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 0.5)
