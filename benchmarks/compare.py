@@ -29,7 +29,7 @@ working tree: each in a ``git worktree`` under /tmp (removed afterwards), import
 through ``PYTHONPATH``, named ``VARIANT@REV``. Pages found are distinct canonical URLs:
 of items for the crawls and Scrapy, of status-200 fetches for the baselines. Every
 run must find exactly ``expected_urls``; nginx's access log must show each page
-fetched once, nothing robots.txt disallows (``is_disallowed``: under ``/private/``,
+fetched once, nothing robots.txt disallows (site.py's ``is_disallowed``: under ``/private/``,
 ``/cart`` or ``/account/``, or with ``sessionid=`` in the query) and no other host
 name. It prints a markdown table of medians (``--write-readme`` also puts it in
 ``README.md``) and exits 1 if any run failed a check. Every process is stopped by its
@@ -50,7 +50,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -97,9 +97,6 @@ SCRAPY = "scrapy"
 VARIANTS = (*BASELINES, *CRAWLS, SCRAPY)
 CONCURRENCY = 64
 RATE_LIMIT = "2000/s"  # [rate_limit] per_host; scrapy_spider.py's DOWNLOAD_DELAY matches
-# What site.py's robots.txt disallows, as request-URI prefixes and a query parameter.
-DISALLOWED_PREFIXES = ("/private/", "/cart", "/account/")
-DISALLOWED_PARAMETER = "sessionid="
 RUN_TIMEOUT = 600.0  # seconds per run
 MARK_START, MARK_END = "<!-- compare:start -->", "<!-- compare:end -->"
 AT_START, AT_END = "<!-- compare-at:start -->", "<!-- compare-at:end -->"
@@ -183,6 +180,7 @@ class Bench:
     url_file: Path  # every expected URL, for the baselines
     scrapy_python: Path | None
     timeout: float
+    is_disallowed: Callable[[str], bool]  # site.py's: what its robots.txt disallows
     revs: dict[str, Rev] = field(default_factory=dict)  # short -> Rev, for --at
 
     @property
@@ -329,7 +327,8 @@ def prepare(work: Path, pages: int, variants: list[str], timeout: float) -> Benc
     paths = site_module.expected_paths(pages)
     url_file.write_text("".join(f"{base}{path}\n" for path in paths), encoding="utf-8")
     config = nginx.write_config(work / "nginx", root, port)
-    return Bench(work, port, binary, config, expected, url_file, scrapy_python, timeout)
+    return Bench(work, port, binary, config, expected, url_file, scrapy_python, timeout,
+                 site_module.is_disallowed)  # fmt: skip
 
 
 # one run -----------------------------------------------------------------------------------
@@ -447,12 +446,6 @@ def found_urls(name: str, folder: Path, run: Run) -> Counter[str]:
     return seen
 
 
-def is_disallowed(uri: str) -> bool:
-    """Whether site.py's robots.txt disallows this request URI (path and query)."""
-    path, _, query = uri.partition("?")
-    return path.startswith(DISALLOWED_PREFIXES) or DISALLOWED_PARAMETER in query
-
-
 def check(run: Run, bench: Bench, folder: Path, usage: harness.Usage) -> None:
     """Exactly the expected pages found, each fetched once, nothing else fetched."""
     if usage.timed_out:
@@ -473,7 +466,7 @@ def check(run: Run, bench: Bench, folder: Path, usage: harness.Usage) -> None:
     for host, status, uri in nginx.read_log(folder / "access.log"):
         if host != nginx.HOST:
             offsite.append(f"{host} {uri}")
-        elif is_disallowed(uri):
+        elif bench.is_disallowed(uri):
             disallowed.append(uri)
         elif uri == "/robots.txt":
             run.robots_requests += 1

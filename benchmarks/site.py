@@ -53,6 +53,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import signal
 import socket
 import sys
@@ -63,7 +64,7 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["ShopSite", "expected_paths", "expected_urls", "main"]
+__all__ = ["ShopSite", "expected_paths", "expected_urls", "is_disallowed", "main"]
 
 HOST = "127.0.0.1"
 SEARCH_EVERY = 4  # page i % 4 == 0 links its search page in three parameter orders
@@ -103,6 +104,13 @@ INFO_PAGES = (
 SOCIAL = ("facebook", "instagram", "pinterest")  # https://social.invalid/{name}/benchshop
 # What robots.txt disallows for every crawler: never fetched by a correct crawl.
 DISALLOWED = ("/private/", "/cart", "/account/", "/*?*sessionid=")
+# The same rules as one pattern over a request URI: a prefix, "*" any characters.
+_DISALLOWED_URI = re.compile("|".join(re.escape(rule).replace(r"\*", ".*") for rule in DISALLOWED))
+
+
+def is_disallowed(uri: str) -> bool:
+    """Whether robots.txt disallows this request URI (path and query) for every agent."""
+    return _DISALLOWED_URI.match(uri) is not None
 
 
 def _sentence(rng: random.Random) -> str:
