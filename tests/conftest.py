@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.gensite import GeneratedSite
 from tests.hostile import HostileServer
 from tests.redis_server import SKIP_REASON as REDIS_SKIP_REASON
 from tests.redis_server import RedisServer, redis_server_binary
@@ -27,6 +28,13 @@ ENGINES = ["aiohttp", "threads", "futures"]
 @pytest.fixture(scope="session")
 def server() -> Iterator[LoopbackServer]:
     with LoopbackServer() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def small_site() -> Iterator[GeneratedSite]:
+    """A generated site of 200 pages, for tests that crawl it and change nothing there."""
+    with GeneratedSite(pages=200) as running:
         yield running
 
 

@@ -506,12 +506,6 @@ def assert_csv_renders(
     return rows
 
 
-@pytest.fixture(scope="module")
-def small_site() -> Iterator[GeneratedSite]:
-    with GeneratedSite(pages=200) as running:
-        yield running
-
-
 async def test_csv_items_have_every_field_of_every_item_as_a_column(
     small_site: GeneratedSite, tmp_path: Path
 ) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +54,6 @@ def expected_data(number: int) -> dict[str, Any]:
     return {"parent": (number - 1) // 2, "path": path}
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[GeneratedSite]:
-    with GeneratedSite(pages=200) as running:
-        yield running
-
-
 def make_config(site: GeneratedSite, out: Path, frontier: str, **crawl: Any) -> Config:
     return parse_config(
         {
@@ -91,26 +85,28 @@ def assert_every_page_got_its_links_data(out: Path) -> None:
 
 @pytest.mark.parametrize("frontier", ["memory", "sqlite", "redis"])
 async def test_link_data_reaches_the_linked_page(
-    frontier: str, site: GeneratedSite, tmp_path: Path, request: pytest.FixtureRequest
+    frontier: str, small_site: GeneratedSite, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     if frontier == "redis":
         frontier = request.getfixturevalue("redis_url")
-    config = make_config(site, tmp_path, frontier)
+    config = make_config(small_site, tmp_path, frontier)
     stats = await Crawler(config, site=TreeSite()).run()
     assert stats.error_count == 0
     assert_every_page_got_its_links_data(tmp_path)
 
 
-async def test_link_data_crosses_to_parse_processes(site: GeneratedSite, tmp_path: Path) -> None:
-    config = make_config(site, tmp_path, "memory", parse_workers=2)
+async def test_link_data_crosses_to_parse_processes(
+    small_site: GeneratedSite, tmp_path: Path
+) -> None:
+    config = make_config(small_site, tmp_path, "memory", parse_workers=2)
     await Crawler(config, site=TreeSite()).run()
     assert_every_page_got_its_links_data(tmp_path)
 
 
-async def test_link_data_survives_a_resume(site: GeneratedSite, tmp_path: Path) -> None:
+async def test_link_data_survives_a_resume(small_site: GeneratedSite, tmp_path: Path) -> None:
     """The first run stops with links queued; the second run, in a new crawler (as a new
     process would), reads their data back from the SQLite frontier."""
-    first = make_config(site, tmp_path, "sqlite", max_pages=8)
+    first = make_config(small_site, tmp_path, "sqlite", max_pages=8)
     assert (await Crawler(first, site=TreeSite()).run()).pages == 8
     assert len(items_by_number(tmp_path)) < 2 ** (DEPTH + 1) - 1
     rest = dataclasses.replace(first.crawl, max_pages=1000)
@@ -127,9 +123,9 @@ class BadDataSite(Site):
 
 
 async def test_data_json_cannot_hold_is_the_pages_parse_error(
-    site: GeneratedSite, tmp_path: Path
+    small_site: GeneratedSite, tmp_path: Path
 ) -> None:
-    config = make_config(site, tmp_path, "memory")
+    config = make_config(small_site, tmp_path, "memory")
     stats = await Crawler(config, site=BadDataSite()).run()
     assert (stats.items, stats.errors["parse"]) == (0, 1)
     [record] = [json.loads(line) for line in (tmp_path / "errors.jsonl").read_text().splitlines()]

@@ -11,16 +11,14 @@ process once; per page only the page's inputs and the results do.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import multiprocessing.connection
 import os
-import threading
 import traceback
 from collections.abc import Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from crawler.crawl.parse_pool import ParsePool
 from crawler.crawl.scope import Scope
 from crawler.errors import ParseError
 from crawler.parse import ExtractFailure, Item, Link, Page, Site
@@ -130,56 +128,26 @@ class ParseJob:
 
 
 class PageParser:
-    """Runs a ``ParseJob`` in ``workers`` processes, or in threads when ``workers``
-    is 1. Raises ``ParseError`` for a page its site fails on."""
+    """Runs a ``ParseJob`` in ``workers`` processes (``ParsePool``), or in threads when
+    ``workers`` is 1. Raises ``ParseError`` for a page its site fails on."""
 
     def __init__(self, job: ParseJob, workers: int = 1) -> None:
         self._job = job
-        self._executor: Executor
+        self._threads: ThreadPoolExecutor | None = None
+        self._processes: ParsePool | None = None
         if workers <= 1:
-            self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="parse")
-            self._in_process = False
+            self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="parse")
         else:
-            # spawn, not fork: this process runs threads (the engine's, SQLite's)
-            # that a forked child would inherit mid-flight.
-            self._executor = ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_install,
-                initargs=(job,),
-            )
-            self._in_process = True
+            self._processes = ParsePool(job, workers, site=type(job.site).__name__)
 
     async def parse(self, page: Page) -> Parsed:
-        loop = asyncio.get_running_loop()
-        if self._in_process:
-            return await loop.run_in_executor(self._executor, _parse_installed, page)
-        return await loop.run_in_executor(self._executor, self._job, page)
+        if self._processes is not None:
+            parsed: Parsed = await self._processes.parse(page)
+            return parsed
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._job, page)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-_installed: ParseJob | None = None  # in a parse process: the crawl's job
-
-
-def _install(job: ParseJob) -> None:
-    global _installed
-    _installed = job
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        threading.Thread(target=_exit_with, args=(parent.sentinel,), name="parent-watch",
-                         daemon=True).start()  # fmt: skip
-
-
-def _exit_with(sentinel: int) -> None:
-    """End this parse process when the crawl's ends, however it ends. Killed (``kill
-    -9``, the OOM killer), a crawl leaves its workers waiting on queues whose pipes every
-    worker keeps open: they would live on, holding the crawl's stdout and stderr."""
-    multiprocessing.connection.wait([sentinel])
-    os._exit(0)
-
-
-def _parse_installed(page: Page) -> Parsed:
-    assert _installed is not None, "a parse process runs _install first"
-    return _installed(page)
+        if self._processes is not None:
+            self._processes.close()
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
