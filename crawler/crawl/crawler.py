@@ -167,8 +167,9 @@ class Crawler:
         # "auto" embedded: threads, since processes would import the caller's script
         # again, which only the command line (auto_parse_workers) knows to be safe.
         workers = 1 if crawl.parse_workers == "auto" else crawl.parse_workers
-        parser = PageParser(ParseJob(self.site, self.scope, crawl.follow_nofollow),
-                            workers=workers)  # fmt: skip
+        job = ParseJob(self.site, self.scope, crawl.follow_nofollow,
+                       links_once=config.recrawl is None)  # fmt: skip
+        parser = PageParser(job, workers=workers)
         pages = PagesSink(files.pages, worker=files.worker) if config.output.pages else None
         try:
             async with contextlib.AsyncExitStack() as stack:

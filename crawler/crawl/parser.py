@@ -15,7 +15,7 @@ import os
 import traceback
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from crawler.crawl.parse_pool import ParsePool
@@ -25,6 +25,7 @@ from crawler.parse import ExtractFailure, Item, Link, Page, Site
 from crawler.sinks import to_json
 
 __all__ = [
+    "LINKS_REMEMBERED",
     "MAX_AUTO_PROCESSES",
     "PageParser",
     "ParseJob",
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 MAX_AUTO_PROCESSES = 4  # past this the crawl's own process, not parsing, is the limit
+LINKS_REMEMBERED = 65536
 
 
 def auto_parse_workers(cores: int | None = None) -> int:
@@ -98,16 +100,26 @@ def run_site(site: Site, page: Page) -> list[Item | Link | ExtractFailure]:
 
 @dataclass(frozen=True, slots=True)
 class ParseJob:
-    """What every page of a crawl is parsed with; picklable."""
+    """What every page of a crawl is parsed with; picklable.
+
+    With ``links_once``, a link this job (in this process or thread pool) handed on
+    before is not handed on again: a shop's menus, footers and related items name the
+    same pages on every page, and each would be scoped, pickled and looked up by the
+    crawl's process only to be found queued. Off in rounds, where every link is a
+    page's outlink. At most ``LINKS_REMEMBERED`` are remembered, forgotten all at once:
+    forgetting costs only that work, since the frontier's dedup is exact."""
 
     site: Site
     scope: Scope
     follow_nofollow: bool = False
+    links_once: bool = True
+    _handed: set[str] = field(default_factory=set, compare=False, repr=False)
 
     def __call__(self, page: Page) -> Parsed:
         parsed = Parsed([], [], [], {}, [])
         depth = page.depth + 1
         seen: set[str] = set()
+        handed = self._handed if self.links_once else seen
         for result in run_site(self.site, page):
             if isinstance(result, ExtractFailure):
                 parsed.failures.append(result.message)
@@ -115,7 +127,7 @@ class ParseJob:
                 parsed.items.append(dict(result))
             elif result.nofollow and not self.follow_nofollow:
                 parsed.dropped.append("nofollow")
-            elif result.url not in seen:  # the frontier would drop a repeat anyway
+            elif result.url not in seen and result.url not in handed:
                 seen.add(result.url)
                 reason = self.scope.drop_reason(result.url, depth)
                 if reason is not None:
@@ -124,6 +136,10 @@ class ParseJob:
                 parsed.links.append(result.url)
                 if result.data:
                     parsed.data[result.url] = dict(result.data)
+        if self.links_once:
+            if len(handed) + len(parsed.links) > LINKS_REMEMBERED:
+                handed.clear()
+            handed.update(parsed.links)
         return parsed
 
 

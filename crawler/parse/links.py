@@ -272,6 +272,11 @@ def _collect(tags: Iterable[_Tag], page_url: str) -> list[Link]:
     return [Link(url, nofollow) for url, nofollow in found.items()]
 
 
+# A root-relative href that joins as it is written: segments of unreserved characters
+# (none "." or ".."), a plain query, any fragment. The product pages a shop links once
+# each (related items) are mostly these; yarl takes 20 times longer to say the same.
+_PLAIN_PATH = re.compile(r"(?:/[\w~-][\w.~-]*)+/?(?:\?[\w.~=&-]+)?(?:#.*)?", re.ASCII)
+
 _RESOLVED_MAX = 8192  # answers remembered per thread or process; forgotten all at once
 _resolved: dict[tuple[str, str], str | None] = {}
 
@@ -285,7 +290,7 @@ class _Resolver:
     resolved as it comes. Threads may share the memo: an answer depends only on its
     key, so a race stores the same value twice."""
 
-    __slots__ = ("_base", "_origin", "_scheme")
+    __slots__ = ("_base", "_origin", "_plain", "_scheme")
 
     def __init__(self, base: URL | None) -> None:
         self._base = base
@@ -293,6 +298,8 @@ class _Resolver:
         authority_end = text.find("/", text.find("//") + 2)
         self._origin = text if authority_end < 0 else text[:authority_end]
         self._scheme = "" if base is None else base.scheme
+        self._plain = False
+        self._plain = base is not None and self("/") == self._origin + "/"
 
     def __call__(self, href: str) -> str | None:
         if "\\" in href:  # read as "/": "/\\x" is "//x", relative to the base's path
@@ -302,6 +309,8 @@ class _Resolver:
                 return resolve_url(href, self._base)
             context = self._scheme
         elif href[:1] == "/":
+            if self._plain and _PLAIN_PATH.fullmatch(href):
+                return self._origin + href.partition("#")[0]
             context = self._origin
         elif href[:5].lower() == "http:" or href[:6].lower() == "https:":
             context = ""
