@@ -19,8 +19,11 @@ from typing import Any
 import pytest
 
 from crawler.config import parse_config
+from crawler.config.crawl import CrawlSettings
 from crawler.crawl import Crawler, parse_pool
 from crawler.crawl.parse_pool import BATCH_PAGES, STILLBORN_MAX, ParsePool
+from crawler.crawl.parser import ParseJob
+from crawler.crawl.scope import Scope
 from crawler.errors import ParseError
 from crawler.models import make_headers
 from crawler.parse import Item, Link, Page, Site
@@ -224,3 +227,29 @@ def test_a_crawl_killed_with_sigkill_takes_its_parse_processes_with_it(
     finally:
         crawl.kill()
         crawl.communicate(timeout=30)
+
+
+class Menu(Site):
+    """Every page links the same menu, and a page of its own."""
+
+    def parse(self, page: Page) -> Iterable[Item | Link]:
+        yield from page.links()
+
+
+def menu_page(n: int) -> Page:
+    menu = "".join(f'<a href="/c/{k}.html">c</a>' for k in range(5))
+    body = f'<html><body>{menu}<a href="/p/{n + 1}.html">next</a><a href="//x.test/">off</a>'
+    return Page(f"http://127.0.0.1:1/p/{n}.html", 200, HEADERS, body.encode())
+
+
+@pytest.mark.parametrize("links_once", [True, False])
+def test_a_job_hands_on_each_link_once_unless_told_to_keep_every_outlink(links_once: bool) -> None:
+    scope = Scope(CrawlSettings(start_urls=("http://127.0.0.1:1/",)))
+    job = ParseJob(Menu(), scope, links_once=links_once)
+    menu = [f"http://127.0.0.1:1/c/{k}.html" for k in range(5)]
+    first, second = job(menu_page(1)), job(menu_page(2))
+    assert first.links == [*menu, "http://127.0.0.1:1/p/2.html"]
+    assert second.links == (
+        ["http://127.0.0.1:1/p/3.html"] if links_once else [*menu, "http://127.0.0.1:1/p/3.html"]
+    )
+    assert first.dropped == second.dropped == ["offsite"]  # counted on every page
