@@ -32,7 +32,8 @@ def _class_xpath(prefix: str, name: str) -> Any:
     from lxml import etree
 
     return etree.XPath(
-        f"{prefix}*[contains(concat(' ', normalize-space(@class), ' '), ' {name} ')]"
+        f"{prefix}@class[contains(., '{name}')]"
+        f"[contains(concat(' ', normalize-space(.), ' '), ' {name} ')]/.."
     )
 
 
@@ -45,7 +46,7 @@ class Parser:
         self.fromstring = html.document_fromstring
         self.hrefs = etree.XPath("//a/@href")
         self.products = _class_xpath("//", "product")
-        self.fields = [_class_xpath(".//", name) for name in ("name", "sku", "price")]
+        self.fields = [_class_xpath("./descendant::*/", name) for name in ("name", "sku", "price")]
 
     def __call__(self, url: str, body: bytes) -> str:
         tree = self.fromstring(body)
