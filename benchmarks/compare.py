@@ -13,9 +13,8 @@ runs, alternating and with the order rotated every repetition:
 - ``crawl-<engine>-shop`` (aiohttp, threads, futures) and ``crawl-aiohttp-generic``:
   ``python -m crawler CONFIG --quiet``, robots obeyed, SQLite frontier, 64 in flight,
   a rate limit of 2,000 requests/s per host (configured, as on a real crawl, but high),
-  the default ``parse_workers`` ("auto": processes from 3 cores, threads below);
-- ``crawl-aiohttp-shop-p2``: the same, parsing in 2 processes (``parse_workers = 2``,
-  what ``auto`` means from three cores; threads below);
+  the default ``parse_workers`` ("auto": processes on 2+ cores);
+- ``crawl-aiohttp-shop-p1``: the same, parsing in threads (``parse_workers = 1``);
 - ``crawl-aiohttp-rules``: the same with no ``crawl.site`` and ``[[extract]]`` rules
   (``RULES``) taking what ``sites/shop.py`` takes;
 - ``scrapy``: ``scrapy_spider.py``, an equivalent ``CrawlSpider`` (its download delay
@@ -75,7 +74,7 @@ CRAWLS: dict[str, tuple[str, str, int | str]] = {
     "crawl-threads-shop": ("threads", "shop", "auto"),
     "crawl-futures-shop": ("futures", "shop", "auto"),
     "crawl-aiohttp-generic": ("aiohttp", "generic", "auto"),
-    "crawl-aiohttp-shop-p2": ("aiohttp", "shop", 2),  # parse processes: what auto passes up
+    "crawl-aiohttp-shop-p1": ("aiohttp", "shop", 1),  # parsing in threads: what auto buys
     "crawl-aiohttp-rules": ("aiohttp", "", "auto"),
 }
 # [[extract]] rules ending a variant's config. With no crawl.site only their items are

@@ -113,8 +113,8 @@ def test_auto_parses_in_processes_on_the_command_line_when_cores_allow(
         assert parents == {os.getpid()}
 
 
-@pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 1), (3, 3), (4, 4), (64, 4)])
-def test_auto_means_a_process_per_core_from_three_cores_up_to_four(cores: int, workers: int) -> None:
+@pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 2), (3, 3), (64, 4)])
+def test_auto_means_a_process_per_core_from_two_cores_up_to_four(cores: int, workers: int) -> None:
     from crawler.crawl.parser import auto_parse_workers
 
     assert auto_parse_workers(cores) == workers

@@ -63,7 +63,7 @@ class CrawlSettings:
     sitemaps: bool = True
     site: str = "generic"
     follow_nofollow: bool = False
-    # "auto": processes under `crawl` on 3+ cores (see auto_parse_workers), else threads;
+    # "auto": processes under `crawl` on 2+ cores (see auto_parse_workers), else threads;
     # 1: threads of the crawl's process; more: that many processes
     parse_workers: int | Literal["auto"] = "auto"
 

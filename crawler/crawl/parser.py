@@ -41,17 +41,15 @@ LINKS_REMEMBERED = 65536
 def auto_parse_workers(cores: int | None = None) -> int:
     """What ``parse_workers = "auto"`` means for a crawl whose main module may start
     processes (the ``crawl`` command): one process per core the crawl may use, up to
-    ``MAX_AUTO_PROCESSES``, when there are at least three; threads (1) below that.
+    ``MAX_AUTO_PROCESSES``, when there are at least two; threads (1) on one core.
 
-    Threads share one interpreter lock with the event loop, so they cap a crawl at what
-    one core does; processes add copying and a second interpreter's memory. On two
-    cores the two come out even in pages/s on the benchmark shop, threads with less CPU
-    and half the memory (benchmarks/README.md); from three, processes have cores of
-    their own to parse on."""
+    Threads share one interpreter lock with the event loop: a parse holding it delays
+    every response waiting to be read, so on two cores processes crawl the benchmark
+    shop a quarter faster (benchmarks/README.md). On one core they only add copying."""
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
         cores = cores or os.cpu_count() or 1
-    return 1 if cores < 3 else min(cores, MAX_AUTO_PROCESSES)
+    return 1 if cores < 2 else min(cores, MAX_AUTO_PROCESSES)
 
 
 class Parsed(NamedTuple):
