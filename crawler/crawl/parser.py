@@ -45,7 +45,7 @@ def auto_parse_workers(cores: int | None = None) -> int:
 
     Threads share one interpreter lock with the event loop: a parse holding it delays
     every response waiting to be read, so on two cores processes crawl the benchmark
-    shop a quarter faster (benchmarks/README.md). On one core they only add copying."""
+    shop twice as fast (benchmarks/README.md). On one core they only add copying."""
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
         cores = cores or os.cpu_count() or 1
