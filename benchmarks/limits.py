@@ -22,19 +22,9 @@ import asyncio
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urldefrag, urljoin
 
 import aiohttp
-
-
-def _class_xpath(prefix: str, name: str) -> Any:
-    from lxml import etree
-
-    return etree.XPath(
-        f"{prefix}@class[contains(., '{name}')]"
-        f"[contains(concat(' ', normalize-space(.), ' '), ' {name} ')]/.."
-    )
 
 
 class Parser:
@@ -43,10 +33,12 @@ class Parser:
     def __init__(self) -> None:
         from lxml import etree, html
 
+        from sites.shop import class_xpath  # the crawl's own expressions, never a copy
+
         self.fromstring = html.document_fromstring
         self.hrefs = etree.XPath("//a/@href")
-        self.products = _class_xpath("//", "product")
-        self.fields = [_class_xpath("./descendant::*/", name) for name in ("name", "sku", "price")]
+        self.products = class_xpath("//", "product")
+        self.fields = [class_xpath("./descendant::*/", name) for name in ("name", "sku", "price")]
 
     def __call__(self, url: str, body: bytes) -> str:
         tree = self.fromstring(body)

@@ -18,10 +18,11 @@ from lxml import etree
 
 from crawler.parse import Item, Link, Page, Site
 
-__all__ = ["SITE", "ShopSite", "parse_price"]
+__all__ = ["SITE", "ShopSite", "class_xpath", "parse_price"]
 
 
-def _class_xpath(prefix: str, name: str) -> Any:
+def class_xpath(prefix: str, name: str) -> Any:
+    """The elements under ``prefix`` whose class list holds ``name``, as a compiled XPath."""
     # The class attribute is a space-separated token list: match the token,
     # not a substring ("product-list" is not "product"). Testing the attributes
     # (the cheap substring first) and stepping up to their elements is four times
@@ -32,8 +33,8 @@ def _class_xpath(prefix: str, name: str) -> Any:
     )
 
 
-_PRODUCTS = _class_xpath("//", "product")
-_FIELDS = {name: _class_xpath("./descendant::*/", name) for name in ("name", "sku", "price")}
+_PRODUCTS = class_xpath("//", "product")
+_FIELDS = {name: class_xpath("./descendant::*/", name) for name in ("name", "sku", "price")}
 
 # The first number in the text. Digits may be grouped by "," "." "'" or, before
 # exactly three digits, by a (non-breaking, narrow) space: "1 299,00".

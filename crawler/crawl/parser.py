@@ -119,7 +119,7 @@ class ParseJob:
         parsed = Parsed([], [], [], {}, [])
         depth = page.depth + 1
         seen: set[str] = set()
-        handed = self._handed if self.links_once else seen
+        handed = self._handed if self.links_once else set()
         for result in run_site(self.site, page):
             if isinstance(result, ExtractFailure):
                 parsed.failures.append(result.message)
