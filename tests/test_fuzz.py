@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 from hypothesis import HealthCheck, assume, event, example, given, settings
@@ -55,6 +55,7 @@ from crawler.urls import (
     is_http_url,
     origin,
     parse_http_url,
+    usual_host_and_path,
 )
 from sites.generic import GenericSite
 
@@ -1124,3 +1125,18 @@ def test_a_page_file_for_any_python_string(sink_root: Path, url: str) -> None:
 # test, not a group of them, so that ``raises=`` checks it is the bug described. None is
 # open today.
 XFAIL_FUZZ = settings(FUZZ, report_multiple_bugs=False)
+
+
+@FUZZ
+@given(st.from_regex(_FETCHABLE, fullmatch=True) | url_shaped(http=True) | ON_SITE | URLS)
+@example("http://a.example:8080/p/1.html?x=/y#z/w")
+@example("http://a.example#f/x")
+@example("http://a.example?q=/x")
+def test_the_usual_split_agrees_with_urlsplit(url: str) -> None:
+    """The scope reads host and path from a regex for URLs in the usual spelling: they
+    must be what ``urlsplit`` reads, or the scope's verdicts would differ by spelling."""
+    usual = usual_host_and_path(url)
+    if usual is not None:
+        parts = urlsplit(url)
+        assert usual == (parts.hostname or "", parts.path)
+        assert usable(url)

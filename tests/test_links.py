@@ -460,7 +460,11 @@ def test_link_is_a_frozen_hashable_value() -> None:
 _SEGMENTS = ["123.html", "p", "item-7_b.html", ".", "..", ".hidden", "..x", "~user", "a.b.c", "", "x:y",
              "%41", "é", "a b", "q?x=1", "f#top", "\\", "UPPER", "-", "_"]  # fmt: skip
 _PREFIXES = ["", "", "", "/", "//", "///", "./", "../", "/../", "http://b.test/", "HTTPS://B.test:443/",
-             "//b.test/", "//b.test:80/", "http:", "?", "?a=1&", "#", " ", "\\", "/\\", "\t/"]  # fmt: skip
+             "//b.test/", "//b.test:80/", "http:", "?", "?a=1&", "#", " ", "\\", "/\\", "\t/",
+             # the bases' own origins, in their own and in other spellings
+             "http://a.test/", "//a.test/", "http://a.test:80/", "HTTP://a.test/", "http://a.test",
+             "https://a.test:8443/", "//A.test:8443/", "http://[::1]:8080/", "//[::1]:8080/",
+             "http://user:pw@a.test/", "//user:pw@a.test/", "../../", "./../"]  # fmt: skip
 _BASES = [
     "http://a.test/", "http://a.test/p/1.html", "http://a.test/p/", "http://a.test/p/1.html?x=1&y",
     "https://A.test:8443/deep/er/page", "http://a.test", "http://a.test/%C3%A9/x.html",

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from crawler.crawl.parse_pool import ParsePool
 from crawler.crawl.scope import Scope
 from crawler.errors import ParseError
-from crawler.parse import ExtractFailure, Item, Link, Page, Site
+from crawler.parse import ExtractFailure, Link, Page, Site
 from crawler.sinks import to_json
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
     "ParseJob",
     "Parsed",
     "auto_parse_workers",
-    "run_site",
 ]
 
 MAX_AUTO_PROCESSES = 4  # past this the crawl's own process, not parsing, is the limit
@@ -64,40 +63,6 @@ class Parsed(NamedTuple):
     failures: list[str]
 
 
-def run_site(site: Site, page: Page) -> list[Item | Link | ExtractFailure]:
-    """Run the site's parser; its failure is the page's (``ParseError``), not the crawl's.
-
-    Every result is checked here, off the loop: a link must be a ``Link`` and an item
-    a mapping that JSON can hold, so nothing a site yields can break a commit later."""
-    try:
-        results: list[Item | Link | ExtractFailure] = []
-        for result in site.parse(page):
-            if isinstance(result, ExtractFailure):
-                results.append(result)
-            elif isinstance(result, Link):
-                if result.data is not None:
-                    if not isinstance(result.data, Mapping):
-                        raise TypeError(
-                            f"Link.data must be a mapping, not {type(result.data).__name__}"
-                        )
-                    to_json(result.data)  # it is stored in the frontier as JSON
-                results.append(result)
-            elif isinstance(result, Mapping):
-                item = Item(result)
-                to_json(item)
-                results.append(item)
-            else:
-                raise TypeError(f"a site yields Item or Link, not {type(result).__name__}")
-        return results
-    except Exception as exc:
-        raise ParseError(
-            f"{type(exc).__name__}: {exc}",
-            url=page.url,
-            site=type(site).__name__,
-            details="".join(traceback.format_exception(exc)),
-        ) from exc
-
-
 @dataclass(frozen=True, slots=True)
 class ParseJob:
     """What every page of a crawl is parsed with; picklable.
@@ -116,26 +81,54 @@ class ParseJob:
     _handed: set[str] = field(default_factory=set, compare=False, repr=False)
 
     def __call__(self, page: Page) -> Parsed:
+        """The page's results, scoped; the site's failure is the page's (``ParseError``),
+        not the crawl's."""
+        try:
+            return self._parse(page)
+        except Exception as exc:
+            raise ParseError(
+                f"{type(exc).__name__}: {exc}",
+                url=page.url,
+                site=type(self.site).__name__,
+                details="".join(traceback.format_exception(exc)),
+            ) from exc
+
+    def _parse(self, page: Page) -> Parsed:
+        # Every result is checked here, off the loop: a link must be a Link and an item
+        # a mapping that JSON can hold, so nothing a site yields breaks a commit later.
+        # Links come first: a page yields dozens of them and one item or none.
         parsed = Parsed([], [], [], {}, [])
         depth = page.depth + 1
         seen: set[str] = set()
         handed = self._handed if self.links_once else set()
-        for result in run_site(self.site, page):
-            if isinstance(result, ExtractFailure):
+        follow_nofollow = self.follow_nofollow
+        for result in self.site.parse(page):
+            if isinstance(result, Link):
+                data = result.data
+                if data is not None:
+                    if not isinstance(data, Mapping):
+                        raise TypeError(f"Link.data must be a mapping, not {type(data).__name__}")
+                    to_json(data)  # it is stored in the frontier as JSON
+                url = result.url
+                if result.nofollow and not follow_nofollow:
+                    parsed.dropped.append("nofollow")
+                elif url not in seen and url not in handed:
+                    seen.add(url)
+                    reason = self.scope.drop_reason(url, depth)
+                    if reason is not None:
+                        parsed.dropped.append(reason)
+                        continue
+                    parsed.links.append(url)
+                    if data:
+                        parsed.data[url] = dict(data)
+            elif isinstance(result, ExtractFailure):
                 parsed.failures.append(result.message)
-            elif not isinstance(result, Link):
-                parsed.items.append(dict(result))
-            elif result.nofollow and not self.follow_nofollow:
-                parsed.dropped.append("nofollow")
-            elif result.url not in seen and result.url not in handed:
-                seen.add(result.url)
-                reason = self.scope.drop_reason(result.url, depth)
-                if reason is not None:
-                    parsed.dropped.append(reason)
-                    continue
-                parsed.links.append(result.url)
-                if result.data:
-                    parsed.data[result.url] = dict(result.data)
+            elif isinstance(result, Mapping):
+                item = dict(result)
+                to_json(item)
+                parsed.items.append(item)
+            else:
+                raise TypeError(f"a site yields Item or Link, not {type(result).__name__}")
         if self.links_once:
             if len(handed) + len(parsed.links) > LINKS_REMEMBERED:
                 handed.clear()

@@ -6,7 +6,7 @@ from collections import Counter
 from urllib.parse import urlsplit
 
 from crawler.config import CrawlSettings
-from crawler.urls import is_http_url
+from crawler.urls import is_http_url, usual_host_and_path
 
 __all__ = ["Scope"]
 
@@ -59,23 +59,26 @@ class Scope:
     def _verdict(self, url: str) -> tuple[str | None, str | None]:
         """The reasons to drop ``url`` checked before its depth and after it: a page's
         menus link the same URLs on every page, and only the depth differs."""
+        usual = usual_host_and_path(url)  # most links: no parse
+        if usual is not None:
+            return self._reasons(url, *usual)
         # What the engines insist on: canonicalize never refuses, so a port over
         # 65535, an unclosed IPv6 bracket or a lone surrogate must be caught here.
         if not is_http_url(url):
             return "invalid_url", None
         try:
-            return self._reasons(url)
+            parts = urlsplit(url)
         except ValueError:  # what urlsplit refuses, yarl accepted: still not a URL for us
             return "invalid_url", None
+        return self._reasons(url, parts.hostname or "", parts.path)
 
-    def _reasons(self, url: str) -> tuple[str | None, str | None]:
+    def _reasons(self, url: str, host: str, path: str) -> tuple[str | None, str | None]:
         settings = self.settings
         if len(url) > settings.max_url_length:
             return "trap", None
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not self.allows_host(parts.hostname or ""):
+        if not self.allows_host(host):
             return "offsite", None
-        segments = [s for s in parts.path.split("/") if s]
+        segments = [s for s in path.split("/") if s]
         if (
             len(segments) > settings.max_path_repeats  # fewer cannot repeat too often
             and Counter(segments).most_common(1)[0][1] > settings.max_path_repeats

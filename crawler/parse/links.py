@@ -34,10 +34,10 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, Protocol
 
 import lxml.html
 from lxml import etree
@@ -226,31 +226,39 @@ def _has_token(value: str | None, token: str) -> bool:
     return bool(value) and token in _TOKENS.split(str(value).lower())
 
 
-# An element as the link walk sees it: its tag and a way to read attributes.
-_Tag = tuple[str, Callable[[str], str | None]]
+class _Element(Protocol):
+    """An element as the link walk sees it: an lxml element, or a tag the tokenizer read."""
+
+    @property
+    def tag(self) -> Any: ...  # str for elements; comments and the like never come here
+
+    def get(self, key: str) -> str | None: ...
 
 
-def _collect(tags: Iterable[_Tag], page_url: str) -> list[Link]:
+def _collect(elements: Iterable[_Element], page_url: str) -> list[Link]:
     raw: list[tuple[str, bool]] = []
     base_href: str | None = None
     page_nofollow = False
-    for tag, get in tags:
-        attr = _URL_ATTR.get(tag)
+    url_attributes = _URL_ATTR
+    for element in elements:
+        tag = element.tag
+        attr = url_attributes.get(tag)
         if attr is not None:
-            value = get(attr)
+            value = element.get(attr)
             if value:
-                raw.append((value, tag in ("a", "area") and _has_token(get("rel"), "nofollow")))
+                rel = element.get("rel") if tag == "a" or tag == "area" else None
+                raw.append((value, rel is not None and _has_token(rel, "nofollow")))
         elif tag == "meta":
-            name = (get("name") or "").strip().lower()
+            name = (element.get("name") or "").strip().lower()
             if name == "robots":
-                content = get("content")
+                content = element.get("content")
                 page_nofollow |= _has_token(content, "nofollow") or _has_token(content, "none")
-            elif (get("http-equiv") or "").strip().lower() == "refresh":
-                target = _refresh_target(get("content"))
+            elif (element.get("http-equiv") or "").strip().lower() == "refresh":
+                target = _refresh_target(element.get("content"))
                 if target:
                     raw.append((target, False))
         elif tag == "base" and base_href is None:
-            base_href = get("href")
+            base_href = element.get("href")
 
     try:
         # yarl keeps the base's fragment when joining "?query"; drop it first.
@@ -269,7 +277,22 @@ def _collect(tags: Iterable[_Tag], page_url: str) -> list[Link]:
         url = resolve(href)
         if url is not None:
             found[url] = found.get(url, True) and (nofollow or page_nofollow)
-    return [Link(url, nofollow) for url, nofollow in found.items()]
+    return [_link(url) if not nofollow else Link(url, True) for url, nofollow in found.items()]
+
+
+_links: dict[str, Link] = {}
+
+
+def _link(url: str) -> Link:
+    """``Link(url)``, made once: menus and footers link the same pages on every page,
+    and a frozen dataclass costs more to make than to look up (it is immutable, so
+    pages may share one)."""
+    link = _links.get(url)
+    if link is None:
+        if len(_links) >= _RESOLVED_MAX:
+            _links.clear()
+        link = _links[url] = Link(url)
+    return link
 
 
 # A root-relative href that joins as it is written: segments of unreserved characters
@@ -278,7 +301,18 @@ def _collect(tags: Iterable[_Tag], page_url: str) -> list[Link]:
 _PLAIN_PATH = re.compile(r"(?:/[\w~-][\w.~-]*)+/?(?:\?[\w.~=&-]+)?(?:#.*)?", re.ASCII)
 
 _RESOLVED_MAX = 8192  # answers remembered per thread or process; forgotten all at once
-_resolved: dict[tuple[str, str], str | None] = {}
+# Answers by what they depend on (an origin, a scheme, or nothing: "" for absolute
+# hrefs), then by href.
+_resolved: dict[str, dict[str, str | None]] = {}
+
+
+def _memo(context: str) -> dict[str, str | None]:
+    memo = _resolved.get(context)
+    if memo is None:
+        if len(_resolved) >= 64:  # many origins: a crawl of many sites
+            _resolved.clear()
+        memo = _resolved[context] = {}
+    return memo
 
 
 class _Resolver:
@@ -286,11 +320,12 @@ class _Resolver:
 
     A shop's menus and footers name the same few dozen URLs on every page, as
     absolute or root-relative links whose answer depends on the base's scheme and
-    authority alone; those are looked up, not parsed again. Every other href is
-    resolved as it comes. Threads may share the memo: an answer depends only on its
-    key, so a race stores the same value twice."""
+    authority alone; those are looked up, not parsed again. Root-relative and
+    same-origin links of plain segments are joined as written (``_PLAIN_PATH``).
+    Every other href is resolved as it comes. Threads may share the memo: an answer
+    depends only on its key, so a race stores the same value twice."""
 
-    __slots__ = ("_base", "_origin", "_plain", "_scheme")
+    __slots__ = ("_absolute", "_base", "_origin", "_plain", "_rooted", "_scheme", "_schemed")
 
     def __init__(self, base: URL | None) -> None:
         self._base = base
@@ -298,41 +333,60 @@ class _Resolver:
         authority_end = text.find("/", text.find("//") + 2)
         self._origin = text if authority_end < 0 else text[:authority_end]
         self._scheme = "" if base is None else base.scheme
+        self._absolute = _memo("")
+        self._rooted = _memo(self._origin)
+        self._schemed = _memo(self._scheme + ":")
         self._plain = False
         self._plain = base is not None and self("/") == self._origin + "/"
 
     def __call__(self, href: str) -> str | None:
+        if href[:1] == "/":
+            if href[1:2] == "/":
+                memo = self._schemed
+                if not (href[2:3].isalnum() or href[2:3] == "["):  # no host: not base-free
+                    return resolve_url(href, self._base)
+            else:
+                memo = self._rooted
+        else:
+            memo = self._absolute
+            lowered = href[:6].lower()
+            if not (lowered[:5] == "http:" or lowered == "https:"):
+                # relative to the page's path or query: seldom shared
+                return resolve_url(href, self._base)
+        if href in memo:
+            return memo[href]
         if "\\" in href:  # read as "/": "/\\x" is "//x", relative to the base's path
             return resolve_url(href, self._base)
-        if href[:2] == "//":
-            if not (href[2:3].isalnum() or href[2:3] == "["):  # no host: not base-free
-                return resolve_url(href, self._base)
-            context = self._scheme
-        elif href[:1] == "/":
-            if self._plain and _PLAIN_PATH.fullmatch(href):
-                return self._origin + href.partition("#")[0]
-            context = self._origin
-        elif href[:5].lower() == "http:" or href[:6].lower() == "https:":
-            context = ""
-        else:  # relative to the page's path or query: seldom shared
-            return resolve_url(href, self._base)
-        key = (context, href)
-        try:
-            return _resolved[key]
-        except KeyError:
-            pass
-        url = resolve_url(href, self._base)
-        if len(_resolved) >= _RESOLVED_MAX:
-            _resolved.clear()
-        _resolved[key] = url
+        url = self._plain_join(href) or resolve_url(href, self._base)
+        if len(memo) >= _RESOLVED_MAX:
+            memo.clear()
+        memo[href] = url
         return url
+
+    def _plain_join(self, href: str) -> str | None:
+        """``href`` as written, without its fragment, when it names a plain path on the
+        base's own origin (root-relative, scheme-relative or absolute)."""
+        if not self._plain:
+            return None
+        origin = self._origin
+        if href[:1] != "/":  # absolute
+            head, start = "", (len(origin) if href.startswith(origin) else -1)
+        elif href[1:2] == "/":  # scheme-relative: "//host:port/..."
+            authority = origin[len(self._scheme) + 1 :]
+            head = self._scheme + ":"
+            start = len(authority) if href.startswith(authority) else -1
+        else:
+            head, start = origin, 0
+        if start < 0 or _PLAIN_PATH.fullmatch(href, start) is None:
+            return None
+        return head + href.partition("#")[0]
 
 
 def links_from_tree(root: Any, base_url: str) -> list[Link]:
     """The links of an already parsed tree (see ``parse_html``); ``[]`` for ``None``."""
     if root is None:
         return []
-    return _collect(((el.tag, el.get) for el in root.iter(*_TAGS)), base_url)
+    return _collect(root.iter(*_TAGS), base_url)
 
 
 class _TagScanner(HTMLParser):
@@ -341,7 +395,7 @@ class _TagScanner(HTMLParser):
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.tags: list[_Tag] = []
+        self.tags: list[_ScannedTag] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _TAGS:
@@ -349,7 +403,19 @@ class _TagScanner(HTMLParser):
             values: dict[str, str | None] = {}
             for name, value in attrs:
                 values.setdefault(name, value)
-            self.tags.append((tag, values.get))
+            self.tags.append(_ScannedTag(tag, values))
+
+
+class _ScannedTag:
+    """A start tag the tokenizer read, as ``_collect`` reads elements."""
+
+    __slots__ = ("_attributes", "tag")
+
+    def __init__(self, tag: str, attributes: dict[str, str | None]) -> None:
+        self.tag, self._attributes = tag, attributes
+
+    def get(self, key: str) -> str | None:
+        return self._attributes.get(key)
 
 
 def _scan_links(text: str, base_url: str) -> list[Link]:
