@@ -43,8 +43,8 @@ def _visible_text_length(root: Any) -> int:
     reads as two words, which is how it renders. (XPath, not a walk in Python: this
     runs on every page.)
     """
-    words = " ".join(_VISIBLE_TEXT(root)).split()
-    return sum(map(len, words)) + max(len(words) - 1, 0)
+    # Joining the words again is cheaper than summing their lengths in Python.
+    return len(" ".join(" ".join(_VISIBLE_TEXT(root)).split()))
 
 
 def _jsonld(root: Any) -> list[dict[str, Any]]:

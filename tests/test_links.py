@@ -7,6 +7,7 @@ import random
 from html import escape
 from pathlib import Path
 
+import lxml.html
 import pytest
 from lxml import etree
 
@@ -486,3 +487,19 @@ def test_links_join_as_resolve_url_joins_them_on_every_path() -> None:
             url for href in sorted(hrefs) if (url := resolve_url(href, base)) is not None
         ))  # fmt: skip
         assert found == expected, base
+
+
+def test_the_tree_has_the_element_classes_of_lxml_html() -> None:
+    """The parser picks element classes by a table in C, not lxml.html's Python lookup:
+    sites rely on getting the same classes (``text_content()``, ``FormElement.fields``)."""
+    markup = (b"<!DOCTYPE html><html><head><title>t</title><!-- c --></head><body>"
+              b"<form action=/x><label>L</label><input name=a><select><option>1</select>"
+              b"<textarea>t</textarea></form><FORM></FORM><p>&amp;&nbsp;&unknown;</p>"
+              b"<svg><circle/></svg><math><mi>x</mi></math><table><td>c</table></body></html>")  # fmt: skip
+    root, _ = parse_html(markup)
+    reference = lxml.html.document_fromstring(markup, parser=lxml.html.HTMLParser(encoding="utf-8"))
+    ours = [(node.tag, type(node)) for node in root.getroottree().iter()]
+    assert ours == [(node.tag, type(node)) for node in reference.getroottree().iter()]
+    assert {lxml.html.FormElement, lxml.html.InputElement, lxml.html.HtmlComment} <= {
+        kind for _, kind in ours
+    }

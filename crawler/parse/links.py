@@ -93,7 +93,30 @@ def _parser(encoding: str | None) -> Any:
         # huge_tree lifts libxml2's limits from 256 to 2048 levels of nesting
         # and allows text nodes over 10 MB.
         parser = parsers[encoding] = lxml.html.HTMLParser(huge_tree=True, encoding=encoding)
+        parser.set_element_class_lookup(_HTML_CLASSES)
     return parser
+
+
+def _html_classes() -> Any:
+    """The element classes ``lxml.html`` gives each node, chosen in C.
+
+    ``lxml.html``'s own lookup is a Python method called for every element a walk
+    or an XPath touches (about 40 µs of a shop page's 70 µs link walk); this one
+    gives the same classes (``HtmlElement``, ``FormElement`` for ``<form>`` and the
+    like, ``HtmlComment``, ...) by a table."""
+    html = lxml.html
+    fallback = etree.ElementDefaultClassLookup(
+        element=html.HtmlElement,
+        comment=html.HtmlComment,
+        pi=html.HtmlProcessingInstruction,
+        entity=html.HtmlEntity,
+    )
+    lookup = etree.ElementNamespaceClassLookup(fallback)
+    lookup.get_namespace(None).update(html.HtmlElementClassLookup._default_element_classes)
+    return lookup
+
+
+_HTML_CLASSES = _html_classes()
 
 
 def _looks_utf8(body: bytes) -> bool:
