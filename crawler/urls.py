@@ -49,7 +49,7 @@ def parse_http_url(url: str) -> URL:
 # A-labels (which IDNA must decode), a port of at most five digits, printable ASCII after.
 # The path runs to the first "?" or "#" (the class is [!-~] without them).
 _FETCHABLE = re.compile(
-    r"https?://(?P<host>(?!xn--)[a-z0-9-]{1,63}(?:\.(?!xn--)[a-z0-9-]{1,63})*)"
+    r"(?P<scheme>https?)://(?P<host>(?!xn--)[a-z0-9-]{1,63}(?:\.(?!xn--)[a-z0-9-]{1,63})*)"
     r"(?::(?P<port>[0-9]{1,5}))?(?P<path>/[!\"$->@-~]*)?(?:[?#][!-~]*)?"
 )
 
@@ -71,10 +71,15 @@ def usual_host_and_path(url: str) -> tuple[str, str] | None:
     """``(host, path)`` of an http(s) URL in the usual spelling, as ``urlsplit`` reads
     them, without parsing; ``None`` when only the parser can tell (and for what it
     refuses)."""
+    match = _usual(url)
+    return None if match is None else (match["host"], match["path"] or "")
+
+
+def _usual(url: str) -> re.Match[str] | None:
     match = _FETCHABLE.fullmatch(url)
     if match is None or (match["port"] is not None and int(match["port"]) > 65535):
         return None
-    return match["host"], match["path"] or ""
+    return match
 
 
 def host_key(url: str | URL) -> str:
@@ -146,6 +151,9 @@ def fingerprint(url: str) -> bytes:
 def origin(url: str | URL) -> str:
     """``scheme://host:port``, the default port spelled out, so ``http://a`` and
     ``http://a:80`` share one robots.txt and ``https://a`` has its own."""
+    if isinstance(url, str) and (usual := _usual(url)) is not None:  # most URLs: no parse
+        scheme, port = usual["scheme"], usual["port"]
+        return f"{scheme}://{usual['host']}:{_DEFAULT_PORTS[scheme] if port is None else int(port)}"
     parsed = url if isinstance(url, URL) else URL(url)
     host = parsed.raw_host or ""
     return f"{parsed.scheme}://{f'[{host}]' if ':' in host else host}:{parsed.port}"

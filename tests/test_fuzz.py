@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
+from yarl import URL
 
 from crawler.config import SCHEMA, Config, CrawlSettings, load_config, parse_config
 from crawler.crawl.scope import Scope
@@ -1140,3 +1141,14 @@ def test_the_usual_split_agrees_with_urlsplit(url: str) -> None:
         parts = urlsplit(url)
         assert usual == (parts.hostname or "", parts.path)
         assert usable(url)
+
+
+@FUZZ
+@given(st.from_regex(_FETCHABLE, fullmatch=True) | url_shaped(http=True) | ON_SITE | URLS)
+@example("http://a.example:00080/x")
+@example("https://a.example:443")
+def test_the_origin_of_a_usual_url_is_the_parsers(url: str) -> None:
+    """``origin`` reads the usual spelling without yarl: robots.txt and credentials are
+    kept per origin, so both readings must name one origin alike."""
+    assume(usable(url))
+    assert origin(url) == origin(URL(url))

@@ -36,7 +36,7 @@ from crawler.middleware.robots_rules import (
     unreachable,
 )
 from crawler.models import Handler, Lineage, Request, Response, make_headers
-from crawler.urls import origin, parse_http_url
+from crawler.urls import origin, parse_http_url, usual_host_and_path
 
 __all__ = ["Robots", "RobotsStore"]
 
@@ -199,12 +199,12 @@ class Robots:
         if request.lineage.kind == "robots":
             return True
         try:
-            url = parse_http_url(request.url)
+            key, path = _origin_and_path(request.url)
         except ValueError:
             return True  # not ours to judge: the engine rejects it with InvalidURL
-        if url.path == "/robots.txt":
+        if path == "/robots.txt":
             return True
-        rules, expires_at = await self._rules(origin(url), url, request, call_next)
+        rules, expires_at = await self._rules(key, request, call_next)
         if rules.unreachable is not None:
             self._refuse_for_now(request, rules.unreachable, expires_at)
         return rules.allows(request.url, self.product_token)
@@ -240,7 +240,7 @@ class Robots:
     # fetching once per origin ------------------------------------------------------------
 
     async def _rules(
-        self, origin: str, url: URL, request: Request, call_next: Handler
+        self, origin: str, request: Request, call_next: Handler
     ) -> tuple[Rules, float]:
         """The origin's rules and when they expire (on ``clock``)."""
         while True:
@@ -249,26 +249,26 @@ class Robots:
                 del self._entries[origin]
                 entry = None
             if entry is None:
-                entry = await self._fetch(origin, url, request, call_next)
+                entry = await self._fetch(origin, request, call_next)
             # shield: a waiter's cancellation must not cancel the fetch others wait on.
             rules = await asyncio.shield(entry.future)
             if rules is not None:
                 return rules, entry.expires_at
             # The request doing the fetch was cancelled or failed: take over.
 
-    async def _fetch(self, origin: str, url: URL, request: Request, call_next: Handler) -> _Entry:
+    async def _fetch(self, origin: str, request: Request, call_next: Handler) -> _Entry:
         entry = _Entry(asyncio.get_running_loop().create_future())
         while len(self._entries) >= self.max_origins:
             self._entries.popitem(last=False)
         self._entries[origin] = entry
         try:
             if self.shared is None:
-                rules, ttl, _ = await self._download(url, request, call_next)
+                rules, ttl, _ = await self._download(request, call_next)
             else:
                 rules, ttl = await shared_answer(
                     self.shared,
                     origin,
-                    lambda: self._download(url, request, call_next),
+                    lambda: self._download(request, call_next),
                     self.claim_timeout,
                 )
         except BaseException:
@@ -282,10 +282,10 @@ class Robots:
             self._announce(origin, rules.parser)
         return entry
 
-    async def _download(self, url: URL, request: Request, call_next: Handler) -> Fetched:
+    async def _download(self, request: Request, call_next: Handler) -> Fetched:
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _DROP_HEADERS]
         robots_request = Request(
-            str(url.origin().with_path("/robots.txt")),
+            str(URL(request.url).origin().with_path("/robots.txt")),
             headers=make_headers(headers),
             timeouts=request.timeouts,
             max_bytes=self.max_download,
@@ -331,3 +331,13 @@ class Robots:
             sitemaps = list(parser.sitemaps)
             if sitemaps:
                 self.on_sitemaps(origin, sitemaps)
+
+
+def _origin_and_path(url: str) -> tuple[str, str]:
+    """The origin whose robots.txt rules ``url``, and its path, decoded (the robots.txt
+    itself is always allowed); ``ValueError`` for what is not an http(s) URL."""
+    usual = usual_host_and_path(url)
+    if usual is not None and "%" not in usual[1]:  # most URLs: no parse, nothing to decode
+        return origin(url), usual[1]
+    parsed = parse_http_url(url)
+    return origin(parsed), parsed.path
