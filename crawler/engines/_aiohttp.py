@@ -86,7 +86,7 @@ class AiohttpEngine(AsyncResource):
     async def send(self, request: Request) -> Response:
         if self._session is None:
             raise RuntimeError("engine is not open: use `async with engine:`")
-        require_http_url(request, self._options.guard)
+        url = require_http_url(request, self._options.guard)
         timeouts = request.timeouts or Timeouts()
         started = time.monotonic()
         in_body = False
@@ -96,7 +96,7 @@ class AiohttpEngine(AsyncResource):
                 self._semaphore,
                 self._open_session(request).request(
                     request.method,
-                    request.url,
+                    url,
                     headers=request.headers,
                     data=request.body,
                     allow_redirects=False,

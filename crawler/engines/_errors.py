@@ -40,9 +40,10 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def require_http_url(request: Request, guard: AddressGuard | None = None) -> None:
+def require_http_url(request: Request, guard: AddressGuard | None = None) -> URL:
     """Refuse anything but an absolute http(s) URL before any connection is made,
-    and, with a ``guard``, a host spelled as a legacy numeric IPv4 that it refuses."""
+    and, with a ``guard``, a host spelled as a legacy numeric IPv4 that it refuses;
+    the URL, parsed (a client given it need not parse it again)."""
     try:
         url = parse_http_url(request.url)
     except ValueError as exc:
@@ -52,6 +53,7 @@ def require_http_url(request: Request, guard: AddressGuard | None = None) -> Non
             guard.check_literal(url.raw_host or "", url.port or 0)
         except AddressRefused as exc:
             raise BlockedAddress(exc.reason, request=request) from exc
+    return url
 
 
 def blocked(exc: BaseException, request: Request) -> BlockedAddress | None:
