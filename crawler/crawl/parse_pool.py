@@ -11,6 +11,8 @@ fails alone: its batch is parsed again a page at a time, in a new process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import multiprocessing
 import os
 import pickle
@@ -28,6 +30,7 @@ __all__ = ["BATCH_BYTES", "BATCH_PAGES", "STILLBORN_MAX", "ParsePool"]
 
 BATCH_PAGES = 16  # pages a process is given at once, when that many wait
 BATCH_BYTES = 4 << 20  # and their bodies' bytes; a bigger page goes alone
+PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size
 STILLBORN_MAX = 3
 _READ_BYTES = 1 << 20
 _LENGTH = struct.Struct("!Q")
@@ -63,6 +66,10 @@ class _Process:
         # crawl reads EOF when the process ends.
         their_pages.close()
         their_replies.close()
+        with contextlib.suppress(OSError, AttributeError):  # Linux; at most pipe-max-size
+            # A batch fits at once: the loop's write does not wait while the process
+            # drains a 64 KiB pipe page by page.
+            fcntl.fcntl(self.pages.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self.batch: list[_Waiting] = []
         self.received = bytearray()
         self.ready = False  # it said so: it holds the job and reads pages
