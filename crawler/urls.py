@@ -75,6 +75,11 @@ def usual_host_and_path(url: str) -> tuple[str, str] | None:
     return None if match is None else (match["host"], match["path"] or "")
 
 
+def _port(usual: re.Match[str]) -> int:
+    port = usual["port"]
+    return _DEFAULT_PORTS[usual["scheme"]] if port is None else int(port)
+
+
 def _usual(url: str) -> re.Match[str] | None:
     match = _FETCHABLE.fullmatch(url)
     if match is None or (match["port"] is not None and int(match["port"]) > 65535):
@@ -88,15 +93,19 @@ def host_key(url: str | URL) -> str:
     127.0.0.1 and localhost are different keys on purpose: rate limits and
     politeness apply to the name a crawl was told to visit.
     """
+    if isinstance(url, str) and (usual := _usual(url)) is not None:  # most URLs: no parse
+        return f"{usual['host']}:{_port(usual) or ''}"
     parsed = url if isinstance(url, URL) else URL(url)
     return f"{parsed.host or ''}:{parsed.port or ''}"
 
 
-# Already canonical as written: lower-case scheme and host, a port that is not the
-# default, a path of unreserved characters without dot segments, nothing after it.
+# Canonical as written, but for the order of its query: lower-case scheme and host, a
+# port that is not the default, a path of unreserved characters without dot segments,
+# maybe a query of key=value pairs of unreserved characters, nothing after it.
 _PLAIN = re.compile(
     r"(https?)://(?:[a-z0-9-]{1,63}\.)*[a-z0-9-]{1,63}(?::([1-9][0-9]{0,4}))?"
-    r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._~-]*)+"
+    r"(?:/(?!\.\.?(?:[/?]|$))[A-Za-z0-9._~-]*)+"
+    r"(?:\?([A-Za-z0-9._~-]+=[A-Za-z0-9._~-]*(?:&[A-Za-z0-9._~-]+=[A-Za-z0-9._~-]*)*))?"
 )
 
 
@@ -114,14 +123,24 @@ def canonicalize(url: str) -> str:
     """
     plain = _PLAIN.fullmatch(url)
     if plain is not None:  # most links: nothing to normalise, and w3lib is slow
-        scheme, port = plain.groups()
+        scheme, port, query = plain.groups()
         if port is None or (int(port) <= 65535 and int(port) != _DEFAULT_PORTS[scheme]):
-            return url
+            return url if query is None else _sorted_query(url, query)
     try:
         return _canonicalize(url)
     except ValueError:  # UnicodeError included
         stripped = url.strip()  # what a stripped spelling gives, so the answer is a fixed point
         return stripped if stripped == url else canonicalize(stripped)
+
+
+def _sorted_query(url: str, query: str) -> str:
+    """``url`` with its plain query's pairs sorted by key, then value, as w3lib sorts them."""
+    pairs = query.split("&")
+    if len(pairs) > 1:
+        ordered = sorted(pairs, key=lambda pair: pair.partition("="))
+        if ordered != pairs:
+            return f"{url[: len(url) - len(query)]}{'&'.join(ordered)}"
+    return url
 
 
 def _canonicalize(url: str) -> str:
@@ -152,8 +171,7 @@ def origin(url: str | URL) -> str:
     """``scheme://host:port``, the default port spelled out, so ``http://a`` and
     ``http://a:80`` share one robots.txt and ``https://a`` has its own."""
     if isinstance(url, str) and (usual := _usual(url)) is not None:  # most URLs: no parse
-        scheme, port = usual["scheme"], usual["port"]
-        return f"{scheme}://{usual['host']}:{_DEFAULT_PORTS[scheme] if port is None else int(port)}"
+        return f"{usual['scheme']}://{usual['host']}:{_port(usual)}"
     parsed = url if isinstance(url, URL) else URL(url)
     host = parsed.raw_host or ""
     return f"{parsed.scheme}://{f'[{host}]' if ':' in host else host}:{parsed.port}"

@@ -53,6 +53,7 @@ from crawler.urls import (
     _canonicalize,
     canonicalize,
     fingerprint,
+    host_key,
     is_http_url,
     origin,
     parse_http_url,
@@ -192,6 +193,10 @@ def test_canonicalize_never_raises_and_is_idempotent(url: str) -> None:
 @example("https://a.com:443/x")
 @example("http://a.com:65536/x")
 @example("http://a.com:08/x")
+@example("http://a.com/s?sort=price&q=4&page=1")
+@example("http://a.com/s?a=2&a=10&a=1&a=")
+@example("http://a.com/s?a-b=1&a=2&a.b=3&A=4&a~=5&a_=6")
+@example("http://a.com/x/..?b=1&a=2")
 def test_the_fast_path_changes_no_answer(url: str) -> None:
     """The regex shortcut exists for speed only: it must agree with w3lib."""
     assert canonicalize(url) == full_canonicalisation(url)
@@ -1147,8 +1152,10 @@ def test_the_usual_split_agrees_with_urlsplit(url: str) -> None:
 @given(st.from_regex(_FETCHABLE, fullmatch=True) | url_shaped(http=True) | ON_SITE | URLS)
 @example("http://a.example:00080/x")
 @example("https://a.example:443")
+@example("http://a.example:0/")
 def test_the_origin_of_a_usual_url_is_the_parsers(url: str) -> None:
-    """``origin`` reads the usual spelling without yarl: robots.txt and credentials are
-    kept per origin, so both readings must name one origin alike."""
+    """``origin`` and ``host_key`` read the usual spelling without yarl: robots.txt is
+    kept per origin and rates per host, so both readings must name them alike."""
     assume(usable(url))
     assert origin(url) == origin(URL(url))
+    assert host_key(url) == host_key(URL(url))
