@@ -458,6 +458,25 @@ class TestGenericSite:
         (item,) = items(GenericSite().parse(page))
         assert item["text_length"] == len("a b c d e f")
 
+    @pytest.mark.parametrize(
+        "body",
+        [
+            "<p>one two</p><script>a b c</script><p>three</p>",
+            "<script>x</script>",  # nothing visible
+            "<style>s t</style>lead<script>one<!-- c -->two</script>tail words",
+            "<p>x\u00a0y</p><noscript>shown</noscript><style> </style><script></script>",
+            "<div><script>k</script><p>a</p><style>q r</style></div> <template>t</template>",
+            "",
+        ],
+    )
+    def test_visible_text_length_counts_what_renders(self, body: str) -> None:
+        """Scripts' and styles' words are counted apart and taken away: the length must
+        be what joining only the rendered text nodes gives."""
+        page = Page("http://a.example/", 200, HTML, f"<html><body>{body}</body></html>".encode())
+        (item,) = items(GenericSite().parse(page))
+        rendered = page.tree.xpath("./body[1]//text()[not(parent::script or parent::style)]")
+        assert item["text_length"] == len(" ".join(" ".join(rendered).split()))
+
     def test_missing_everything(self) -> None:
         page = Page("http://a.example/", 200, HTML, b"<p>plain</p>")
         (item,) = items(GenericSite().parse(page))
