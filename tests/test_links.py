@@ -11,7 +11,8 @@ import lxml.html
 import pytest
 from lxml import etree
 
-from crawler.parse.links import Link, extract_links, parse_html, resolve_url
+from crawler.parse.links import Link, extract_links, resolve_url
+from crawler.parse.tree import parse_html
 
 PAGES = Path(__file__).parent / "pages"
 

@@ -24,7 +24,8 @@ from yarl import URL
 
 from crawler.models import Headers, HeadersLike, Response, make_headers
 from crawler.models.encoding import decode_html
-from crawler.parse.links import Link, extract_links, links_from_tree, parse_html, resolve_url
+from crawler.parse.links import Link, extract_links, links_from_tree, resolve_url
+from crawler.parse.tree import parse_html
 
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup
