@@ -504,3 +504,18 @@ def test_the_tree_has_the_element_classes_of_lxml_html() -> None:
     assert {lxml.html.FormElement, lxml.html.InputElement, lxml.html.HtmlComment} <= {
         kind for _, kind in ours
     }
+
+
+def test_the_memos_of_a_crawl_of_many_sites_stay_bounded() -> None:
+    """Answers are remembered per origin: a parse process that sees many sites must
+    still hold at most the stated number of them, and of Links."""
+    from crawler.parse import links
+
+    for site in range(20):
+        body = "".join(f'<a href="/p/{i}.html">x</a><a href="http://s{site}.test/q/{i}">y</a>'
+                       for i in range(3000))  # fmt: skip
+        found = extract_links(f"<html><body>{body}</body></html>", f"http://s{site}.test/")
+        assert len(found) == 6000
+    assert len(links._resolved) <= links._CONTEXTS_MAX
+    assert all(len(memo) <= links._RESOLVED_MAX for memo in links._resolved.values())
+    assert len(links._links) <= links._LINKS_MAX

@@ -182,6 +182,7 @@ def _collect(elements: Iterable[_Element], page_url: str) -> list[Link]:
     return [_link(url) if not nofollow else Link(url, True) for url, nofollow in found.items()]
 
 
+_LINKS_MAX = 8192
 _links: dict[str, Link] = {}
 
 
@@ -191,7 +192,7 @@ def _link(url: str) -> Link:
     pages may share one)."""
     link = _links.get(url)
     if link is None:
-        if len(_links) >= _RESOLVED_MAX:
+        if len(_links) >= _LINKS_MAX:
             _links.clear()
         link = _links[url] = Link(url)
     return link
@@ -202,7 +203,10 @@ def _link(url: str) -> Link:
 # each (related items) are mostly these; yarl takes 20 times longer to say the same.
 _PLAIN_PATH = re.compile(r"(?:/[\w~-][\w.~-]*)+/?(?:\?[\w.~=&-]+)?(?:#.*)?", re.ASCII)
 
-_RESOLVED_MAX = 8192  # answers remembered per thread or process; forgotten all at once
+# Answers remembered per thread or process, forgotten all at once: at most
+# _CONTEXTS_MAX memos of _RESOLVED_MAX answers each (about 5 MB at worst).
+_RESOLVED_MAX = 4096
+_CONTEXTS_MAX = 8
 # Answers by what they depend on (an origin, a scheme, or nothing: "" for absolute
 # hrefs), then by href.
 _resolved: dict[str, dict[str, str | None]] = {}
@@ -211,7 +215,7 @@ _resolved: dict[str, dict[str, str | None]] = {}
 def _memo(context: str) -> dict[str, str | None]:
     memo = _resolved.get(context)
     if memo is None:
-        if len(_resolved) >= 64:  # many origins: a crawl of many sites
+        if len(_resolved) >= _CONTEXTS_MAX:  # many origins: a crawl of many sites
             _resolved.clear()
         memo = _resolved[context] = {}
     return memo
