@@ -16,6 +16,7 @@ __all__ = [
     "host_key",
     "is_http_url",
     "origin",
+    "origin_and_path",
     "parse_http_url",
     "redact_password",
     "usual_host_and_path",
@@ -58,7 +59,7 @@ def is_http_url(url: str) -> bool:
     """Whether ``parse_http_url`` accepts ``url``: a regex answers for the usual
     spelling (ten times faster than parsing), the parser for the rest. The scope
     asks this of every link found."""
-    if usual_host_and_path(url) is not None:
+    if _usual(url) is not None:
         return True
     try:
         parse_http_url(url)
@@ -171,8 +172,25 @@ def origin(url: str | URL) -> str:
     """``scheme://host:port``, the default port spelled out, so ``http://a`` and
     ``http://a:80`` share one robots.txt and ``https://a`` has its own."""
     if isinstance(url, str) and (usual := _usual(url)) is not None:  # most URLs: no parse
-        return f"{usual['scheme']}://{usual['host']}:{_port(usual)}"
-    parsed = url if isinstance(url, URL) else URL(url)
+        return _usual_origin(usual)
+    return _parsed_origin(url if isinstance(url, URL) else URL(url))
+
+
+def origin_and_path(url: str) -> tuple[str, str]:
+    """``url``'s origin and its path, percent-decoded as yarl decodes it; ``ValueError``
+    for what ``parse_http_url`` refuses. One look at the usual URL serves both."""
+    usual = _usual(url)
+    if usual is not None and "%" not in (path := usual["path"] or "/"):  # nothing to decode
+        return _usual_origin(usual), path
+    parsed = parse_http_url(url)
+    return _parsed_origin(parsed), parsed.path
+
+
+def _usual_origin(usual: re.Match[str]) -> str:
+    return f"{usual['scheme']}://{usual['host']}:{_port(usual)}"
+
+
+def _parsed_origin(parsed: URL) -> str:
     host = parsed.raw_host or ""
     return f"{parsed.scheme}://{f'[{host}]' if ':' in host else host}:{parsed.port}"
 

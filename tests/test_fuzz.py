@@ -56,6 +56,7 @@ from crawler.urls import (
     host_key,
     is_http_url,
     origin,
+    origin_and_path,
     parse_http_url,
     usual_host_and_path,
 )
@@ -1159,3 +1160,4 @@ def test_the_origin_of_a_usual_url_is_the_parsers(url: str) -> None:
     assume(usable(url))
     assert origin(url) == origin(URL(url))
     assert host_key(url) == host_key(URL(url))
+    assert origin_and_path(url) == (origin(URL(url)), URL(url).path)

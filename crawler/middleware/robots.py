@@ -36,7 +36,7 @@ from crawler.middleware.robots_rules import (
     unreachable,
 )
 from crawler.models import Handler, Lineage, Request, Response, make_headers
-from crawler.urls import origin, parse_http_url, usual_host_and_path
+from crawler.urls import origin, origin_and_path
 
 __all__ = ["Robots", "RobotsStore"]
 
@@ -199,7 +199,7 @@ class Robots:
         if request.lineage.kind == "robots":
             return True
         try:
-            key, path = _origin_and_path(request.url)
+            key, path = origin_and_path(request.url)
         except ValueError:
             return True  # not ours to judge: the engine rejects it with InvalidURL
         if path == "/robots.txt":
@@ -331,13 +331,3 @@ class Robots:
             sitemaps = list(parser.sitemaps)
             if sitemaps:
                 self.on_sitemaps(origin, sitemaps)
-
-
-def _origin_and_path(url: str) -> tuple[str, str]:
-    """The origin whose robots.txt rules ``url``, and its path, decoded (the robots.txt
-    itself is always allowed); ``ValueError`` for what is not an http(s) URL."""
-    usual = usual_host_and_path(url)
-    if usual is not None and "%" not in usual[1]:  # most URLs: no parse, nothing to decode
-        return origin(url), usual[1]
-    parsed = parse_http_url(url)
-    return origin(parsed), parsed.path
