@@ -14,6 +14,9 @@ folder, runs ``python -m crawler CONFIG --quiet`` as a child and measures:
   counts the memory image before exec, and a child forked from this harness
   would start with the harness's RSS. ``VmHWM`` from ``/proc/PID/status``,
   polled every 50 ms, is kept as a cross-check;
+- peak RSS of each parse process the crawler starts (``parse_workers = "auto"`` gives
+  it some on 2 cores and more), from their ``VmHWM`` polled the same way: the largest
+  one is reported, since they hold the same things;
 - wall time from spawn to exit (interpreter start included), pages/s;
 - correctness: one item per reachable allowed page (distinct canonical URLs,
   none twice, none missing, none extra), no request robots.txt disallows
@@ -63,6 +66,7 @@ class Run:
     expected: int = 0  # pages a correct crawl parses
     peak_rss_kib: int = 0  # ru_maxrss from wait4 of the crawler process
     vmhwm_kib: int = 0  # last VmHWM polled from /proc, a cross-check
+    parse_peak_kib: int = 0  # the largest VmHWM among the crawler's parse processes
     wall_s: float = 0.0
     pages_per_s: float = 0.0
     exit_code: int | None = None
@@ -142,10 +146,19 @@ def _vmhwm(pid: int) -> int:
     return 0
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
+            return [int(child) for child in children.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def run_crawler(processes: Processes, config: Path, work: Path, run: Run, timeout: float) -> None:
     """Run the crawl through ``harness.RUSAGE_LAUNCHER`` (a child of its own, so that
     ``ru_maxrss`` is the crawler's and not this harness's memory image before exec);
-    poll VmHWM as a cross-check; stop it at the deadline."""
+    poll VmHWM as a cross-check, and that of its parse processes; stop it at the
+    deadline."""
     command = [sys.executable, "-m", "crawler", str(config), "--quiet"]
     started = time.perf_counter()
     launcher = processes.start(
@@ -158,6 +171,8 @@ def run_crawler(processes: Processes, config: Path, work: Path, run: Run, timeou
     deadline = started + timeout
     while launcher.poll() is None:
         run.vmhwm_kib = max(run.vmhwm_kib, _vmhwm(pid))
+        for child in _children(pid):
+            run.parse_peak_kib = max(run.parse_peak_kib, _vmhwm(child))
         if time.perf_counter() > deadline:
             run.problems.append(f"timed out after {timeout:.0f} s: crawler stopped")
             processes.stop(launcher)
@@ -263,6 +278,7 @@ def describe(run: Run) -> str:
     return (
         f"{run.pages:>6,} pages: {run.items:,} items, peak RSS "
         f"{_mib(run.peak_rss_kib):.1f} MiB (VmHWM {_mib(run.vmhwm_kib):.1f}), "
+        f"parse process {_mib(run.parse_peak_kib):.1f} MiB, "
         f"{run.wall_s:.1f} s, {run.pages_per_s:.0f} pages/s"
     )
 
@@ -270,8 +286,8 @@ def describe(run: Run) -> str:
 def table(runs: list[Run], sizes: list[int]) -> tuple[str, float | None]:
     lines = [
         "| site pages | pages crawled | runs ok | peak RSS, MiB (median) | peak RSS, MiB "
-        "(each run) | wall, s (median) | pages/s (median) |",
-        "|---:|---:|---:|---:|---|---:|---:|",
+        "(each run) | parse process, MiB (median) | wall, s (median) | pages/s (median) |",
+        "|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     medians: dict[int, float] = {}
     for size in sizes:
@@ -284,6 +300,7 @@ def table(runs: list[Run], sizes: list[int]) -> tuple[str, float | None]:
         lines.append(
             f"| {size:,} | {statistics.median(r.items for r in group):,.0f} "
             f"| {sum(r.ok for r in group)}/{len(group)} | {_mib(medians[size]):.1f} | {each} "
+            f"| {_mib(statistics.median(r.parse_peak_kib for r in group)):.1f} "
             f"| {statistics.median(r.wall_s for r in group):.1f} "
             f"| {statistics.median(r.pages_per_s for r in group):.0f} |"
         )
