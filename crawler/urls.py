@@ -15,6 +15,7 @@ __all__ = [
     "fingerprint",
     "host_key",
     "is_http_url",
+    "is_plain_url",
     "origin",
     "origin_and_path",
     "parse_http_url",
@@ -110,6 +111,22 @@ _PLAIN = re.compile(
 )
 
 
+def _plain(url: str) -> re.Match[str] | None:
+    plain = _PLAIN.fullmatch(url)
+    if plain is not None:
+        port = plain[2]
+        if port is None or (int(port) <= 65535 and int(port) != _DEFAULT_PORTS[plain[1]]):
+            return plain
+    return None
+
+
+def is_plain_url(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL in the plainest spelling (``_PLAIN``, a port
+    that is not the default), which yarl, w3lib and browsers all leave as written, but
+    for ``canonicalize``'s order of its query."""
+    return _plain(url) is not None
+
+
 @lru_cache(maxsize=8192)  # links repeat within a page and between neighbours; bounded
 def canonicalize(url: str) -> str:
     """The form two URLs share when they name the same page: query sorted, fragment
@@ -122,11 +139,10 @@ def canonicalize(url: str) -> str:
     frontier can still key it. Whether a URL may be fetched is
     ``parse_http_url``'s question (the scope asks it), not this one's.
     """
-    plain = _PLAIN.fullmatch(url)
+    plain = _plain(url)
     if plain is not None:  # most links: nothing to normalise, and w3lib is slow
-        scheme, port, query = plain.groups()
-        if port is None or (int(port) <= 65535 and int(port) != _DEFAULT_PORTS[scheme]):
-            return url if query is None else _sorted_query(url, query)
+        query = plain[3]
+        return url if query is None else _sorted_query(url, query)
     try:
         return _canonicalize(url)
     except ValueError:  # UnicodeError included

@@ -45,7 +45,7 @@ from crawler.middleware import RateLimit, Robots
 from crawler.models import Request, Response, Timeouts
 from crawler.models.encoding import _detect
 from crawler.parse import Item, Page
-from crawler.parse.links import Link, extract_links
+from crawler.parse.links import Link, extract_links, resolve_url
 from crawler.sinks._paths import _PATH_MAX, _SEGMENT_MAX, resolve_inside, safe_relative_path
 from crawler.urls import (
     _FETCHABLE,
@@ -55,6 +55,7 @@ from crawler.urls import (
     fingerprint,
     host_key,
     is_http_url,
+    is_plain_url,
     origin,
     origin_and_path,
     parse_http_url,
@@ -1124,6 +1125,19 @@ def test_a_page_file_stays_inside_the_output_folder(sink_root: Path, url: str) -
 def test_a_page_file_for_any_python_string(sink_root: Path, url: str) -> None:
     """Lone surrogates included: a ``str`` can hold them, so a URL handed to the sink can."""
     check_page_file(sink_root, url)
+
+
+@FUZZ
+@given(st.from_regex(_PLAIN, fullmatch=True) | url_shaped(http=True) | ON_SITE | URLS)
+@example("http://a.example:80/x")
+@example("https://a.example:65536/x")
+@example("http://a.example/./x")
+def test_a_plain_url_is_what_the_parsers_write(url: str) -> None:
+    """Links in the plain spelling are taken as written, without yarl: yarl must write
+    them so too (and w3lib, but for the order of the query)."""
+    if is_plain_url(url):
+        assert str(URL(url)) == url
+        assert resolve_url(url, None) == url or "xn--" in url
 
 
 # Bugs found in files outside this suite's remit -----------------------------------------

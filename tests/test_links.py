@@ -466,11 +466,19 @@ _PREFIXES = ["", "", "", "/", "//", "///", "./", "../", "/../", "http://b.test/"
              # the bases' own origins, in their own and in other spellings
              "http://a.test/", "//a.test/", "http://a.test:80/", "HTTP://a.test/", "http://a.test",
              "https://a.test:8443/", "//A.test:8443/", "http://[::1]:8080/", "//[::1]:8080/",
-             "http://user:pw@a.test/", "//user:pw@a.test/", "../../", "./../"]  # fmt: skip
+             "http://user:pw@a.test/", "//user:pw@a.test/", "../../", "./../",
+             # other origins, plain and not
+             "http://b.test:8080/", "https://b.test/", "http://b.test:80/", "https://b.test:443/",
+             "//b.test:8080/", "http://b.test:99999/", "http://b.test:0/", "http://999.1.1.1/",
+             "http://xn--bcher-kva.test/", "http://xn--zz.test/", "http://-b.test/",
+             "http://" + "b" * 63 + "." + "c" * 64 + "/", "http://b.test./", "http://B.test/",
+             "../../../", "./././", ".././", "...//", "a/../", "./x/./"]  # fmt: skip
 _BASES = [
     "http://a.test/", "http://a.test/p/1.html", "http://a.test/p/", "http://a.test/p/1.html?x=1&y",
     "https://A.test:8443/deep/er/page", "http://a.test", "http://a.test/%C3%A9/x.html",
     "http://user:pw@a.test/p/q", "http://[::1]:8080/p/1.html", "http://a.test/p;x/1.html",
+    "http://a.test/deep/er/est/page.html", "http://a.test/p/?q=/x/y", "http://a.test?q=/x",
+    "http://a.test/p//q/", "http://a.test/a%2Fb/c", "HTTP://A.TEST:80/Up/Case/",
 ]  # fmt: skip
 
 
@@ -516,6 +524,11 @@ def test_the_memos_of_a_crawl_of_many_sites_stay_bounded() -> None:
                        for i in range(3000))  # fmt: skip
         found = extract_links(f"<html><body>{body}</body></html>", f"http://s{site}.test/")
         assert len(found) == 6000
+    for folder in range(links._RESOLVED_MAX + 100):  # pages in as many folders
+        page = f"http://s.test/f{folder}/page.html"
+        found = extract_links('<a href="../x.html">x</a><a href="y.html">y</a>', page)
+        assert [link.url for link in found] == ["http://s.test/x.html", page[:-9] + "y.html"]
     assert len(links._resolved) <= links._CONTEXTS_MAX
     assert all(len(memo) <= links._RESOLVED_MAX for memo in links._resolved.values())
     assert len(links._links) <= links._LINKS_MAX
+    assert len(links._folders) <= links._RESOLVED_MAX

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 from yarl import URL
 
 from crawler.parse.tree import parse_html
+from crawler.urls import is_plain_url
 
 __all__ = ["Link", "extract_links", "links_from_tree", "resolve_url"]
 
@@ -202,6 +203,11 @@ def _link(url: str) -> Link:
 # (none "." or ".."), a plain query, any fragment. The product pages a shop links once
 # each (related items) are mostly these; yarl takes 20 times longer to say the same.
 _PLAIN_PATH = re.compile(r"(?:/[\w~-][\w.~-]*)+/?(?:\?[\w.~=&-]+)?(?:#.*)?", re.ASCII)
+# A path-relative href that joins as written onto the base's folder: "./" and "../"
+# steps, then such segments ("12.html", "../p/12.html#reviews").
+_PLAIN_RELATIVE = re.compile(
+    r"((?:\.\.?/)*)([\w~-][\w.~-]*(?:/[\w~-][\w.~-]*)*/?(?:\?[\w.~=&-]+)?)(?:#.*)?", re.ASCII
+)
 
 # Answers remembered per thread or process, forgotten all at once: at most
 # _CONTEXTS_MAX memos of _RESOLVED_MAX answers each (about 5 MB at worst).
@@ -210,6 +216,8 @@ _CONTEXTS_MAX = 8
 # Answers by what they depend on (an origin, a scheme, or nothing: "" for absolute
 # hrefs), then by href.
 _resolved: dict[str, dict[str, str | None]] = {}
+# Whether a base's folder joins plain relative hrefs as written, by folder.
+_folders: dict[str, bool] = {}
 
 
 def _memo(context: str) -> dict[str, str | None]:
@@ -226,16 +234,19 @@ class _Resolver:
 
     A shop's menus and footers name the same few dozen URLs on every page, as
     absolute or root-relative links whose answer depends on the base's scheme and
-    authority alone; those are looked up, not parsed again. Root-relative and
-    same-origin links of plain segments are joined as written (``_PLAIN_PATH``).
-    Every other href is resolved as it comes. Threads may share the memo: an answer
-    depends only on its key, so a race stores the same value twice."""
+    authority alone; those are looked up, not parsed again. Root-relative links of
+    plain segments are joined as written (``_PLAIN_PATH``), and so are plain absolute
+    ones (``is_plain_url``) and plain links relative to the page's folder
+    (``_PLAIN_RELATIVE``). Every other href is resolved as it comes. Threads may share
+    the memo: an answer depends only on its key, so a race stores the same value twice."""
 
-    __slots__ = ("_absolute", "_base", "_origin", "_plain", "_rooted", "_scheme", "_schemed")
+    __slots__ = ("_absolute", "_base", "_folder", "_origin", "_plain", "_rooted", "_scheme",
+                 "_schemed", "_text")  # fmt: skip
 
     def __init__(self, base: URL | None) -> None:
         self._base = base
-        text = "" if base is None else str(base)
+        self._text = text = "" if base is None else str(base)
+        self._folder: str | None = None  # the base up to its path's last "/", once asked
         authority_end = text.find("/", text.find("//") + 2)
         self._origin = text if authority_end < 0 else text[:authority_end]
         self._scheme = "" if base is None else base.scheme
@@ -258,7 +269,7 @@ class _Resolver:
             lowered = href[:6].lower()
             if not (lowered[:5] == "http:" or lowered == "https:"):
                 # relative to the page's path or query: seldom shared
-                return resolve_url(href, self._base)
+                return self._relative_join(href) or resolve_url(href, self._base)
         if href in memo:
             return memo[href]
         if "\\" in href:  # read as "/": "/\\x" is "//x", relative to the base's path
@@ -270,22 +281,51 @@ class _Resolver:
         return url
 
     def _plain_join(self, href: str) -> str | None:
-        """``href`` as written, without its fragment, when it names a plain path on the
-        base's own origin (root-relative, scheme-relative or absolute)."""
-        if not self._plain:
-            return None
-        origin = self._origin
+        """``href`` as written, without its fragment, when it is a plain absolute or
+        scheme-relative URL, or a plain path on the base's own origin."""
         if href[:1] != "/":  # absolute
-            head, start = "", (len(origin) if href.startswith(origin) else -1)
+            url = href.partition("#")[0]
         elif href[1:2] == "/":  # scheme-relative: "//host:port/..."
-            authority = origin[len(self._scheme) + 1 :]
-            head = self._scheme + ":"
-            start = len(authority) if href.startswith(authority) else -1
+            url = f"{self._scheme}:{href.partition('#')[0]}"
         else:
-            head, start = origin, 0
-        if start < 0 or _PLAIN_PATH.fullmatch(href, start) is None:
+            if not self._plain or _PLAIN_PATH.fullmatch(href) is None:
+                return None
+            return self._origin + href.partition("#")[0]
+        # yarl refuses a host of "xn--" labels that are not punycode.
+        return url if is_plain_url(url) and "xn--" not in url else None
+
+    def _relative_join(self, href: str) -> str | None:
+        """``href`` joined onto the base's folder as written, when it is plain
+        (``_PLAIN_RELATIVE``) and the folder joins so (asked of yarl once a folder)."""
+        match = _PLAIN_RELATIVE.fullmatch(href)
+        if match is None or self._base is None:
             return None
-        return head + href.partition("#")[0]
+        folder = self._folder
+        if folder is None:
+            folder = self._folder = _folder(self._text, self._origin, self._base)
+        if not folder:
+            return None
+        steps, rest = match.groups()
+        for _ in range(steps.count("../")):  # each goes up a folder, never past the root
+            up = folder.rfind("/", len(self._origin), len(folder) - 1)
+            if up < 0:
+                break
+            folder = folder[: up + 1]
+        return folder + rest
+
+
+def _folder(text: str, origin: str, base: URL) -> str:
+    """``text`` (the base, written) up to its path's last "/", or "" when yarl does not
+    join plain relative hrefs onto it as written."""
+    query = text.find("?")
+    path = text[len(origin) : len(text) if query < 0 else query]
+    folder = origin + path[: path.rfind("/") + 1] if path.startswith("/") else ""
+    known = _folders.get(folder)
+    if known is None:
+        if len(_folders) >= _RESOLVED_MAX:
+            _folders.clear()
+        known = _folders[folder] = bool(folder) and resolve_url("x", base) == folder + "x"
+    return folder if known else ""
 
 
 def links_from_tree(root: Any, base_url: str) -> list[Link]:
