@@ -517,18 +517,18 @@ def test_the_tree_has_the_element_classes_of_lxml_html() -> None:
 def test_the_memos_of_a_crawl_of_many_sites_stay_bounded() -> None:
     """Answers are remembered per origin: a parse process that sees many sites must
     still hold at most the stated number of them, and of Links."""
-    from crawler.parse import links
+    from crawler.parse import links, resolve
 
     for site in range(20):
         body = "".join(f'<a href="/p/{i}.html">x</a><a href="http://s{site}.test/q/{i}">y</a>'
                        for i in range(3000))  # fmt: skip
         found = extract_links(f"<html><body>{body}</body></html>", f"http://s{site}.test/")
         assert len(found) == 6000
-    for folder in range(links._RESOLVED_MAX + 100):  # pages in as many folders
+    for folder in range(resolve._RESOLVED_MAX + 100):  # pages in as many folders
         page = f"http://s.test/f{folder}/page.html"
         found = extract_links('<a href="../x.html">x</a><a href="y.html">y</a>', page)
         assert [link.url for link in found] == ["http://s.test/x.html", page[:-9] + "y.html"]
-    assert len(links._resolved) <= links._CONTEXTS_MAX
-    assert all(len(memo) <= links._RESOLVED_MAX for memo in links._resolved.values())
+    assert len(resolve._resolved) <= resolve._CONTEXTS_MAX
+    assert all(len(memo) <= resolve._RESOLVED_MAX for memo in resolve._resolved.values())
     assert len(links._links) <= links._LINKS_MAX
-    assert len(links._folders) <= links._RESOLVED_MAX
+    assert len(resolve._folders) <= resolve._RESOLVED_MAX
