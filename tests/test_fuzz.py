@@ -1140,14 +1140,6 @@ def test_a_plain_url_is_what_the_parsers_write(url: str) -> None:
         assert resolve_url(url, None) == url or "xn--" in url
 
 
-# Bugs found in files outside this suite's remit -----------------------------------------
-# Each is a property above narrowed to the input that breaks it. strict: when the bug
-# is fixed the test passes, the suite fails, and the xfail mark must go. One error per
-# test, not a group of them, so that ``raises=`` checks it is the bug described. None is
-# open today.
-XFAIL_FUZZ = settings(FUZZ, report_multiple_bugs=False)
-
-
 @FUZZ
 @given(st.from_regex(_FETCHABLE, fullmatch=True) | url_shaped(http=True) | ON_SITE | URLS)
 @example("http://a.example:8080/p/1.html?x=/y#z/w")
@@ -1175,3 +1167,11 @@ def test_the_origin_of_a_usual_url_is_the_parsers(url: str) -> None:
     assert origin(url) == origin(URL(url))
     assert host_key(url) == host_key(URL(url))
     assert origin_and_path(url) == (origin(URL(url)), URL(url).path)
+
+
+# Bugs found in files outside this suite's remit -----------------------------------------
+# Each is a property above narrowed to the input that breaks it. strict: when the bug
+# is fixed the test passes, the suite fails, and the xfail mark must go. One error per
+# test, not a group of them, so that ``raises=`` checks it is the bug described. None is
+# open today.
+XFAIL_FUZZ = settings(FUZZ, report_multiple_bugs=False)
