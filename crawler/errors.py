@@ -7,7 +7,7 @@ CrawlerError
 │   ├── FetchTimeout(TimeoutError) .phase: connect | read | total
 │   ├── ConnectError(ConnectionError) .kind: refused | connect | dns | tls
 │   ├── ProtocolError              malformed response, bad encoding
-│   │   └── BodyTooLarge           body over max_bytes, counted after decompression
+│   │   └── BodyTooLarge           .received: decompressed bytes read before it stopped
 │   ├── InvalidURL(ValueError)     not an absolute http(s) URL, or a redirect to one
 │   ├── TooManyRedirects
 │   ├── BlockedAddress             the address guard refused the target
@@ -133,7 +133,15 @@ class ProtocolError(FetchError):
 
 
 class BodyTooLarge(ProtocolError):
-    """The body, decompressed, is larger than the request's ``max_bytes``."""
+    """The body, decompressed, is larger than the request's ``max_bytes``.
+
+    ``received`` is how much of it, decompressed, the engine had read when it
+    stopped: 0 when the declared length alone was too much. A bomb shows here that
+    it was cut off, not inflated whole."""
+
+    def __init__(self, message: str, *, request: Request | None = None, received: int = 0) -> None:
+        self.received = received
+        super().__init__(message, request=request)
 
 
 class InvalidURL(FetchError, ValueError):

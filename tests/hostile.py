@@ -31,7 +31,6 @@ import socket
 import struct
 import threading
 import time
-import zlib
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from typing import Any
@@ -39,7 +38,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from tests.server import PAGE, LoopbackServer
+from tests.server import PAGE, LoopbackServer, deflated_zeros, gzip_member
 
 BOMB_SIZE = 1 << 30  # decompressed size of every bomb: 1 GiB of zeros
 ROBOTS_RULES = "User-agent: *\nDisallow: /forbidden/\n"
@@ -76,18 +75,10 @@ BIG = [
 
 
 def build_bombs(size: int = BOMB_SIZE) -> dict[str, tuple[bytes, str]]:
-    """``size`` zeros, deflated once (about 1000:1; one compression, not four, keeps
-    the session's setup at 3 s) and wrapped as gzip, gzip in gzip, zlib deflate and
-    raw deflate: name -> (body, Content-Encoding)."""
-    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
-    block = bytes(1 << 20)
-    parts, crc, adler = [], 0, 1
-    for _ in range(size >> 20):
-        parts.append(compressor.compress(block))
-        crc, adler = zlib.crc32(block, crc), zlib.adler32(block, adler)
-    parts.append(compressor.flush())
-    raw = b"".join(parts)
-    gzipped = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + raw + struct.pack("<II", crc, size)
+    """``size`` zeros, deflated once and wrapped as gzip, gzip in gzip, zlib deflate
+    and raw deflate: name -> (body, Content-Encoding)."""
+    raw, crc, adler = deflated_zeros(size)
+    gzipped = gzip_member(raw, crc, size)
     return {
         "gzip": (gzipped, "gzip"),
         "double-gzip": (gzip.compress(gzipped, 9), "gzip, gzip"),

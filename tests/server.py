@@ -47,13 +47,33 @@ def _close_unwrapped_socket(task: asyncio.Task[Any]) -> None:
             conn.close()
 
 
-def make_gzip_bomb(size: int = BOMB_SIZE) -> bytes:
-    """``size`` zero bytes, gzip-compressed (about 1000:1)."""
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+def deflated_zeros(size: int) -> tuple[bytes, int, int]:
+    """``size`` zero bytes (whole MiB) as raw deflate (about 1000:1), with their CRC-32
+    and Adler-32. Each MiB is deflated on its own (a full flush forgets the history),
+    so one deflated MiB repeated is the stream: compressing 1 GiB would take seconds."""
     block = bytes(1 << 20)
-    parts = [compressor.compress(block) for _ in range(size >> 20)]
-    parts.append(compressor.flush())
-    return b"".join(parts)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    mib = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+    last = compressor.compress(block) + compressor.flush()
+    crc, adler = 0, 1
+    for _ in range(size >> 20):
+        crc, adler = zlib.crc32(block, crc), zlib.adler32(block, adler)
+    return mib * ((size >> 20) - 1) + last, crc, adler
+
+
+def gzip_member(raw: bytes, crc: int, size: int) -> bytes:
+    """Raw deflate wrapped as one gzip member."""
+    return (
+        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+        + raw
+        + struct.pack("<II", crc, size % (1 << 32))
+    )
+
+
+def make_gzip_bomb(size: int = BOMB_SIZE) -> bytes:
+    """``size`` zero bytes, gzip-compressed."""
+    raw, crc, _ = deflated_zeros(size)
+    return gzip_member(raw, crc, size)
 
 
 PAGE = b"<!doctype html><html><head><title>ok</title></head><body><p>ok</p></body></html>"

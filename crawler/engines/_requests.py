@@ -134,7 +134,9 @@ def _read_body(raw: requests.Response, job: Job) -> bytes:
                 return b"".join(chunks)
             size += len(chunk)
             if size > limit:
-                raise BodyTooLarge(f"body exceeds max_bytes={limit}", request=job.request)
+                raise BodyTooLarge(
+                    f"body exceeds max_bytes={limit}", request=job.request, received=size
+                )
             if job.slot is None and job.slots is not None and size > LARGE_BODY:
                 job.slot = _take_slot(job.slots, job)
             chunks.append(chunk)

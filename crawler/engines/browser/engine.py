@@ -124,7 +124,7 @@ class BrowserEngine(AsyncResource):
         body = html.encode("utf-8", "replace")
         if len(body) > request.max_bytes:
             raise BodyTooLarge(f"the rendered page is over max_bytes={request.max_bytes}",
-                               request=request)  # fmt: skip
+                               request=request, received=len(body))  # fmt: skip
         # The document's headers, as every engine gives them, but for the body's type.
         kept = [item for item in document.headers.items() if item[0].lower() != "content-type"]
         headers = make_headers([*kept, ("Content-Type", "text/html; charset=utf-8")])
